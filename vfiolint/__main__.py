@@ -1,0 +1,5 @@
+"""Run vfiolint as ``python -m vfiolint``."""
+
+from vfiolint.cli import entry
+
+entry()

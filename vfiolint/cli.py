@@ -1,0 +1,182 @@
+"""The command line: argparse, the run, exit codes. The only module that prints or exits."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from vfiolint import __version__
+from vfiolint.errors import InputError, VfiolintError
+from vfiolint.findings import Finding, PatchRef
+from vfiolint.inputs import Loaded, expand, load, read_bytes
+from vfiolint.model import Patch
+from vfiolint.policy import failing, keep
+from vfiolint.ruleset import Rule, load_rules, select_rules
+
+FORMATS = ("console", "json")
+EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
+
+
+class UsageError(Exception):
+    """A command line that cannot be run."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises instead of exiting, so ``main`` owns the exit code."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Describe the command line."""
+    parser = _Parser(prog="vfiolint", description="Review VFIO patches for known hazards.")
+    parser.add_argument("--version", action="version", version=f"vfiolint {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    check = sub.add_parser("check", help="check patches, mail, C files or directories")
+    check.add_argument("inputs", nargs="+", metavar="INPUT",
+                       help="patch, mbox, saved mail or archive page, C file, directory, or -")
+    check.add_argument("--format", choices=FORMATS, default="console")
+    check.add_argument("--select", default=None, help="comma-separated rule IDs or names to run")
+    check.add_argument("--ignore", default="", help="comma-separated rule IDs or names to skip")
+    check.add_argument("--rules", type=Path, default=None, help="rules directory (default: bundled)")
+    check.add_argument("--debug", action="store_true", help="show tracebacks and log lines")
+    sub.add_parser("rules", help="list the rules").add_argument("--rules", type=Path, default=None)
+    explain = sub.add_parser("explain", help="print one rule's documentation")
+    explain.add_argument("rule", metavar="ID")
+    explain.add_argument("--rules", type=Path, default=None)
+    return parser
+
+
+def _ids(text: str | None) -> set[str] | None:
+    """Split a comma-separated option value."""
+    if text is None:
+        return None
+    return {x.strip() for x in text.split(",") if x.strip()}
+
+
+@dataclass
+class Outcome:
+    """Everything a run found."""
+
+    findings: list[Finding] = field(default_factory=list)
+    errors: list[tuple[str, str]] = field(default_factory=list)
+    inputs: int = 0
+
+
+def _patch_ref(patch: Patch) -> PatchRef:
+    """Describe a patch for its findings."""
+    return PatchRef(patch.input, patch.index, patch.subject, patch.msgid, patch.commit)
+
+
+def analyse(loaded: Loaded, rules: list[Rule]) -> list[Finding]:
+    """Run the rules over one loaded input."""
+    from vfiolint.engine import check_file, compare
+    from vfiolint.source import patch_units
+
+    findings: list[Finding] = []
+    if loaded.source is not None:
+        findings += check_file(loaded.source, rules, loaded.input)
+    for patch in loaded.patches:
+        ref = _patch_ref(patch)
+        for pair in patch_units(patch):
+            findings += compare(pair, rules, loaded.input, ref)
+    return findings
+
+
+def run_check(args: argparse.Namespace, rules: list[Rule]) -> Outcome:
+    """Load and analyse every input; one bad input is that input's error only."""
+    outcome = Outcome()
+    for name in expand(args.inputs):
+        outcome.inputs += 1
+        try:
+            loaded = load(name, read_bytes(name))
+            outcome.errors += [(name, str(e)) for e in loaded.errors]
+            outcome.findings += analyse(loaded, rules)
+        except VfiolintError as exc:
+            outcome.errors.append((name, str(exc)))
+        except Exception as exc:  # a crash is this input's error, never "findings"
+            if args.debug:
+                traceback.print_exc()
+            outcome.errors.append((name, f"{name}: internal error: {type(exc).__name__}: {exc}"))
+    outcome.findings = keep(outcome.findings)
+    return outcome
+
+
+def _print_report(args: argparse.Namespace, outcome: Outcome) -> None:
+    """Write the report in the chosen format to standard output."""
+    if args.format == "json":
+        from vfiolint.report import json_doc
+
+        sys.stdout.write(json_doc.render(outcome.findings, outcome.errors))
+        return
+    from rich.console import Console
+
+    from vfiolint.report import console
+
+    plain = not sys.stdout.isatty() or "NO_COLOR" in os.environ
+    out = Console(file=sys.stdout, soft_wrap=True, no_color=plain, highlight=False,
+                  force_terminal=False if plain else None)
+    console.render(out, outcome.findings, outcome.errors, outcome.inputs)
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    """Run ``vfiolint check``."""
+    rules = select_rules(load_rules(args.rules), _ids(args.select), _ids(args.ignore) or set())
+    outcome = run_check(args, rules)
+    for _, message in outcome.errors:
+        print(f"vfiolint: {message.splitlines()[0]}", file=sys.stderr)
+    _print_report(args, outcome)
+    if outcome.errors:
+        return EXIT_ERROR
+    return EXIT_FINDINGS if failing(outcome.findings) else EXIT_CLEAN
+
+
+def _cmd_rules(args: argparse.Namespace) -> int:
+    """Run ``vfiolint rules``."""
+    for rule in load_rules(args.rules):
+        print(f"{rule.id}  {rule.name:<26} {rule.severity.value:<8} {rule.summary}")
+    return EXIT_CLEAN
+
+
+def _cmd_explain(args: argparse.Namespace) -> int:
+    """Run ``vfiolint explain ID``."""
+    wanted = args.rule.upper() if args.rule.upper().startswith("VFIO") else args.rule
+    for rule in load_rules(args.rules):
+        if wanted in {rule.id, rule.name}:
+            print(rule.explain(), end="")
+            return EXIT_CLEAN
+    raise UsageError(f"no rule {args.rule}; 'vfiolint rules' lists them")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run vfiolint and return its exit code."""
+    try:
+        args = build_parser().parse_args(argv)
+    except UsageError as exc:
+        print(f"vfiolint: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    debug = getattr(args, "debug", False)
+    logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING,
+                        format="vfiolint: %(message)s")
+    commands = {"check": _cmd_check, "rules": _cmd_rules, "explain": _cmd_explain}
+    try:
+        return commands[args.command](args)
+    except UsageError as exc:
+        print(f"vfiolint: {exc}", file=sys.stderr)
+    except (VfiolintError, InputError) as exc:
+        for line in str(exc).splitlines():
+            print(f"vfiolint: {line}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print("vfiolint: interrupted", file=sys.stderr)
+    return EXIT_ERROR
+
+
+def entry() -> None:
+    """Console-script entry point."""
+    sys.exit(main())

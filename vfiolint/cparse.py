@@ -1,0 +1,49 @@
+"""tree-sitter-c construction, cached: Language, Parser and Query, and ``parse(bytes) -> Tree``.
+
+Rows and columns are 0-based here, as tree-sitter gives them; everything outside this module and
+``Span.from_node`` speaks 1-based lines.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+import tree_sitter
+import tree_sitter_c
+
+
+@cache
+def language() -> tree_sitter.Language:
+    """Return the C language object."""
+    return tree_sitter.Language(tree_sitter_c.language())
+
+
+@cache
+def parser() -> tree_sitter.Parser:
+    """Return a C parser."""
+    return tree_sitter.Parser(language())
+
+
+@cache
+def query(text: str) -> tree_sitter.Query:
+    """Compile a query once per text (raises tree_sitter.QueryError)."""
+    return tree_sitter.Query(language(), text)
+
+
+def parse(source: bytes) -> tree_sitter.Tree:
+    """Parse C source bytes."""
+    return parser().parse(source)
+
+
+def error_count(node: tree_sitter.Node) -> int:
+    """Count ERROR and MISSING nodes below ``node`` (0 for a clean parse)."""
+    if not node.has_error:
+        return 0
+    count = 0
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if current.is_error or current.is_missing:
+            count += 1
+        stack.extend(c for c in current.children if c.has_error or c.is_missing)
+    return count

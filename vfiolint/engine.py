@@ -1,0 +1,168 @@
+"""run(rules, units) -> findings: match every rule on both images, then assign each status.
+
+Status never comes from filtering by changed lines: a match in the post-image only is
+``introduced``, in the pre-image only ``fixed``, in both (paired by fingerprint, never by line)
+``present`` when the patch touches its function.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from functools import partial
+
+from tree_sitter import Node, QueryCursor
+
+from vfiolint import cparse
+from vfiolint.findings import Confidence, Finding, PatchRef, Span, Status, fingerprint
+from vfiolint.predicates import REGISTRY, Captures, Context
+from vfiolint.ruleset import Rule
+from vfiolint.scope import Facts, function_name, squash, text_of
+from vfiolint.source import Origin, SourceUnit, UnitPair
+
+SNIPPET_LINES = 4
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """One rule match in one image, before it has a status."""
+
+    rule: Rule
+    span: Span
+    scope: tuple[int, int]
+    function: str | None
+    text: str
+    message: str
+    confidence: Confidence
+    snippet: tuple[tuple[int, str], ...]
+
+    def touched(self, unit: SourceUnit) -> bool:
+        """Tell whether the change touched the match or the function around it."""
+        low, high = self.scope
+        return any(low <= line <= high for line in unit.touched)
+
+
+def _dispatch(ctx: Context, name: str, args: list[tuple[str, str]], _index: int,
+              captures: Captures) -> bool:
+    """Route a custom predicate to its function (names were checked at rule load)."""
+    return REGISTRY[name](ctx, args, captures)
+
+
+def real_span(node: Node, unit: SourceUnit) -> Span | None:
+    """Map a node to real lines, skipping synthetic rows; None when it has no real row."""
+    rows = range(node.start_point.row, node.end_point.row + 1)
+    lines = [line for row in rows if (line := unit.real_line(row)) is not None]
+    if not lines:
+        return None
+    first = unit.real_line(node.start_point.row)
+    column = node.start_point.column + 1 if first is not None else 1
+    return Span(lines[0], lines[-1], column, node.end_point.column + 1)
+
+
+def _snippet(node: Node, unit: SourceUnit, rows: list[bytes]) -> tuple[tuple[int, str], ...]:
+    """Return the real lines a match covers, at most a few."""
+    out = []
+    for row in range(node.start_point.row, node.end_point.row + 1):
+        line = unit.real_line(row)
+        if line is not None and row < len(rows):
+            out.append((line, rows[row].decode("utf-8", "replace").rstrip()))
+    return tuple(out[:SNIPPET_LINES])
+
+
+def _message(rule: Rule, pattern: int, captures: Captures, notes: dict[str, str]) -> str:
+    """Fill the pattern's message (``#set! message``, else the rule's) from captures and notes."""
+    fields: defaultdict[str, str] = defaultdict(str)
+    for name, nodes in captures.items():
+        if nodes:
+            fields[name] = squash(text_of(nodes[0]))[:60]
+    fields.update(notes)
+    template = rule.query.pattern_settings(pattern).get("message") or rule.message
+    return str(template).format_map(fields)
+
+
+def match_unit(rules: list[Rule], unit: SourceUnit) -> list[Match]:
+    """Run every applicable rule on one image."""
+    active = [r for r in rules if r.applies_to(unit.path, unit.text)]
+    if not active:
+        return []
+    tree = cparse.parse(unit.text)
+    facts = Facts(tree)
+    ctx = Context(unit, facts)
+    rows = unit.text.split(b"\n")
+    matches: list[Match] = []
+    for rule in active:
+        seen: set[tuple[int, int]] = set()
+        functions: set[str | None] = set()
+        cursor = QueryCursor(rule.query)
+        for pattern, captures in cursor.matches(tree.root_node, predicate=partial(_dispatch, ctx)):
+            node = captures["finding"][0]
+            span = real_span(node, unit)
+            if span is None or (node.start_byte, node.end_byte) in seen:
+                continue
+            seen.add((node.start_byte, node.end_byte))
+            fn = facts.function_of(node)
+            name = function_name(fn) if fn is not None else None
+            if rule.one_per_function and fn is not None:
+                if name in functions:
+                    continue
+                functions.add(name)
+            notes = ctx.notes.get(node.id, {})
+            confidence = rule.confidence
+            if unit.origin is Origin.HUNKS or node.has_error or notes.get("guessed"):
+                confidence = confidence.lower()
+            scope_span = real_span(fn, unit) if fn is not None else None
+            scope = (scope_span or span).line, (scope_span or span).end_line
+            matches.append(Match(
+                rule=rule, span=span, scope=scope, function=name,
+                text=squash(text_of(node)), message=_message(rule, pattern, captures, notes),
+                confidence=confidence, snippet=_snippet(node, unit, rows),
+            ))
+    return matches
+
+
+def _finding(m: Match, status: Status, path: str, input_name: str,
+             patch: PatchRef | None) -> Finding:
+    """Make a Finding of a match."""
+    return Finding(
+        rule=m.rule.id, name=m.rule.name, status=status, severity=m.rule.severity,
+        confidence=m.confidence, path=path, span=m.span, message=m.message, function=m.function,
+        fingerprint=fingerprint(m.rule.id, path, m.function, m.text), input=input_name,
+        patch=patch, snippet=m.snippet,
+    )
+
+
+def _key(m: Match, path: str) -> str:
+    """Return the pairing key of a match."""
+    return fingerprint(m.rule.id, path, m.function, m.text)
+
+
+def compare(pair: UnitPair, rules: list[Rule], input_name: str,
+            patch: PatchRef | None) -> list[Finding]:
+    """Match both images of a file and give every hazard its status."""
+    pre = match_unit(rules, pair.pre) if pair.pre is not None else []
+    post = match_unit(rules, pair.post) if pair.post is not None else []
+    before: defaultdict[str, list[Match]] = defaultdict(list)
+    after: defaultdict[str, list[Match]] = defaultdict(list)
+    for m in pre:
+        before[_key(m, pair.path)].append(m)
+    for m in post:
+        after[_key(m, pair.path)].append(m)
+    findings: list[Finding] = []
+    for key in sorted(set(before) | set(after)):
+        old, new = before.get(key, []), after.get(key, [])
+        both = min(len(old), len(new))
+        for m_old, m_new in zip(old[:both], new[:both], strict=True):
+            assert pair.pre is not None and pair.post is not None
+            if m_new.touched(pair.post) or m_old.touched(pair.pre):
+                findings.append(_finding(m_new, Status.PRESENT, pair.path, input_name, patch))
+        findings += [_finding(m, Status.INTRODUCED, pair.path, input_name, patch)
+                     for m in new[both:]]
+        findings += [_finding(m, Status.FIXED, pair.path, input_name, patch) for m in old[both:]]
+    return findings
+
+
+def check_file(unit: SourceUnit, rules: list[Rule], input_name: str) -> list[Finding]:
+    """Report every match in a plain source file as present."""
+    return [_finding(m, Status.PRESENT, unit.path, input_name, None)
+            for m in match_unit(rules, unit)]
+

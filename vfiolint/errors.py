@@ -1,0 +1,19 @@
+"""The exceptions vfiolint raises: one line each, naming the thing and the problem."""
+
+from __future__ import annotations
+
+
+class VfiolintError(Exception):
+    """Base of every error vfiolint reports to its user."""
+
+
+class InputError(VfiolintError):
+    """An input that could not be read or parsed."""
+
+
+class RuleError(VfiolintError):
+    """A rule file that does not load or validate."""
+
+
+class GitError(VfiolintError):
+    """A git command that failed or a revision that does not exist."""

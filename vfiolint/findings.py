@@ -1,0 +1,96 @@
+"""Finding, Span, Status, Severity, Confidence and the line-independent fingerprint."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Status(StrEnum):
+    """What a patch does to a hazard (CONTRACT.md)."""
+
+    INTRODUCED = "introduced"
+    FIXED = "fixed"
+    PRESENT = "present"
+
+
+class Severity(StrEnum):
+    """How bad a hazard is; the SARIF levels."""
+
+    ERROR = "error"
+    WARNING = "warning"
+    NOTE = "note"
+
+
+class Confidence(StrEnum):
+    """How often a match is a real bug."""
+
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+
+    def lower(self) -> Confidence:
+        """Return the next confidence step down."""
+        order = [Confidence.HIGH, Confidence.MEDIUM, Confidence.LOW]
+        return order[min(order.index(self) + 1, len(order) - 1)]
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """1-based lines and columns of a finding in the real file."""
+
+    line: int
+    end_line: int
+    column: int
+    end_column: int
+
+
+@dataclass(frozen=True, slots=True)
+class PatchRef:
+    """The patch a finding belongs to, as CONTRACT.md's JSON ``patch`` object shows it."""
+
+    input: str
+    index: int
+    subject: str | None
+    message_id: str | None
+    commit: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One hazard, with its status in a patch (or ``present`` in a plain file)."""
+
+    rule: str
+    name: str
+    status: Status
+    severity: Severity
+    confidence: Confidence
+    path: str
+    span: Span
+    message: str
+    function: str | None
+    fingerprint: str
+    input: str
+    patch: PatchRef | None
+    snippet: tuple[tuple[int, str], ...] = ()
+
+    @property
+    def line(self) -> int:
+        """Return the first line."""
+        return self.span.line
+
+    @property
+    def end_line(self) -> int:
+        """Return the last line."""
+        return self.span.end_line
+
+    def sort_key(self) -> tuple[str, int, str, int, str]:
+        """Order findings by input, patch order, path, line, rule (CONTRACT.md)."""
+        return (self.input, self.patch.index if self.patch else -1, self.path, self.line, self.rule)
+
+
+def fingerprint(rule: str, path: str, function: str | None, text: str) -> str:
+    """Hash what identifies a hazard across images, resends and line shifts: no line numbers."""
+    key = "\x1f".join((rule, path, function or "", text))
+    return hashlib.sha256(key.encode("utf-8", "surrogateescape")).hexdigest()[:20]

@@ -1,0 +1,367 @@
+"""Patches from mail: a format-patch file, an mbox, a saved message, an archive or gitweb page.
+
+Each message is decoded with the standard ``email`` package (quoted-printable, base64, multipart
+attachments, other charsets). Its text is split into quote layers (``>``, ``>>``, ``> >``), and
+every layer is searched for diffs, so a patch that exists only quoted in a reply is found too.
+Archive pages carry junk before the mail (navigation, "Blob Blame History Raw"): the reader
+looks for the first header block instead of trusting the first line.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import logging
+import re
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, replace
+from email.message import Message
+from html.parser import HTMLParser
+
+from vfiolint import diff
+from vfiolint.errors import InputError
+from vfiolint.model import FileDiff, LineKind, Patch, Trailer
+
+log = logging.getLogger(__name__)
+
+HEADER_RE = re.compile(r"^([A-Za-z][A-Za-z0-9-]*):[ \t]")
+MBOX_FROM_RE = re.compile(r"^From \S+ .*(\d{4}|\d\d:\d\d:\d\d)\s*$")
+QUOTE_RE = re.compile(r"^(?:> ?)+")
+PREFIX_RE = re.compile(r"\[([^\]]*)\]")
+COUNTER_RE = re.compile(r"^(\d+)/(\d+)$")
+REVISION_RE = re.compile(r"^v(\d+)$", re.IGNORECASE)
+TRAILER_RE = re.compile(r"^([A-Z][A-Za-z0-9-]*[a-z][A-Za-z0-9-]*): (.+)$")
+PERSON_TRAILERS = {
+    "signed-off-by",
+    "reviewed-by",
+    "acked-by",
+    "tested-by",
+    "reported-by",
+    "suggested-by",
+    "co-developed-by",
+    "cc",
+}
+UTILITY_TRAILERS = {"fixes", "link", "closes", "message-id", "change-id", "bugzilla"}
+KEY_HEADERS = {"from", "subject", "date", "message-id"}
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """What a message says about itself, before any diff is looked at."""
+
+    subject: str | None
+    msgid: str | None
+    author: str | None
+    date: str | None
+    bodies: tuple[str, ...]
+
+
+def decode_text(data: bytes) -> str:
+    """Decode bytes that are not MIME: UTF-8 or UTF-16 when marked, Latin-1 as the last resort."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return data.decode("utf-16", errors="replace")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("latin-1")
+
+
+def split_mbox(text: str) -> list[str]:
+    """Split text at mbox ``From `` separators; text with none is one message."""
+    lines = text.splitlines(keepends=True)
+    starts = [
+        i
+        for i, line in enumerate(lines)
+        if MBOX_FROM_RE.match(line) and _header_block_at(lines, i + 1)
+    ]
+    if len(starts) < 2:
+        return [text]
+    chunks = ["".join(lines[: starts[0]])] if starts[0] else []
+    bounds = [*starts, len(lines)]
+    chunks += ["".join(lines[a:b]) for a, b in zip(bounds, bounds[1:], strict=False)]
+    return [c for c in chunks if c.strip()]
+
+
+def _header_block_at(lines: list[str], i: int) -> bool:
+    """Tell whether an RFC 822 header block with a From or Subject header starts at line ``i``."""
+    names: set[str] = set()
+    for line in lines[i : i + 60]:
+        if not line.strip():
+            break
+        m = HEADER_RE.match(line)
+        if m:
+            names.add(m.group(1).lower())
+        elif not (line[:1] in " \t" and names):
+            return False
+    return len(names & KEY_HEADERS) >= 2 and bool(names & {"from", "subject"})
+
+
+def find_header_start(lines: list[str]) -> int | None:
+    """Return where the mail starts in a saved page, skipping navigation junk; None if no mail."""
+    for i, line in enumerate(lines[:200]):
+        if MBOX_FROM_RE.match(line) and _header_block_at(lines, i + 1):
+            return i
+        if HEADER_RE.match(line) and _header_block_at(lines, i):
+            return i
+    return None
+
+
+class _TextOfHtml(HTMLParser):
+    """Collect the text of an HTML part, keeping line breaks of ``<pre>`` blocks."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+
+    def handle_data(self, data: str) -> None:
+        self.parts.append(data)
+
+
+def html_to_text(html: str) -> str:
+    """Return the text of an HTML mail part."""
+    parser = _TextOfHtml()
+    parser.feed(html)
+    return "".join(parser.parts)
+
+
+def _part_text(part: Message) -> str:
+    """Decode one MIME part's payload with its charset, falling back to Latin-1."""
+    payload = part.get_payload(decode=True)
+    if not isinstance(payload, bytes):
+        return ""
+    charset = part.get_content_charset() or "utf-8"
+    try:
+        return payload.decode(charset)
+    except (LookupError, UnicodeDecodeError):
+        return payload.decode("latin-1")
+
+
+def _is_patch_attachment(part: Message) -> bool:
+    """Tell whether a MIME part is an attached patch rather than prose."""
+    ctype = part.get_content_type()
+    name = (part.get_filename() or "").lower()
+    return ctype in {"text/x-patch", "text/x-diff", "text/x-diff; charset"} or name.endswith(
+        (".patch", ".diff")
+    )
+
+
+def message_bodies(msg: Message) -> tuple[str, ...]:
+    """Return the decoded texts of a message: plain parts and attached patches, HTML if alone."""
+    plain: list[str] = []
+    html: list[str] = []
+    for part in msg.walk():
+        if part.is_multipart():
+            continue
+        ctype = part.get_content_type()
+        if _is_patch_attachment(part) or ctype == "text/plain":
+            plain.append(_part_text(part))
+        elif ctype == "text/html":
+            html.append(html_to_text(_part_text(part)))
+        elif ctype.startswith("text/") or part.get_content_maintype() == "application":
+            text = _part_text(part)
+            if "diff --git" in text or "\n@@ -" in text:
+                plain.append(text)
+    return tuple(plain or html)
+
+
+def _header(msg: Message, name: str) -> str | None:
+    """Return a header unfolded to one line, or None."""
+    value = msg.get(name)
+    if value is None:
+        return None
+    return " ".join(str(value).split())
+
+
+def clean_msgid(value: str | None) -> str | None:
+    """Return the ``<...>`` part of a Message-ID header without brackets."""
+    if not value:
+        return None
+    m = re.search(r"<([^<>\s]+)>", value)
+    return m.group(1) if m else value.strip() or None
+
+
+def envelope_of(chunk: str) -> Envelope:
+    """Read a message (or a page holding one) into an Envelope; text without headers is body."""
+    lines = chunk.splitlines(keepends=True)
+    start = find_header_start(lines)
+    if start is None:
+        return _page_envelope(chunk)
+    raw = "".join(lines[start:])
+    msg = email.message_from_bytes(
+        raw.encode("utf-8", errors="surrogateescape"), policy=email.policy.compat32
+    )
+    bodies = message_bodies(msg)
+    if not bodies and not msg.is_multipart():
+        bodies = (str(msg.get_payload()),)
+    return Envelope(
+        subject=_header(msg, "Subject"),
+        msgid=clean_msgid(_header(msg, "Message-ID")),
+        author=_header(msg, "From"),
+        date=_header(msg, "Date"),
+        bodies=bodies,
+    )
+
+
+def _page_envelope(text: str) -> Envelope:
+    """Guess the metadata of an archive page with no mail headers (pipermail, copied threads)."""
+    head = [x.strip() for x in text.splitlines()[:12] if x.strip()]
+    subject = author = date = None
+    if head and "[" in head[0] and not head[0].startswith(">"):
+        subject = head[0]
+        if len(head) > 1 and " at " in head[1]:
+            author = head[1]
+            date = head[2] if len(head) > 2 else None
+    return Envelope(subject, None, author, date, (text,))
+
+
+def quote_layers(text: str) -> dict[int, list[str]]:
+    """Split text by quote depth: each depth's lines, in order, with the quote marks removed."""
+    layers: dict[int, list[str]] = {}
+    for raw in text.splitlines():
+        line = raw.rstrip("\r")
+        m = QUOTE_RE.match(line)
+        depth = m.group(0).count(">") if m else 0
+        body = line[m.end() :] if m else line
+        layers.setdefault(depth, []).append(body.rstrip() if not body.strip() else body)
+    return layers
+
+
+def parse_subject(subject: str | None) -> tuple[tuple[str, ...], int, bool, int | None, int | None]:
+    """Parse ``[RFC PATCH v2 3/5]`` into prefixes, revision, inferred, counter and expected."""
+    prefixes: list[str] = []
+    counter = expected = None
+    revision, inferred = 1, True
+    for group in PREFIX_RE.findall(subject or ""):
+        words = group.split()
+        if not any(w.upper() in {"PATCH", "RFC"} or REVISION_RE.match(w) for w in words):
+            continue  # a list tag such as [dpdk-dev]
+        for word in words:
+            if m := COUNTER_RE.match(word):
+                counter, expected = int(m.group(1)), int(m.group(2))
+            elif m := REVISION_RE.match(word):
+                revision, inferred = int(m.group(1)), False
+            else:
+                prefixes.append(word)
+    return tuple(prefixes), revision, inferred, counter, expected
+
+
+def parse_trailers(message: str) -> tuple[Trailer, ...]:
+    """Return the trailers of a commit message's last paragraph."""
+    paragraphs = [p for p in re.split(r"\n\s*\n", message.strip()) if p.strip()]
+    if not paragraphs:
+        return ()
+    trailers = []
+    for line in paragraphs[-1].splitlines():
+        m = TRAILER_RE.match(line.strip())
+        if not m:
+            continue
+        name = m.group(1)
+        key = name.lower()
+        kind = (
+            "person"
+            if key in PERSON_TRAILERS
+            else "utility"
+            if key in UTILITY_TRAILERS
+            else "unknown"
+        )
+        trailers.append(Trailer(name, m.group(2).strip(), kind))
+    return tuple(trailers)
+
+
+def commit_message(lines: list[str], diff_start: int) -> str:
+    """Return the commit message: the text before the diff, cut at the ``---`` separator."""
+    head = lines[:diff_start]
+    for i in range(len(head) - 1, -1, -1):
+        if head[i].rstrip() == "---":
+            head = head[:i]
+            break
+    return "\n".join(head).strip("\n")
+
+
+def group_sections(sections: list[diff.FileSection]) -> list[list[diff.FileSection]]:
+    """Group file diffs into patches: a file seen again starts the next patch."""
+    groups: list[list[diff.FileSection]] = []
+    seen: set[str] = set()
+    for section in sections:
+        if not groups or section.path in seen:
+            groups.append([])
+            seen = set()
+        groups[-1].append(section)
+        seen.add(section.path)
+    return groups
+
+
+def patches_of_message(env: Envelope, input_name: str) -> Iterator[Patch]:
+    """Yield every patch found in a message's bodies, at every quote depth."""
+    prefixes, revision, inferred, counter, expected = parse_subject(env.subject)
+    for body in env.bodies:
+        for depth, lines in sorted(quote_layers(body).items()):
+            sections = diff.repair(lines)
+            for group in group_sections(sections):
+                files = diff.parse("".join(s.text for s in group))
+                message = commit_message(lines, group[0].start) if depth == 0 else ""
+                yield Patch(
+                    input=input_name,
+                    index=0,
+                    msgid=env.msgid,
+                    subject=env.subject,
+                    prefixes=prefixes,
+                    revision=revision,
+                    revision_inferred=inferred,
+                    counter=counter,
+                    expected=expected,
+                    author=env.author,
+                    date=env.date,
+                    trailers=parse_trailers(message),
+                    message=message,
+                    files=files,
+                    quote_depth=depth,
+                )
+
+
+def change_items(files: Iterable[FileDiff]) -> Counter[tuple[str, str, str]]:
+    """Return a patch's changed lines, whitespace-blind, as a multiset keyed by path."""
+    items: Counter[tuple[str, str, str]] = Counter()
+    for f in files:
+        for hunk in f.hunks:
+            for line in hunk.lines:
+                if line.kind is not LineKind.CONTEXT:
+                    items[(f.path, line.kind.value, "".join(line.text.split()))] += 1
+    return items
+
+
+def drop_repeats(patches: list[Patch]) -> list[Patch]:
+    """Keep one copy of a patch quoted or resent in the same input: the fullest, first seen."""
+    kept: list[tuple[Patch, Counter[tuple[str, str, str]]]] = []
+    for patch in patches:
+        items = change_items(patch.files)
+        if not items:
+            continue
+        repeat = next((k for k, (_, seen) in enumerate(kept) if items <= seen), None)
+        if repeat is not None:
+            log.info("%s: %s repeats an earlier patch; skipped", patch.input, patch.label)
+            continue
+        wider = next((k for k, (_, seen) in enumerate(kept) if seen <= items), None)
+        if wider is not None:
+            kept[wider] = (patch, items)
+        else:
+            kept.append((patch, items))
+    return [replace(p, index=i) for i, (p, _) in enumerate(kept)]
+
+
+def read_patches(text: str, input_name: str) -> tuple[list[Patch], list[InputError]]:
+    """Return the distinct patches of a mail-like text in order, and one error per bad message."""
+    patches: list[Patch] = []
+    errors: list[InputError] = []
+    for number, chunk in enumerate(split_mbox(text), 1):
+        try:
+            env = envelope_of(chunk)
+            found = list(patches_of_message(env, input_name))
+        except InputError as exc:
+            errors.append(InputError(f"{input_name}: message {number}: {exc}"))
+            continue
+        if not found:
+            log.info("%s: %s has no diff; skipped", input_name, env.subject or "a message")
+        patches += found
+    return drop_repeats(patches), errors

@@ -1,0 +1,174 @@
+"""Load and validate ``rules/**/*.toml`` into Rule values; queries are compiled at load.
+
+Every problem of every rule file is collected, then reported together as one RuleError whose
+lines each name the file and the problem.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+import tree_sitter
+
+from vfiolint import cparse
+from vfiolint.errors import RuleError
+from vfiolint.findings import Confidence, Severity
+from vfiolint.predicates import REGISTRY
+
+REQUIRED = ("id", "name", "summary", "severity", "confidence", "status", "message", "query", "doc")
+KNOWN = {*REQUIRED, "paths", "keywords", "references", "corpus", "cwe", "one_per_function"}
+STATUSES = ("preview", "stable", "deprecated", "removed")
+DOC_HEADINGS = ("## Why is this bad?", "## Example", "## Use instead", "## Known problems")
+ID_RE = re.compile(r"^VFIO\d{3}$")
+NAME_RE = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
+PREDICATE_RE = re.compile(r"#([a-z][a-z0-9-]*\?)")
+BUILTIN_PREDICATES = {"eq?", "not-eq?", "any-eq?", "any-not-eq?", "match?", "not-match?",
+                      "any-match?", "any-not-match?", "any-of?", "not-any-of?", "is?", "is-not?",
+                      "set!"}
+
+
+def default_rules_dir() -> Path:
+    """Return the rules directory that ships beside the package."""
+    return Path(__file__).resolve().parent.parent / "rules"
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """A loaded, validated rule."""
+
+    id: str
+    name: str
+    summary: str
+    severity: Severity
+    confidence: Confidence
+    status: str
+    message: str
+    query_text: str
+    doc: str
+    paths: tuple[str, ...]
+    keywords: tuple[bytes, ...]
+    references: tuple[str, ...]
+    corpus: tuple[str, ...]
+    cwe: tuple[str, ...]
+    one_per_function: bool
+    file: Path
+
+    @property
+    def query(self) -> tree_sitter.Query:
+        """Return the compiled query."""
+        return cparse.query(self.query_text)
+
+    def applies_to(self, path: str, text: bytes) -> bool:
+        """Tell whether the rule can match a unit: path filter, then the keyword pre-filter."""
+        if self.paths and not any(fnmatch.fnmatch(path, p) for p in self.paths):
+            return False
+        return not self.keywords or any(k in text for k in self.keywords)
+
+    def explain(self) -> str:
+        """Return the rule's documentation as ``vfiolint explain`` prints it."""
+        head = f"# {self.id} {self.name}\n\n{self.summary}\n\n"
+        meta = (f"Severity: {self.severity}. Confidence: {self.confidence}. "
+                f"Status: {self.status}.\n\n")
+        refs = "".join(f"- {r}\n" for r in self.references)
+        tail = f"\n## References\n{refs}" if refs else ""
+        corpus = "".join(f"- {c}\n" for c in self.corpus)
+        tail += f"\n## Corpus\n{corpus}" if corpus else ""
+        return head + meta + self.doc.strip() + "\n" + tail
+
+
+def check_rule(data: dict[str, object], file: Path, root: Path) -> list[str]:
+    """Return every problem of one rule file's data (empty when it is valid)."""
+    problems = [f"missing key '{k}'" for k in REQUIRED if k not in data]
+    problems += [f"unknown key '{k}'" for k in data if k not in KNOWN]
+    if problems:
+        return problems
+    rid, name = str(data["id"]), str(data["name"])
+    if not ID_RE.match(rid):
+        problems.append(f"id '{rid}' is not VFIO and three digits")
+    if not NAME_RE.match(name):
+        problems.append(f"name '{name}' is not kebab-case")
+    if file.stem != f"{rid}-{name}":
+        problems.append(f"file name should be {rid}-{name}.toml")
+    if data["severity"] not in {s.value for s in Severity}:
+        problems.append(f"severity '{data['severity']}' is not error, warning or note")
+    if data["confidence"] not in {c.value for c in Confidence}:
+        problems.append(f"confidence '{data['confidence']}' is not high, medium or low")
+    if data["status"] not in STATUSES:
+        problems.append(f"status '{data['status']}' is not one of {', '.join(STATUSES)}")
+    message = str(data["message"])
+    if len(message) > 80 or message.endswith("."):
+        problems.append("message must be at most 80 characters with no final period")
+    doc = str(data["doc"])
+    places = [doc.find(h) for h in DOC_HEADINGS]
+    if -1 in places or places != sorted(places):
+        problems.append(f"doc must have the headings {', '.join(DOC_HEADINGS)} in that order")
+    corpus = data.get("corpus", [])
+    if data["status"] == "stable" and not corpus:
+        problems.append("a stable rule names its founding document in 'corpus'")
+    problems += [f"corpus file {c} does not exist" for c in corpus  # type: ignore[attr-defined]
+                 if not (root / str(c)).is_file()]
+    query = str(data["query"])
+    for pred in PREDICATE_RE.findall(query):
+        if pred not in BUILTIN_PREDICATES and pred not in REGISTRY:
+            problems.append(f"query: unknown predicate #{pred}")
+    if "@finding" not in query:
+        problems.append("query: captures no @finding")
+    try:
+        cparse.query(query)
+    except (tree_sitter.QueryError, ValueError) as exc:
+        problems.append(f"query: {' '.join(str(exc).split())}")
+    return problems
+
+
+def _rule_of(data: dict[str, object], file: Path) -> Rule:
+    """Build a Rule from validated data."""
+    def strings(key: str) -> tuple[str, ...]:
+        return tuple(str(x) for x in data.get(key, []))  # type: ignore[attr-defined]
+
+    return Rule(
+        id=str(data["id"]), name=str(data["name"]), summary=str(data["summary"]),
+        severity=Severity(str(data["severity"])), confidence=Confidence(str(data["confidence"])),
+        status=str(data["status"]), message=str(data["message"]), query_text=str(data["query"]),
+        doc=str(data["doc"]), paths=strings("paths"),
+        keywords=tuple(k.encode() for k in strings("keywords")), references=strings("references"),
+        corpus=strings("corpus"), cwe=strings("cwe"),
+        one_per_function=bool(data.get("one_per_function", False)), file=file,
+    )
+
+
+def load_rules(directory: Path | None = None) -> list[Rule]:
+    """Load every rule file below a directory, sorted by ID; raise RuleError listing all problems."""
+    directory = directory or default_rules_dir()
+    root = directory.parent
+    files = sorted(directory.rglob("*.toml"))
+    if not files:
+        raise RuleError(f"{directory}: no rule files")
+    rules: list[Rule] = []
+    problems: list[str] = []
+    for file in files:
+        shown = file.relative_to(root) if file.is_relative_to(root) else file
+        try:
+            data = tomllib.loads(file.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+            problems.append(f"{shown}: {exc}")
+            continue
+        found = check_rule(data, file, root)
+        problems += [f"{shown}: {p}" for p in found]
+        if not found:
+            rules.append(_rule_of(data, file))
+    ids = [r.id for r in rules]
+    problems += [f"{r.file.name}: duplicate id {r.id}" for r in rules if ids.count(r.id) > 1]
+    if problems:
+        raise RuleError("\n".join(problems))
+    return sorted((r for r in rules if r.status != "removed"), key=lambda r: r.id)
+
+
+def select_rules(rules: list[Rule], select: set[str] | None, ignore: set[str]) -> list[Rule]:
+    """Keep the rules named by ``--select`` (all if None) and not named by ``--ignore``."""
+    return [r for r in rules
+            if (select is None or r.id in select or r.name in select)
+            and r.id not in ignore and r.name not in ignore]

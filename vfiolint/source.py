@@ -1,0 +1,245 @@
+"""Patch (+ repository) -> pairs of SourceUnit: the pre-image and post-image of each touched file.
+
+Without a repository the images are made of hunks: context plus removed lines, context plus
+added lines. A hunk starts and ends anywhere, often inside a function body, so each fragment is
+balanced before parsing: synthetic lines open what it closes (a function named after the ``@@``
+section) and close what it leaves open. Synthetic lines map to no real line, so a finding always
+points at a line the user wrote.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+from vfiolint import cparse
+from vfiolint.model import FileDiff, Hunk, LineKind, Patch
+
+C_SUFFIXES = (".c", ".h", ".inc")
+OPENERS = {"(": ")", "[": "]", "{": "}"}
+CLOSERS = {v: k for k, v in OPENERS.items()}
+FUNC_NAME_RE = re.compile(r"([A-Za-z_]\w*)\s*\(")
+RECORD_RE = re.compile(r"^\s*(?:typedef\s+)?(struct|union|enum)\b[^;(]*$")
+OPERATOR_TAIL = set(",=+-*/%&|^<>!?:(")
+
+
+class Origin(StrEnum):
+    """Where a unit's text came from."""
+
+    FILE = "file"
+    HUNKS = "hunks"
+
+
+@dataclass(frozen=True, slots=True)
+class SourceUnit:
+    """One image of one file, ready to parse.
+
+    ``line_map[row]`` is the 1-based real line of 0-based row ``row`` (None for a synthetic
+    line); an empty ``line_map`` means rows are the file's own lines. ``touched`` holds the real
+    lines the change touched in this image.
+    """
+
+    path: str
+    text: bytes
+    origin: Origin
+    line_map: tuple[int | None, ...] = ()
+    touched: frozenset[int] = frozenset()
+
+    def real_line(self, row: int) -> int | None:
+        """Return the 1-based real line of a 0-based row, None for a synthetic row."""
+        if not self.line_map:
+            return row + 1
+        return self.line_map[row] if 0 <= row < len(self.line_map) else None
+
+
+@dataclass(frozen=True, slots=True)
+class UnitPair:
+    """The pre-image and post-image of one file a patch touches (None where it has none)."""
+
+    path: str
+    pre: SourceUnit | None
+    post: SourceUnit | None
+
+
+def is_c_path(path: str) -> bool:
+    """Tell whether a path names C source or a header."""
+    return path.endswith(C_SUFFIXES)
+
+
+def _lex_brackets(text: str) -> tuple[list[str], list[str], str]:
+    """Return unmatched closers (in order), unclosed openers (outermost first), and end state."""
+    closers: list[str] = []
+    stack: list[str] = []
+    first_comment = re.search(r"/\*|\*/", text)
+    state = "comment" if first_comment and first_comment.group(0) == "*/" else "code"
+    i, n = 0, len(text)
+    line_start = True
+    while i < n:
+        ch = text[i]
+        two = text[i : i + 2]
+        if state == "comment":
+            if two == "*/":
+                state, i = "code", i + 2
+                continue
+        elif state in {'"', "'"}:
+            if ch == "\\":
+                i += 2
+                continue
+            if ch == state or ch == "\n":
+                state = "code"
+        elif state == "line":
+            if ch == "\n":
+                state = "code"
+        elif state == "pp":
+            if ch == "\n" and text[i - 1 : i] != "\\":
+                state = "code"
+        elif two == "/*":
+            state, i = "comment", i + 2
+            continue
+        elif two == "//":
+            state = "line"
+        elif ch in "\"'":
+            state = ch
+        elif ch == "#" and line_start:
+            state = "pp"
+        elif ch in OPENERS:
+            stack.append(ch)
+        elif ch in CLOSERS:
+            if stack and stack[-1] == CLOSERS[ch]:
+                stack.pop()
+            elif not stack:
+                closers.append(ch)
+        if ch == "\n":
+            line_start = True
+        elif not ch.isspace():
+            line_start = False
+        i += 1
+    return closers, stack, state
+
+
+def section_function(section: str) -> str | None:
+    """Return the function a ``@@`` section names, if it names one."""
+    if RECORD_RE.match(section) or section.rstrip().endswith(("{", ";")) and "(" not in section:
+        return None
+    m = FUNC_NAME_RE.search(section)
+    return m.group(1) if m else None
+
+
+def _opening(closers: list[str], section: str) -> str:
+    """Return the text that opens what a fragment closes without opening."""
+    parts = []
+    for k, closer in enumerate(reversed(closers)):
+        opener = CLOSERS[closer]
+        if opener == "{" and k == 0:
+            name = section_function(section)
+            if name:
+                parts.append(f"void {name}(void) {{")
+            elif RECORD_RE.match(section):
+                parts.append(section.split("{", 1)[0].strip() + " {")
+            else:
+                parts.append("void __vfiolint_fragment(void) {")
+        else:
+            parts.append(opener)
+    return " ".join(parts)
+
+
+def _closing(body: str, stack: list[str], state: str) -> str:
+    """Return the text that closes what a fragment leaves open."""
+    out = {"comment": " */", '"': '"', "'": "'"}.get(state, "")
+    tail = (body + out).rstrip()
+    for opener in reversed(stack):
+        last = tail[-1:] if tail else ""
+        piece = ""
+        if opener in "([" and last in OPERATOR_TAIL:
+            piece = "0"
+        if opener == "{" and last not in {";", "{", "}", ""}:
+            piece = ";"
+        piece += OPENERS[opener]
+        out += piece
+        tail += piece
+    return out
+
+
+def _wrapped_better(body: str, section: str) -> bool:
+    """Tell whether a fragment with nothing to close parses better inside a function."""
+    name = section_function(section)
+    if not name:
+        return False
+    bare = cparse.error_count(cparse.parse(body.encode()).root_node)
+    wrapped_text = f"void {name}(void) {{\n{body}\n;}}"
+    wrapped = cparse.error_count(cparse.parse(wrapped_text.encode()).root_node)
+    if wrapped != bare:
+        return wrapped < bare
+    first = next((x for x in body.splitlines() if x.strip()), "")
+    return first[:1].isspace()
+
+
+def fragment(rows: Sequence[str], section: str) -> tuple[list[str], list[str]]:
+    """Return the synthetic lines to put before and after a hunk fragment so it parses."""
+    body = "\n".join(rows)
+    closers, _, _ = _lex_brackets(body)
+    before = _opening(closers, section) if closers else ""
+    if not closers and _wrapped_better(body, section):
+        before = f"void {section_function(section)}(void) {{"
+    _, stack, state = _lex_brackets(before + "\n" + body)
+    after = _closing(body, stack, state)
+    return ([before] if before else []), ([after] if after else [])
+
+
+def hunk_image(hunks: Iterable[Hunk], path: str, side: LineKind) -> SourceUnit:
+    """Build the image of a file's hunks on one side (REMOVED: pre-image, ADDED: post-image)."""
+    rows: list[str] = []
+    line_map: list[int | None] = []
+    touched: set[int] = set()
+    for hunk in hunks:
+        kept = [x for x in hunk.lines if x.kind in (LineKind.CONTEXT, side)]
+        texts = [x.text for x in kept]
+        numbers = [x.old if side is LineKind.REMOVED else x.new for x in kept]
+        before, after = fragment(texts, hunk.section)
+        rows += before
+        line_map += [None] * len(before)
+        rows += texts
+        line_map += numbers
+        rows += after
+        line_map += [None] * len(after)
+        touched |= touched_lines(hunk, side)
+    text = "\n".join(rows) + "\n"
+    return SourceUnit(path, text.encode("utf-8", "surrogateescape"), Origin.HUNKS,
+                      tuple(line_map), frozenset(touched))
+
+
+def touched_lines(hunk: Hunk, side: LineKind) -> set[int]:
+    """Return the lines of one image a hunk changes: its own changes, and the neighbours of
+    the other side's changes (a pure deletion touches the lines around the gap)."""
+    touched: set[int] = set()
+    lines = hunk.lines
+    own = (lambda x: x.old) if side is LineKind.REMOVED else (lambda x: x.new)
+    for i, line in enumerate(lines):
+        if line.kind is side:
+            touched.add(own(line))
+        elif line.kind is not LineKind.CONTEXT:
+            for near in (lines[i - 1] if i else None, lines[i + 1] if i + 1 < len(lines) else None):
+                if near is not None and near.kind in (LineKind.CONTEXT, side):
+                    touched.add(own(near))
+    return {x for x in touched if x is not None}
+
+
+def hunk_pair(filediff: FileDiff) -> UnitPair:
+    """Build both hunk images of one file diff."""
+    pre = None if filediff.old_path is None else hunk_image(
+        filediff.hunks, filediff.old_path, LineKind.REMOVED)
+    post = None if filediff.new_path is None else hunk_image(
+        filediff.hunks, filediff.new_path, LineKind.ADDED)
+    return UnitPair(filediff.path, pre, post)
+
+
+def patch_units(patch: Patch) -> list[UnitPair]:
+    """Build the image pairs of every C file a patch touches, from its hunks."""
+    return [hunk_pair(f) for f in patch.files if is_c_path(f.path) and f.hunks]
+
+
+def file_unit(path: str, text: bytes) -> SourceUnit:
+    """Wrap a whole C file as a unit."""
+    return SourceUnit(path, text, Origin.FILE)
