@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import unidiff
+from unidiff.errors import UnidiffParseError
+from unidiff.patch import PatchSet
 
 from vfiolint.errors import InputError
 from vfiolint.model import FileDiff, Hunk, Line, LineKind
@@ -272,8 +274,8 @@ def _line(line: unidiff.patch.Line) -> Line:
 def parse(text: str) -> tuple[FileDiff, ...]:
     """Parse a canonical unified diff into FileDiffs."""
     try:
-        patchset = unidiff.PatchSet(text)
-    except unidiff.UnidiffParseError as exc:
+        patchset = PatchSet(text)
+    except UnidiffParseError as exc:
         raise InputError(f"diff: {exc}") from exc
     files = []
     for pf in patchset:

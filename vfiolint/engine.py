@@ -94,7 +94,8 @@ def match_unit(rules: list[Rule], unit: SourceUnit) -> list[Match]:
         seen: set[tuple[int, int]] = set()
         functions: set[str | None] = set()
         cursor = QueryCursor(rule.query)
-        for pattern, captures in cursor.matches(tree.root_node, predicate=partial(_dispatch, ctx)):
+        check = partial(_dispatch, ctx)
+        for pattern, captures in cursor.matches(tree.root_node, predicate=check):  # type: ignore[call-arg]
             node = captures["finding"][0]
             span = real_span(node, unit)
             if span is None or (node.start_byte, node.end_byte) in seen:

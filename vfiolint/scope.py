@@ -21,21 +21,17 @@ DECLARATOR_FIELDS = ("declarator",)
 
 # Types that are 32 bits or less on every Linux host.
 NARROW_TYPES = frozenset(
-    """int unsigned signed short char bool _Bool uint32_t int32_t uint16_t int16_t uint8_t int8_t
-    u32 s32 u16 s16 u8 s8 __u32 __s32 __u16 __s16 __u8 __s8 __le32 __be32 __le16 __be16 guint32
-    gint32 guint gint uint32 int32 uint16 uint8 unsigned_int""".split()
+    ["int", "unsigned", "signed", "short", "char", "bool", "_Bool", "uint32_t", "int32_t", "uint16_t", "int16_t", "uint8_t", "int8_t", "u32", "s32", "u16", "s16", "u8", "s8", "__u32", "__s32", "__u16", "__s16", "__u8", "__s8", "__le32", "__be32", "__le16", "__be16", "guint32", "gint32", "guint", "gint", "uint32", "int32", "uint16", "uint8", "unsigned_int"]
 )
 # Types as wide as a pointer: 32 bits on 32-bit hosts.
 WORD_TYPES = frozenset(
-    """long size_t ssize_t uintptr_t intptr_t ptrdiff_t resource_size_t phys_addr_t dma_addr_t
-    ulong gsize gssize""".split()
+    ["long", "size_t", "ssize_t", "uintptr_t", "intptr_t", "ptrdiff_t", "resource_size_t", "phys_addr_t", "dma_addr_t", "ulong", "gsize", "gssize"]
 )
 WIDE_TYPES = frozenset(
-    """uint64_t int64_t u64 s64 __u64 __s64 __le64 __be64 __aligned_u64 off_t off64_t loff_t
-    hwaddr ram_addr_t uint64 int64 guint64 gint64 __int128 rte_iova_t iova_t""".split()
+    ["uint64_t", "int64_t", "u64", "s64", "__u64", "__s64", "__le64", "__be64", "__aligned_u64", "off_t", "off64_t", "loff_t", "hwaddr", "ram_addr_t", "uint64", "int64", "guint64", "gint64", "__int128", "rte_iova_t", "iova_t"]
 )
 QUALIFIERS = frozenset(
-    "const volatile static extern register inline restrict __restrict struct union".split()
+    ["const", "volatile", "static", "extern", "register", "inline", "restrict", "__restrict", "struct", "union"]
 )
 
 

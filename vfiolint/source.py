@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from vfiolint import cparse
-from vfiolint.model import FileDiff, Hunk, LineKind, Patch
+from vfiolint.model import FileDiff, Hunk, Line, LineKind, Patch
 
 C_SUFFIXES = (".c", ".h", ".inc")
 OPENERS = {"(": ")", "[": "]", "{": "}"}
@@ -121,7 +121,7 @@ def _lex_brackets(text: str) -> tuple[list[str], list[str], str]:
 
 def section_function(section: str) -> str | None:
     """Return the function a ``@@`` section names, if it names one."""
-    if RECORD_RE.match(section) or section.rstrip().endswith(("{", ";")) and "(" not in section:
+    if RECORD_RE.match(section) or (section.rstrip().endswith(("{", ";")) and "(" not in section):
         return None
     m = FUNC_NAME_RE.search(section)
     return m.group(1) if m else None
@@ -213,9 +213,12 @@ def hunk_image(hunks: Iterable[Hunk], path: str, side: LineKind) -> SourceUnit:
 def touched_lines(hunk: Hunk, side: LineKind) -> set[int]:
     """Return the lines of one image a hunk changes: its own changes, and the neighbours of
     the other side's changes (a pure deletion touches the lines around the gap)."""
-    touched: set[int] = set()
+    touched: set[int | None] = set()
     lines = hunk.lines
-    own = (lambda x: x.old) if side is LineKind.REMOVED else (lambda x: x.new)
+
+    def own(line: Line) -> int | None:
+        return line.old if side is LineKind.REMOVED else line.new
+
     for i, line in enumerate(lines):
         if line.kind is side:
             touched.add(own(line))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import itertools
 import logging
 import re
 from collections import Counter
@@ -79,7 +80,7 @@ def split_mbox(text: str) -> list[str]:
         return [text]
     chunks = ["".join(lines[: starts[0]])] if starts[0] else []
     bounds = [*starts, len(lines)]
-    chunks += ["".join(lines[a:b]) for a, b in zip(bounds, bounds[1:], strict=False)]
+    chunks += ["".join(lines[a:b]) for a, b in itertools.pairwise(bounds)]
     return [c for c in chunks if c.strip()]
 
 
