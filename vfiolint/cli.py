@@ -7,8 +7,10 @@ import logging
 import os
 import sys
 import traceback
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from vfiolint import __version__
 from vfiolint.errors import InputError, VfiolintError
@@ -17,6 +19,11 @@ from vfiolint.inputs import Loaded, expand, load, read_bytes
 from vfiolint.model import Patch
 from vfiolint.policy import failing, keep
 from vfiolint.ruleset import Rule, load_rules, select_rules
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
+
+    from vfiolint.inputs.git import GitPatch
 
 FORMATS = ("console", "json")
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
@@ -39,8 +46,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"vfiolint {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     check = sub.add_parser("check", help="check patches, mail, C files or directories")
-    check.add_argument("inputs", nargs="+", metavar="INPUT",
+    check.add_argument("inputs", nargs="*", metavar="INPUT",
                        help="patch, mbox, saved mail or archive page, C file, directory, or -")
+    check.add_argument("--git", metavar="RANGE", default=None,
+                       help="check every non-merge commit of RANGE (A..B, or one commit)")
+    check.add_argument("--staged", action="store_true", help="check the staged change")
+    check.add_argument("--repo", type=Path, default=Path(), help="repository for --git/--staged")
     check.add_argument("--format", choices=FORMATS, default="console")
     check.add_argument("--select", default=None, help="comma-separated rule IDs or names to run")
     check.add_argument("--ignore", default="", help="comma-separated rule IDs or names to skip")
@@ -89,9 +100,59 @@ def analyse(loaded: Loaded, rules: list[Rule]) -> list[Finding]:
     return findings
 
 
+def _git_findings(git_patch: GitPatch, rules: list[Rule]) -> list[Finding]:
+    """Run the rules over one commit's whole-file image pairs."""
+    from vfiolint.engine import compare
+
+    ref = _patch_ref(git_patch.patch)
+    return [f for pair in git_patch.pairs
+            for f in compare(pair, rules, git_patch.patch.input, ref)]
+
+
+def _progress(total: int) -> Progress | None:
+    """Return a progress bar on a terminal, None elsewhere."""
+    if total < 2 or not sys.stderr.isatty():
+        return None
+    from rich.console import Console
+    from rich.progress import Progress
+
+    return Progress(console=Console(file=sys.stderr), transient=True)
+
+
+def run_git(args: argparse.Namespace, rules: list[Rule], outcome: Outcome) -> None:
+    """Analyse a commit range or the staged change; one failing commit is one error."""
+    from vfiolint.inputs import git
+
+    repo = args.repo
+    if args.staged:
+        outcome.inputs += 1
+        staged = git.staged_patch(repo, "staged")
+        if staged is not None:
+            outcome.findings += _git_findings(staged, rules)
+        return
+    commits = git.commits(repo, args.git)
+    progress = _progress(len(commits))
+    with git.BlobReader(repo) as reader, progress or nullcontext():
+        task = progress.add_task("commits", total=len(commits)) if progress else None
+        for index, commit in enumerate(commits):
+            outcome.inputs += 1
+            try:
+                outcome.findings += _git_findings(
+                    git.commit_patch(repo, reader, commit, index, args.git), rules)
+            except VfiolintError as exc:
+                outcome.errors.append((commit, f"{commit[:12]}: {exc}"))
+            if progress is not None and task is not None:
+                progress.advance(task)
+
+
 def run_check(args: argparse.Namespace, rules: list[Rule]) -> Outcome:
     """Load and analyse every input; one bad input is that input's error only."""
     outcome = Outcome()
+    if args.git or args.staged:
+        try:
+            run_git(args, rules, outcome)
+        except VfiolintError as exc:
+            outcome.errors.append((args.git or "staged", str(exc)))
     for name in expand(args.inputs):
         outcome.inputs += 1
         try:
@@ -127,6 +188,10 @@ def _print_report(args: argparse.Namespace, outcome: Outcome) -> None:
 
 def _cmd_check(args: argparse.Namespace) -> int:
     """Run ``vfiolint check``."""
+    if not args.inputs and not args.git and not args.staged:
+        raise UsageError("check needs an INPUT, --git RANGE or --staged")
+    if args.git and args.staged:
+        raise UsageError("--git and --staged cannot be combined")
     rules = select_rules(load_rules(args.rules), _ids(args.select), _ids(args.ignore) or set())
     outcome = run_check(args, rules)
     for _, message in outcome.errors:

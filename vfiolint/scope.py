@@ -346,9 +346,11 @@ class Facts:
                 return None
             name = text_of(field_node)
             owner = self.type_of(base)
-            record = self.record_of(owner.type_node) if owner else None
-            if record is not None:
-                return self.field_in(record, name)
+            if owner is not None:
+                record = self.record_of(owner.type_node)
+                return self.field_in(record, name) if record is not None else None
+            # The owner's declaration is out of sight (a hunk): a field name that only one
+            # struct of the unit declares is taken to be that struct's.
             candidates = self.any_field(name)
             return candidates[0] if len(candidates) == 1 else None
         return None

@@ -243,6 +243,18 @@ def patch_units(patch: Patch) -> list[UnitPair]:
     return [hunk_pair(f) for f in patch.files if is_c_path(f.path) and f.hunks]
 
 
+def file_pair(filediff: FileDiff, pre: bytes | None, post: bytes | None) -> UnitPair:
+    """Pair the whole pre-image and post-image of a file, marking the lines its hunks touch."""
+    def unit(path: str | None, text: bytes | None, side: LineKind) -> SourceUnit | None:
+        if path is None or text is None:
+            return None
+        touched = set().union(*(touched_lines(h, side) for h in filediff.hunks))
+        return SourceUnit(path, text, Origin.FILE, (), frozenset(touched))
+
+    return UnitPair(filediff.path, unit(filediff.old_path, pre, LineKind.REMOVED),
+                    unit(filediff.new_path, post, LineKind.ADDED))
+
+
 def file_unit(path: str, text: bytes) -> SourceUnit:
     """Wrap a whole C file as a unit."""
     return SourceUnit(path, text, Origin.FILE)

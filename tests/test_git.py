@@ -1,0 +1,142 @@
+"""``--git RANGE`` and ``--staged`` against real repositories built in tmp_path."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import run_cli
+
+HEADER = """\
+#include <stdint.h>
+#include <sys/mman.h>
+#include <linux/vfio.h>
+
+struct bar_map {
+    uint64_t offset;
+    uint64_t size;
+};
+
+"""
+SAFE = """\
+static int map_region(int fd, struct vfio_region_info *info, struct bar_map *map)
+{
+    map->offset = info->offset;
+    map->size = info->size;
+    return 0;
+}
+"""
+# The declaration of struct bar_map is far above the store: only whole files show it.
+NARROW_HEADER = HEADER.replace("uint64_t offset;", "uint32_t offset;")
+PADDING = "".join(f"static int unrelated_{i}(void) {{ return {i}; }}\n" for i in range(30))
+
+
+def git(repo: Path, *args: str) -> str:
+    """Run git in the test repository."""
+    return subprocess.run(
+        ["git", "-C", str(repo), "-c", "user.name=T", "-c", "user.email=t@example.org",
+         "-c", "commit.gpgsign=false", *args],
+        check=True, capture_output=True, text=True,
+    ).stdout
+
+
+def commit(repo: Path, files: dict[str, str], message: str) -> str:
+    """Write files, commit them, return the commit id."""
+    for name, text in files.items():
+        path = repo / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        git(repo, "add", name)
+    git(repo, "commit", "-q", "-m", message)
+    return git(repo, "rev-parse", "HEAD").strip()
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    path = tmp_path / "repo with space-é"
+    path.mkdir()
+    git(path, "init", "-q", "-b", "main")
+    commit(path, {"drivers/pci_vfio.c": HEADER + PADDING + SAFE}, "pci: add region mapping")
+    return path
+
+
+def check(repo: Path, *args: str) -> tuple[int, list[tuple[str, str, str, int, str]], dict]:
+    """Run vfiolint on the repository; return exit code, (rule, status, path, line, subject)."""
+    proc = run_cli("check", "--format", "json", "--repo", str(repo), *args)
+    doc = json.loads(proc.stdout)
+    found = [(f["rule"], f["status"], f["path"], f["line"], f["patch"]["subject"])
+             for f in doc["findings"]]
+    return proc.returncode, found, doc
+
+
+def test_range_blames_the_commit_that_narrows_a_far_declaration(repo: Path) -> None:
+    base = git(repo, "rev-parse", "HEAD").strip()
+    commit(repo, {"drivers/pci_vfio.c": NARROW_HEADER + PADDING + SAFE},
+           "pci: shrink bar_map")
+    commit(repo, {"drivers/pci_vfio.c": HEADER + PADDING + SAFE}, "pci: widen bar_map again")
+    code, found, doc = check(repo, "--git", f"{base}..HEAD")
+    line = (HEADER + PADDING).count("\n") + 3
+    assert found == [
+        ("VFIO003", "introduced", "drivers/pci_vfio.c", line, "pci: shrink bar_map"),
+        ("VFIO003", "fixed", "drivers/pci_vfio.c", line, "pci: widen bar_map again"),
+    ]
+    assert code == 1
+    assert [f["patch"]["commit"] for f in doc["findings"]] == git(
+        repo, "rev-list", "--reverse", f"{base}..HEAD").split()
+
+
+def test_moving_hazardous_code_is_present_not_introduced(repo: Path) -> None:
+    commit(repo, {"drivers/pci_vfio.c": NARROW_HEADER + PADDING + SAFE}, "pci: shrink bar_map")
+    moved = SAFE.replace("    map->offset = info->offset;\n    map->size = info->size;\n",
+                         "    map->size = info->size;\n    map->offset = info->offset;\n")
+    commit(repo, {"drivers/pci_vfio.c": NARROW_HEADER + PADDING + moved}, "pci: reorder stores")
+    code, found, _ = check(repo, "--git", "HEAD")
+    line = (NARROW_HEADER + PADDING).count("\n") + 4
+    assert found == [("VFIO003", "present", "drivers/pci_vfio.c", line, "pci: reorder stores")]
+    assert code == 0
+
+
+def test_rename_keeps_the_hazard_present_and_merges_are_skipped(repo: Path) -> None:
+    base = git(repo, "rev-parse", "HEAD").strip()
+    commit(repo, {"drivers/pci_vfio.c": NARROW_HEADER + PADDING + SAFE}, "pci: shrink bar_map")
+    git(repo, "checkout", "-q", "-b", "side")
+    commit(repo, {"README": "notes\n"}, "docs: add notes")
+    git(repo, "checkout", "-q", "main")
+    git(repo, "mv", "drivers/pci_vfio.c", "drivers/vfio_pci.c")
+    touched = (NARROW_HEADER + PADDING + SAFE).replace("return 0;", "return 1;")
+    commit(repo, {"drivers/vfio_pci.c": touched}, "pci: rename and return 1")
+    git(repo, "merge", "-q", "--no-ff", "-m", "Merge side", "side")
+    code, found, _ = check(repo, "--git", f"{base}..HEAD")
+    line = (NARROW_HEADER + PADDING).count("\n") + 3
+    assert found == [
+        ("VFIO003", "introduced", "drivers/pci_vfio.c", line, "pci: shrink bar_map"),
+        ("VFIO003", "present", "drivers/vfio_pci.c", line, "pci: rename and return 1"),
+    ]
+    assert code == 1
+
+
+def test_staged_change_and_untouched_index(repo: Path) -> None:
+    (repo / "drivers/pci_vfio.c").write_text(NARROW_HEADER + PADDING + SAFE)
+    git(repo, "add", "drivers/pci_vfio.c")
+    index = repo / ".git" / "index"
+    before = index.read_bytes()
+    code, found, _ = check(repo, "--staged")
+    line = (NARROW_HEADER + PADDING).count("\n") + 3
+    assert found == [("VFIO003", "introduced", "drivers/pci_vfio.c", line, "staged changes")]
+    assert code == 1
+    assert index.read_bytes() == before
+    git(repo, "commit", "-q", "-m", "x")
+    assert check(repo, "--staged")[:2] == (0, [])
+
+
+def test_bad_ranges_are_clear_errors(repo: Path) -> None:
+    for bad in ("--output=/tmp/x", "no-such-rev..HEAD"):
+        proc = run_cli("check", "--format", "json", "--repo", str(repo), "--git", bad)
+        assert proc.returncode == 2, bad
+        err = proc.stderr.decode()
+        assert err.startswith("vfiolint: ") and len(err.strip().splitlines()) == 1, err
+        assert "Traceback" not in err
+    assert not Path("/tmp/x").exists()
