@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
     from vfiolint.inputs.git import GitPatch
 
-FORMATS = ("console", "json")
+FORMATS = ("console", "json", "sarif", "github", "email", "checkpatch")
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 
 
@@ -78,6 +78,7 @@ class Outcome:
     findings: list[Finding] = field(default_factory=list)
     errors: list[tuple[str, str]] = field(default_factory=list)
     inputs: int = 0
+    patches: dict[tuple[str, int], Patch] = field(default_factory=dict)
 
 
 def _patch_ref(patch: Patch) -> PatchRef:
@@ -128,6 +129,7 @@ def run_git(args: argparse.Namespace, rules: list[Rule], outcome: Outcome) -> No
         outcome.inputs += 1
         staged = git.staged_patch(repo, "staged")
         if staged is not None:
+            outcome.patches[("staged", 0)] = staged.patch
             outcome.findings += _git_findings(staged, rules)
         return
     commits = git.commits(repo, args.git)
@@ -137,8 +139,9 @@ def run_git(args: argparse.Namespace, rules: list[Rule], outcome: Outcome) -> No
         for index, commit in enumerate(commits):
             outcome.inputs += 1
             try:
-                outcome.findings += _git_findings(
-                    git.commit_patch(repo, reader, commit, index, args.git), rules)
+                git_patch = git.commit_patch(repo, reader, commit, index, args.git)
+                outcome.patches[(args.git, index)] = git_patch.patch
+                outcome.findings += _git_findings(git_patch, rules)
             except VfiolintError as exc:
                 outcome.errors.append((commit, f"{commit[:12]}: {exc}"))
             if progress is not None and task is not None:
@@ -153,10 +156,11 @@ def run_check(args: argparse.Namespace, rules: list[Rule]) -> Outcome:
             run_git(args, rules, outcome)
         except VfiolintError as exc:
             outcome.errors.append((args.git or "staged", str(exc)))
-    for name in expand(args.inputs):
+    for name, named in expand(args.inputs):
         outcome.inputs += 1
         try:
-            loaded = load(name, read_bytes(name))
+            loaded = load(name, read_bytes(name), named)
+            outcome.patches.update({(p.input, p.index): p for p in loaded.patches})
             outcome.errors += [(name, str(e)) for e in loaded.errors]
             outcome.findings += analyse(loaded, rules)
         except VfiolintError as exc:
@@ -169,12 +173,46 @@ def run_check(args: argparse.Namespace, rules: list[Rule]) -> Outcome:
     return outcome
 
 
-def _print_report(args: argparse.Namespace, outcome: Outcome) -> None:
+def _reproduce(args: argparse.Namespace) -> list[str]:
+    """Return the command line that reproduces a report, without its inputs."""
+    words = ["vfiolint", "check"]
+    if args.git:
+        words += ["--git", args.git]
+    if args.staged:
+        words.append("--staged")
+    if args.select:
+        words += ["--select", args.select]
+    if args.ignore:
+        words += ["--ignore", args.ignore]
+    return words
+
+
+def _print_report(args: argparse.Namespace, outcome: Outcome, rules: list[Rule]) -> None:
     """Write the report in the chosen format to standard output."""
     if args.format == "json":
         from vfiolint.report import json_doc
 
         sys.stdout.write(json_doc.render(outcome.findings, outcome.errors))
+        return
+    if args.format == "sarif":
+        from vfiolint.report import sarif
+
+        sys.stdout.write(sarif.render(outcome.findings, outcome.errors, rules))
+        return
+    if args.format == "github":
+        from vfiolint.report import github
+
+        sys.stdout.write(github.render(outcome.findings, outcome.errors))
+        return
+    if args.format == "checkpatch":
+        from vfiolint.report import checkpatch
+
+        sys.stdout.write(checkpatch.render(outcome.findings, outcome.errors))
+        return
+    if args.format == "email":
+        from vfiolint.report import email_reply
+
+        sys.stdout.write(email_reply.render(outcome.findings, outcome.patches, _reproduce(args)))
         return
     from rich.console import Console
 
@@ -196,7 +234,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
     outcome = run_check(args, rules)
     for _, message in outcome.errors:
         print(f"vfiolint: {message.splitlines()[0]}", file=sys.stderr)
-    _print_report(args, outcome)
+    _print_report(args, outcome, rules)
     if outcome.errors:
         return EXIT_ERROR
     return EXIT_FINDINGS if failing(outcome.findings) else EXIT_CLEAN

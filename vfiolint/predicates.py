@@ -79,6 +79,14 @@ def contains_token(ctx: Context, args: Args, captures: Captures) -> bool:
     return node is not None and any(pattern.search(t) for t in ctx.facts.tokens(node))
 
 
+@predicate("vf-some-around?")
+def some_around(ctx: Context, args: Args, captures: Captures) -> bool:
+    """Keep a match when an identifier matching the pattern appears in its function
+    neighbourhood (the function, and same-file callers and callees two steps each way)."""
+    node = _node(args, captures)
+    return node is not None and ctx.facts.around_has(node, regex(_string(args, 1)))
+
+
 @predicate("vf-none-around?")
 def none_around(ctx: Context, args: Args, captures: Captures) -> bool:
     """Keep a match when no identifier matching the pattern appears in its function, the
@@ -135,8 +143,11 @@ def _is_region_info(ctx: Context, base: Node) -> tuple[bool, bool]:
     declared = ctx.facts.type_of(base)
     if declared is not None:
         return "vfio_region_info" in ctx.facts.type_text(declared.type_node), False
+    root = next((n for n in ctx.facts.walk(base) if n.type == "identifier"), None)
+    if root is None or ctx.facts.lookup(text_of(root), base) is not None:
+        return False, False  # declared, but as something this unit cannot resolve
     names = [text_of(n) for n in ctx.facts.walk(base) if n.type in {"identifier", "field_identifier"}]
-    return bool(names and REGION_NAME_RE.search(names[-1])), True
+    return bool(REGION_NAME_RE.search(names[-1])), True
 
 
 def region_reads(ctx: Context, expr: Node) -> list[tuple[str, bool]]:
@@ -261,7 +272,7 @@ def narrow_region_store(ctx: Context, args: Args, captures: Captures) -> bool:
 
 # VFIO005: the MSI-X table guard made conditional on a switch ---------------------------------
 
-MSIX_BAR_RE = re.compile(r"(?i)msix.*(bar|bir)|(bar|bir).*msix")
+MSIX_BAR_RE = re.compile(r"(?i)msix\w*(\W+\w*)?(bar|bir)|\b(bar|bir)\w*(\W+\w*)?msix")
 
 
 def _and_operands(node: Node) -> list[Node]:
@@ -297,7 +308,7 @@ def msix_guard_switched(ctx: Context, args: Args, captures: Captures) -> bool:
     msix = [
         o for o in operands
         if o.type == "binary_expression" and _op(o) in {"==", "!="}
-        and any(MSIX_BAR_RE.search(t) for t in ctx.facts.tokens(o))
+        and MSIX_BAR_RE.search(squash(text_of(o)))
     ]
     switches = [o for o in operands if o not in msix and _is_switch(ctx, o)]
     if msix and switches:

@@ -199,7 +199,7 @@ def envelope_of(chunk: str) -> Envelope:
         subject=_header(msg, "Subject"),
         msgid=clean_msgid(_header(msg, "Message-ID")),
         author=_header(msg, "From"),
-        date=_header(msg, "Date"),
+        date=re.sub(r"\s*\[.*\]\s*$", "", _header(msg, "Date") or "") or None,
         bodies=bodies,
     )
 

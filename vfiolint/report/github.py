@@ -1,0 +1,32 @@
+"""GitHub Actions workflow commands: one annotation per finding a pull request can show."""
+
+from __future__ import annotations
+
+from vfiolint.findings import Finding, Status
+
+LEVELS = {"error": "error", "warning": "warning", "note": "notice"}
+
+
+def _data(text: str) -> str:
+    """Escape a workflow-command message."""
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _property(text: str) -> str:
+    """Escape a workflow-command property value."""
+    return _data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def render(findings: list[Finding], errors: list[tuple[str, str]]) -> str:
+    """Render ``::error file=…,line=…::…`` lines; fixed hazards have no post-image line to mark."""
+    out = []
+    for f in findings:
+        if f.status is Status.FIXED:
+            continue
+        level = LEVELS[f.severity.value] if f.status is Status.INTRODUCED or f.patch is None \
+            else "notice"
+        props = (f"file={_property(f.path)},line={f.line},endLine={f.end_line},"
+                 f"col={f.span.column},title={_property(f'{f.rule} {f.name} ({f.status})')}")
+        out.append(f"::{level} {props}::{_data(f.message)}")
+    out += [f"::error title=vfiolint::{_data(message)}" for _, message in errors]
+    return "".join(line + "\n" for line in out)

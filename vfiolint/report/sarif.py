@@ -1,0 +1,81 @@
+"""SARIF 2.1.0 for GitHub code scanning: rules from the rule files, one result per finding."""
+
+from __future__ import annotations
+
+import json
+
+from vfiolint import __version__
+from vfiolint.findings import Finding, Status
+from vfiolint.ruleset import Rule
+
+SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
+BASELINE = {Status.INTRODUCED: "new", Status.PRESENT: "unchanged", Status.FIXED: "absent"}
+
+
+def rule_object(rule: Rule) -> dict[str, object]:
+    """Describe a rule as a SARIF reportingDescriptor."""
+    return {
+        "id": rule.id,
+        "name": rule.name,
+        "shortDescription": {"text": rule.summary},
+        "fullDescription": {"text": rule.summary},
+        "help": {"text": rule.explain(), "markdown": rule.explain()},
+        "defaultConfiguration": {"level": rule.severity.value},
+        "properties": {"precision": rule.confidence.value, "tags": ["vfio", *rule.cwe]},
+    }
+
+
+def result_object(f: Finding, index: int) -> dict[str, object]:
+    """Describe a finding as a SARIF result; a fixed hazard is a ``pass``."""
+    region: dict[str, int] = {"startLine": f.line, "endLine": f.end_line}
+    if f.span.column:
+        region["startColumn"] = f.span.column
+    result: dict[str, object] = {
+        "ruleId": f.rule,
+        "ruleIndex": index,
+        "level": f.severity.value if f.status is not Status.FIXED else "none",
+        "kind": "fail" if f.status is not Status.FIXED else "pass",
+        "message": {"text": f"{f.message} ({f.status.value})"},
+        "locations": [{
+            "physicalLocation": {
+                "artifactLocation": {"uri": f.path, "uriBaseId": "%SRCROOT%"},
+                "region": region,
+            },
+            **({"logicalLocations": [{"name": f.function, "kind": "function"}]}
+               if f.function else {}),
+        }],
+        "partialFingerprints": {"vfiolint/v1": f.fingerprint},
+        "properties": {"status": f.status.value, "confidence": f.confidence.value},
+    }
+    if f.patch is not None:
+        result["baselineState"] = BASELINE[f.status]
+        result["properties"] = {
+            **result["properties"],  # type: ignore[dict-item]
+            "patch": {"input": f.patch.input, "subject": f.patch.subject,
+                      "messageId": f.patch.message_id, "commit": f.patch.commit},
+        }
+    return result
+
+
+def render(findings: list[Finding], errors: list[tuple[str, str]], rules: list[Rule]) -> str:
+    """Render a SARIF log with one run."""
+    index = {r.id: i for i, r in enumerate(rules)}
+    run = {
+        "tool": {"driver": {
+            "name": "vfiolint",
+            "version": __version__,
+            "informationUri": "https://docs.kernel.org/driver-api/vfio.html",
+            "rules": [rule_object(r) for r in rules],
+        }},
+        "results": [result_object(f, index.get(f.rule, 0)) for f in findings],
+        "invocations": [{
+            "executionSuccessful": not errors,
+            "toolExecutionNotifications": [
+                {"level": "error", "message": {"text": message},
+                 "locations": [{"physicalLocation": {"artifactLocation": {"uri": name}}}]}
+                for name, message in errors
+            ],
+        }],
+        "columnKind": "unicodeCodePoints",
+    }
+    return json.dumps({"$schema": SCHEMA, "version": "2.1.0", "runs": [run]}, indent=2) + "\n"
