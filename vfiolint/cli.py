@@ -51,6 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--git", metavar="RANGE", default=None,
                        help="check every non-merge commit of RANGE (A..B, or one commit)")
     check.add_argument("--staged", action="store_true", help="check the staged change")
+    check.add_argument("--pre-commit", action="store_true", dest="pre_commit",
+                       help="check what pre-commit checks: the staged change, or "
+                            "PRE_COMMIT_FROM_REF..PRE_COMMIT_TO_REF when set (pre-push)")
     check.add_argument("--repo", type=Path, default=Path(), help="repository for --git/--staged")
     check.add_argument("--format", choices=FORMATS, default="console")
     check.add_argument("--select", default=None, help="comma-separated rule IDs or names to run")
@@ -226,6 +229,13 @@ def _print_report(args: argparse.Namespace, outcome: Outcome, rules: list[Rule])
 
 def _cmd_check(args: argparse.Namespace) -> int:
     """Run ``vfiolint check``."""
+    if args.pre_commit:
+        from_ref = os.environ.get("PRE_COMMIT_FROM_REF")
+        to_ref = os.environ.get("PRE_COMMIT_TO_REF")
+        if from_ref and to_ref:
+            args.git = f"{from_ref}..{to_ref}"
+        else:
+            args.staged = True
     if not args.inputs and not args.git and not args.staged:
         raise UsageError("check needs an INPUT, --git RANGE or --staged")
     if args.git and args.staged:

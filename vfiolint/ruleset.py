@@ -7,6 +7,7 @@ lines each name the file and the problem.
 from __future__ import annotations
 
 import fnmatch
+import importlib.util
 import re
 import tomllib
 from dataclasses import dataclass
@@ -32,7 +33,11 @@ BUILTIN_PREDICATES = {"eq?", "not-eq?", "any-eq?", "any-not-eq?", "match?", "not
 
 
 def default_rules_dir() -> Path:
-    """Return the rules directory that ships beside the package."""
+    """Return the bundled rules: vfiolint/_rules when installed (the repository's rules/ for an
+    editable install), else rules/ beside the package in a source tree."""
+    spec = importlib.util.find_spec("vfiolint._rules")
+    if spec is not None and spec.submodule_search_locations:
+        return Path(next(iter(spec.submodule_search_locations)))
     return Path(__file__).resolve().parent.parent / "rules"
 
 
@@ -80,8 +85,9 @@ class Rule:
         return head + meta + self.doc.strip() + "\n" + tail
 
 
-def check_rule(data: dict[str, object], file: Path, root: Path) -> list[str]:
-    """Return every problem of one rule file's data (empty when it is valid)."""
+def check_rule(data: dict[str, object], file: Path, root: Path | None = None) -> list[str]:
+    """Return every problem of one rule file's data (empty when it is valid); with the
+    repository ``root``, also check that its corpus files exist."""
     problems = [f"missing key '{k}'" for k in REQUIRED if k not in data]
     problems += [f"unknown key '{k}'" for k in data if k not in KNOWN]
     if problems:
@@ -109,8 +115,9 @@ def check_rule(data: dict[str, object], file: Path, root: Path) -> list[str]:
     corpus = data.get("corpus", [])
     if data["status"] == "stable" and not corpus:
         problems.append("a stable rule names its founding document in 'corpus'")
-    problems += [f"corpus file {c} does not exist" for c in corpus  # type: ignore[attr-defined]
-                 if not (root / str(c)).is_file()]
+    if root is not None:
+        problems += [f"corpus file {c} does not exist" for c in corpus  # type: ignore[attr-defined]
+                     if not (root / str(c)).is_file()]
     query = str(data["query"])
     for pred in PREDICATE_RE.findall(query):
         if pred not in BUILTIN_PREDICATES and pred not in REGISTRY:
@@ -143,20 +150,19 @@ def _rule_of(data: dict[str, object], file: Path) -> Rule:
 def load_rules(directory: Path | None = None) -> list[Rule]:
     """Load every rule file below a directory, sorted by ID; raise RuleError listing all problems."""
     directory = directory or default_rules_dir()
-    root = directory.parent
     files = sorted(directory.rglob("*.toml"))
     if not files:
         raise RuleError(f"{directory}: no rule files")
     rules: list[Rule] = []
     problems: list[str] = []
     for file in files:
-        shown = file.relative_to(root) if file.is_relative_to(root) else file
+        shown = file.relative_to(directory.parent)
         try:
             data = tomllib.loads(file.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
             problems.append(f"{shown}: {exc}")
             continue
-        found = check_rule(data, file, root)
+        found = check_rule(data, file)
         problems += [f"{shown}: {p}" for p in found]
         if not found:
             rules.append(_rule_of(data, file))
