@@ -87,6 +87,56 @@ def some_around(ctx: Context, args: Args, captures: Captures) -> bool:
     return node is not None and ctx.facts.around_has(node, regex(_string(args, 1)))
 
 
+@predicate("vf-tests-token?")
+def tests_token(ctx: Context, args: Args, captures: Captures) -> bool:
+    """Keep a condition that mentions an identifier matching the pattern, directly or through a
+    local variable initialised from one (``int backing = get_backing_fd(mr); if (backing…``)."""
+    node = _node(args, captures)
+    if node is None:
+        return False
+    pattern = regex(_string(args, 1))
+    if any(pattern.search(t) for t in ctx.facts.tokens(node)):
+        return True
+    for ident in ctx.facts.walk(node):
+        if ident.type != "identifier":
+            continue
+        declared = ctx.facts.lookup(text_of(ident), ident)
+        init = declared.declarator.child_by_field_name("value") if declared else None
+        if init is not None and any(pattern.search(t) for t in ctx.facts.tokens(init)):
+            return True
+    return False
+
+
+def _calls_matching(ctx: Context, node: Node, pattern: re.Pattern[str]) -> bool:
+    """Tell whether a call below a node names or passes an identifier matching the pattern."""
+    return any(pattern.search(t) for n in ctx.facts.walk(node)
+               if n.type == "call_expression" for t in ctx.facts.tokens(n))
+
+
+@predicate("vf-calls-token?")
+def calls_token(ctx: Context, args: Args, captures: Captures) -> bool:
+    """Keep code that makes a call naming or passing an identifier matching the pattern, itself
+    or in a same-file function it calls (a mapping done by a helper)."""
+    node = _node(args, captures)
+    if node is None:
+        return False
+    pattern = regex(_string(args, 1))
+    if _calls_matching(ctx, node, pattern):
+        return True
+    called = {text_of(f) for n in ctx.facts.walk(node) if n.type == "call_expression"
+              and (f := n.child_by_field_name("function")) is not None and f.type == "identifier"}
+    return any(_calls_matching(ctx, fn, pattern) for name in called
+               for fn in ctx.facts.by_name(name))
+
+
+@predicate("vf-not-a-call-with?")
+def not_a_call_with(ctx: Context, args: Args, captures: Captures) -> bool:
+    """Keep a condition that does not itself perform a call mentioning the pattern (the error
+    check of an ``ioctl(fd, IOMMU_IOAS_MAP_FILE, …)`` chooses nothing)."""
+    node = _node(args, captures)
+    return node is not None and not _calls_matching(ctx, node, regex(_string(args, 1)))
+
+
 @predicate("vf-none-around?")
 def none_around(ctx: Context, args: Args, captures: Captures) -> bool:
     """Keep a match when no identifier matching the pattern appears in its function, the
@@ -275,16 +325,32 @@ def narrow_region_store(ctx: Context, args: Args, captures: Captures) -> bool:
 MSIX_BAR_RE = re.compile(r"(?i)msix\w*(\W+\w*)?(bar|bir)|\b(bar|bir)\w*(\W+\w*)?msix")
 
 
-def _and_operands(node: Node) -> list[Node]:
-    """Flatten an ``&&`` chain into its operands."""
-    if node.type == "parenthesized_expression" and node.named_child_count == 1:
-        inner = node.named_children[0]
-        if inner.type == "binary_expression" and _op(inner) == "&&":
-            return _and_operands(inner)
-    if node.type == "binary_expression" and _op(node) == "&&":
+def _unwrap(node: Node) -> Node:
+    """Strip redundant parentheses."""
+    while node.type == "parenthesized_expression" and node.named_child_count == 1:
+        node = node.named_children[0]
+    return node
+
+
+def _operands(node: Node, op: str) -> list[Node]:
+    """Flatten a chain of one logical operator into its operands, parentheses stripped."""
+    node = _unwrap(node)
+    if node.type == "binary_expression" and _op(node) == op:
         left, right = node.child_by_field_name("left"), node.child_by_field_name("right")
-        return [*(_and_operands(left) if left else []), *(_and_operands(right) if right else [])]
+        return [*(_operands(left, op) if left else []), *(_operands(right, op) if right else [])]
     return [node]
+
+
+def _msix_test(ctx: Context, operand: Node, op: str) -> bool:
+    """Tell whether an operand compares something with the MSI-X BAR (not with a constant,
+    which asks whether the device has MSI-X at all)."""
+    if operand.type != "binary_expression" or _op(operand) != op:
+        return False
+    sides = [_unwrap(c) for c in operand.children_by_field_name("left")
+             + operand.children_by_field_name("right")]
+    if any(side.type == "number_literal" for side in sides):
+        return False
+    return bool(MSIX_BAR_RE.search(squash(text_of(operand))))
 
 
 def _is_switch(ctx: Context, operand: Node) -> bool:
@@ -297,20 +363,27 @@ def _is_switch(ctx: Context, operand: Node) -> bool:
     return operand.type in {"call_expression", "identifier", "field_expression"}
 
 
+CONFIG_RE = re.compile(r"\b(IS_ENABLED|IS_BUILTIN|IS_REACHABLE)\s*\(|\bCONFIG_\w+")
+
+
+def _is_config(operand: Node) -> bool:
+    """Tell whether an operand is a Kconfig switch, negated or not."""
+    return bool(CONFIG_RE.search(text_of(operand)))
+
+
 @predicate("vf-msix-guard-switched?")
 def msix_guard_switched(ctx: Context, args: Args, captures: Captures) -> bool:
-    """Keep an ``&&`` condition that tests the MSI-X BAR and also a switch that can turn the
-    MSI-X protection off."""
+    """Keep a condition that tests the MSI-X BAR together with a switch that can turn the
+    MSI-X protection off: ``bar == msix_bar && !switch`` or ``bar != msix_bar || switch``."""
     node = _node(args, captures)
     if node is None or not outermost(ctx, args[:1], captures):
         return False
-    operands = _and_operands(node)
-    msix = [
-        o for o in operands
-        if o.type == "binary_expression" and _op(o) in {"==", "!="}
-        and MSIX_BAR_RE.search(squash(text_of(o)))
-    ]
-    switches = [o for o in operands if o not in msix and _is_switch(ctx, o)]
+    op = _op(node)
+    operands = _operands(node, op)
+    test_op, wants_negated = ("==", True) if op == "&&" else ("!=", False)
+    msix = [o for o in operands if _msix_test(ctx, o, test_op)]
+    switches = [o for o in operands if o not in msix and _is_switch(ctx, o)
+                and ((o.type == "unary_expression") == wants_negated or _is_config(o))]
     if msix and switches:
         ctx.note(node, switch=squash(text_of(switches[0])))
         return True

@@ -22,6 +22,7 @@ OPENERS = {"(": ")", "[": "]", "{": "}"}
 CLOSERS = {v: k for k, v in OPENERS.items()}
 FUNC_NAME_RE = re.compile(r"([A-Za-z_]\w*)\s*\(")
 RECORD_RE = re.compile(r"^\s*(?:typedef\s+)?(struct|union|enum)\b[^;(]*$")
+COMMENT_MARK_RE = re.compile(r"/\*|\*/")
 OPERATOR_TAIL = set(",=+-*/%&|^<>!?:(")
 
 
@@ -72,7 +73,7 @@ def _lex_brackets(text: str) -> tuple[list[str], list[str], str]:
     """Return unmatched closers (in order), unclosed openers (outermost first), and end state."""
     closers: list[str] = []
     stack: list[str] = []
-    first_comment = re.search(r"/\*|\*/", text)
+    first_comment = COMMENT_MARK_RE.search(text)
     state = "comment" if first_comment and first_comment.group(0) == "*/" else "code"
     i, n = 0, len(text)
     line_start = True
@@ -181,8 +182,15 @@ def fragment(rows: Sequence[str], section: str) -> tuple[list[str], list[str]]:
     body = "\n".join(rows)
     closers, _, _ = _lex_brackets(body)
     before = _opening(closers, section) if closers else ""
-    if not closers and _wrapped_better(body, section):
-        before = f"void {section_function(section)}(void) {{"
+    first = next((x.strip() for x in rows if x.strip()), "")
+    name = section_function(section)
+    if not closers and name and first == "{":
+        before = f"void {name}(void)"  # the hunk starts at the body of the @@ function
+    elif not closers and _wrapped_better(body, section):
+        before = f"void {name}(void) {{"
+    comment = COMMENT_MARK_RE.search(body)
+    if comment is not None and comment.group(0) == "*/":
+        before += " /*"  # the hunk starts inside a comment
     _, stack, state = _lex_brackets(before + "\n" + body)
     after = _closing(body, stack, state)
     return ([before] if before else []), ([after] if after else [])

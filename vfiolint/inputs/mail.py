@@ -59,13 +59,12 @@ class Envelope:
 
 
 def decode_text(data: bytes) -> str:
-    """Decode bytes that are not MIME: UTF-8 or UTF-16 when marked, Latin-1 as the last resort."""
+    """Decode an input losslessly: UTF-16 when marked, else UTF-8 with every other byte kept as
+    a surrogate, so the mail parser gets the original bytes back and applies each part's own
+    charset, and C text keeps its bytes."""
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         return data.decode("utf-16", errors="replace")
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        return data.decode("latin-1")
+    return data.decode("utf-8", errors="surrogateescape")
 
 
 def split_mbox(text: str) -> list[str]:
