@@ -35,6 +35,7 @@ class Match:
     message: str
     confidence: Confidence
     snippet: tuple[tuple[int, str], ...]
+    partial: bool
 
     def touched(self, unit: SourceUnit) -> bool:
         """Tell whether the change touched the match or the function around it."""
@@ -81,8 +82,8 @@ def _message(rule: Rule, pattern: int, captures: Captures, notes: dict[str, str]
 
 
 def match_unit(rules: list[Rule], unit: SourceUnit) -> list[Match]:
-    """Run every applicable rule on one image."""
-    active = [r for r in rules if r.applies_to(unit.path, unit.text)]
+    """Run the given rules (already pre-filtered) on one image."""
+    active = rules
     if not active:
         return []
     tree = cparse.parse(unit.text)
@@ -113,10 +114,13 @@ def match_unit(rules: list[Rule], unit: SourceUnit) -> list[Match]:
                 confidence = confidence.lower()
             scope_span = real_span(fn, unit) if fn is not None else None
             scope = (scope_span or span).line, (scope_span or span).end_line
+            in_part = unit.origin is Origin.HUNKS and (
+                fn is None or unit.real_line(fn.start_point.row) is None
+                or unit.real_line(fn.end_point.row) is None)
             matches.append(Match(
                 rule=rule, span=span, scope=scope, function=name,
                 text=squash(text_of(node)), message=_message(rule, pattern, captures, notes),
-                confidence=confidence, snippet=_snippet(node, unit, rows),
+                confidence=confidence, snippet=_snippet(node, unit, rows), partial=in_part,
             ))
     return matches
 
@@ -139,9 +143,13 @@ def _key(m: Match, path: str) -> str:
 
 def compare(pair: UnitPair, rules: list[Rule], input_name: str,
             patch: PatchRef | None) -> list[Finding]:
-    """Match both images of a file and give every hazard its status."""
-    pre = match_unit(rules, pair.pre) if pair.pre is not None else []
-    post = match_unit(rules, pair.post) if pair.post is not None else []
+    """Match both images of a file and give every hazard its status.
+
+    A rule runs on both images or on neither, so a hazard in both is never half seen."""
+    texts = [u.text for u in (pair.pre, pair.post) if u is not None]
+    active = [r for r in rules if r.applies_to(pair.path, *texts)]
+    pre = match_unit(active, pair.pre) if pair.pre is not None else []
+    post = match_unit(active, pair.post) if pair.post is not None else []
     before: defaultdict[str, list[Match]] = defaultdict(list)
     after: defaultdict[str, list[Match]] = defaultdict(list)
     for m in pre:
@@ -154,6 +162,8 @@ def compare(pair: UnitPair, rules: list[Rule], input_name: str,
         both = min(len(old), len(new))
         for m_old, m_new in zip(old[:both], new[:both], strict=True):
             assert pair.pre is not None and pair.post is not None
+            if m_new.rule.absence_of_guard and m_new.partial:
+                continue  # the guard may sit in the part of the function the hunks do not show
             if m_new.touched(pair.post) or m_old.touched(pair.pre):
                 findings.append(_finding(m_new, Status.PRESENT, pair.path, input_name, patch))
         findings += [_finding(m, Status.INTRODUCED, pair.path, input_name, patch)
@@ -164,6 +174,7 @@ def compare(pair: UnitPair, rules: list[Rule], input_name: str,
 
 def check_file(unit: SourceUnit, rules: list[Rule], input_name: str) -> list[Finding]:
     """Report every match in a plain source file as present."""
+    active = [r for r in rules if r.applies_to(unit.path, unit.text)]
     return [_finding(m, Status.PRESENT, unit.path, input_name, None)
-            for m in match_unit(rules, unit)]
+            for m in match_unit(active, unit)]
 

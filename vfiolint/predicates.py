@@ -137,6 +137,14 @@ def not_a_call_with(ctx: Context, args: Args, captures: Captures) -> bool:
     return node is not None and not _calls_matching(ctx, node, regex(_string(args, 1)))
 
 
+@predicate("vf-none-read-around?")
+def none_read_around(ctx: Context, args: Args, captures: Captures) -> bool:
+    """Like ``vf-none-around?``, but only reads count: storing into ``bar_mmap_supported[i]``
+    is not checking it."""
+    node = _node(args, captures)
+    return node is not None and not ctx.facts.around_reads(node, regex(_string(args, 1)))
+
+
 @predicate("vf-none-around?")
 def none_around(ctx: Context, args: Args, captures: Captures) -> bool:
     """Keep a match when no identifier matching the pattern appears in its function, the
@@ -196,8 +204,13 @@ def _is_region_info(ctx: Context, base: Node) -> tuple[bool, bool]:
     root = next((n for n in ctx.facts.walk(base) if n.type == "identifier"), None)
     if root is None or ctx.facts.lookup(text_of(root), base) is not None:
         return False, False  # declared, but as something this unit cannot resolve
+    while base.type == "subscript_expression":  # regions[i]: the array names it, not i
+        inner = base.child_by_field_name("argument")
+        if inner is None:
+            break
+        base = inner
     names = [text_of(n) for n in ctx.facts.walk(base) if n.type in {"identifier", "field_identifier"}]
-    return bool(REGION_NAME_RE.search(names[-1])), True
+    return bool(names and REGION_NAME_RE.search(names[-1])), True
 
 
 def region_reads(ctx: Context, expr: Node) -> list[tuple[str, bool]]:

@@ -21,7 +21,8 @@ from vfiolint.findings import Confidence, Severity
 from vfiolint.predicates import REGISTRY
 
 REQUIRED = ("id", "name", "summary", "severity", "confidence", "status", "message", "query", "doc")
-KNOWN = {*REQUIRED, "paths", "keywords", "references", "corpus", "cwe", "one_per_function"}
+KNOWN = {*REQUIRED, "paths", "keywords", "references", "corpus", "cwe", "one_per_function",
+         "absence_of_guard"}
 STATUSES = ("preview", "stable", "deprecated", "removed")
 DOC_HEADINGS = ("## Why is this bad?", "## Example", "## Use instead", "## Known problems")
 ID_RE = re.compile(r"^VFIO\d{3}$")
@@ -60,6 +61,7 @@ class Rule:
     corpus: tuple[str, ...]
     cwe: tuple[str, ...]
     one_per_function: bool
+    absence_of_guard: bool
     file: Path
 
     @property
@@ -67,11 +69,12 @@ class Rule:
         """Return the compiled query."""
         return cparse.query(self.query_text)
 
-    def applies_to(self, path: str, text: bytes) -> bool:
-        """Tell whether the rule can match a unit: path filter, then the keyword pre-filter."""
+    def applies_to(self, path: str, *texts: bytes) -> bool:
+        """Tell whether the rule can match: path filter, then the keyword pre-filter over all
+        the texts given (both images of a file are judged together)."""
         if self.paths and not any(fnmatch.fnmatch(path, p) for p in self.paths):
             return False
-        return not self.keywords or any(k in text for k in self.keywords)
+        return not self.keywords or any(k in t for k in self.keywords for t in texts)
 
     def explain(self) -> str:
         """Return the rule's documentation as ``vfiolint explain`` prints it."""
@@ -143,7 +146,8 @@ def _rule_of(data: dict[str, object], file: Path) -> Rule:
         doc=str(data["doc"]), paths=strings("paths"),
         keywords=tuple(k.encode() for k in strings("keywords")), references=strings("references"),
         corpus=strings("corpus"), cwe=strings("cwe"),
-        one_per_function=bool(data.get("one_per_function", False)), file=file,
+        one_per_function=bool(data.get("one_per_function", False)),
+        absence_of_guard=bool(data.get("absence_of_guard", False)), file=file,
     )
 
 

@@ -114,6 +114,19 @@ def _declarator_kinds(node: Node) -> list[str]:
     return kinds
 
 
+def _assigned(node: Node) -> bool:
+    """Tell whether a node lies on the left-hand side of an assignment."""
+    child, parent = node, node.parent
+    while parent is not None and parent.type in {"subscript_expression", "field_expression",
+                                                   "parenthesized_expression",
+                                                   "pointer_expression"}:
+        if parent.type == "subscript_expression" and child == parent.child_by_field_name("index"):
+            return False
+        child, parent = parent, parent.parent
+    return (parent is not None and parent.type == "assignment_expression"
+            and child == parent.child_by_field_name("left"))
+
+
 def _declared_names(decl: Node) -> Iterator[tuple[str, Node]]:
     """Yield (name, declarator) for each name a declaration or parameter declares."""
     for child in decl.children_by_field_name("declarator"):
@@ -227,6 +240,18 @@ class Facts:
             for tok in self.tokens(fn)
         )
 
+    def around_reads(self, node: Node, pattern: re.Pattern[str], depth: int = 2) -> bool:
+        """Tell whether an identifier matching ``pattern`` is read (not only assigned to) in the
+        node's function neighbourhood."""
+        for fn in self.neighbourhood(self.function_of(node), depth):
+            if not any(pattern.search(t) for t in self.tokens(fn)):
+                continue
+            for n in self.walk(fn):
+                if n.type in {"identifier", "field_identifier"} and pattern.search(text_of(n)) \
+                        and not _assigned(n):
+                    return True
+        return False
+
     # Declarations ---------------------------------------------------------------------------
 
     def lookup(self, name: str, at: Node) -> Declared | None:
@@ -283,7 +308,9 @@ class Facts:
                 tdef = self.typedefs().get(text_of(type_node))
                 inner = tdef.child_by_field_name("type") if tdef else None
                 if inner is None:
-                    return None
+                    # QEMU's convention: typedef struct Foo Foo; in a header, the body here.
+                    bodies = self.records().get(text_of(type_node), [])
+                    return bodies[0] if bodies else None
                 type_node = inner
                 continue
             return None

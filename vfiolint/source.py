@@ -163,36 +163,54 @@ def _closing(body: str, stack: list[str], state: str) -> str:
     return out
 
 
-def _wrapped_better(body: str, section: str) -> bool:
-    """Tell whether a fragment with nothing to close parses better inside a function."""
+def _openings(closers: list[str], body: str, section: str) -> list[str]:
+    """List the plausible texts to put before a fragment, most likely first.
+
+    tree-sitter-c accepts statements at file scope, so a bare fragment may parse cleanly and
+    still be wrong: when the ``@@`` section names a function, its body is the likelier home.
+    """
     name = section_function(section)
-    if not name:
-        return False
-    bare = cparse.error_count(cparse.parse(body.encode()).root_node)
-    wrapped_text = f"void {name}(void) {{\n{body}\n;}}"
-    wrapped = cparse.error_count(cparse.parse(wrapped_text.encode()).root_node)
-    if wrapped != bare:
-        return wrapped < bare
-    first = next((x for x in body.splitlines() if x.strip()), "")
-    return first[:1].isspace()
+    first = next((x.strip() for x in body.splitlines() if x.strip()), "")
+    candidates = []
+    if closers and "}" in closers:
+        candidates.append(_opening(closers, section))
+    elif closers:  # inside a statement: of the @@ function if there is one
+        if name:
+            candidates.append(f"void {name}(void) {{ " + _opening(closers, ""))
+        candidates.append(_opening(closers, section))
+    elif name and first == "{":
+        candidates.append(f"void {name}(void)")  # the hunk starts at the function's body
+    else:
+        if FUNC_NAME_RE.match(first) and not first.endswith(";"):
+            candidates.append("void")  # a definition whose return type is above the hunk
+        if name:
+            candidates.append(f"void {name}(void) {{")
+        candidates.append("")
+    comment = COMMENT_MARK_RE.search(body)
+    if comment is not None and comment.group(0) == "*/":  # the hunk starts inside a comment
+        candidates = [f"{c} /*" for c in candidates]
+    return candidates
 
 
 def fragment(rows: Sequence[str], section: str) -> tuple[list[str], list[str]]:
-    """Return the synthetic lines to put before and after a hunk fragment so it parses."""
+    """Return the synthetic lines to put before and after a hunk fragment so it parses.
+
+    Each plausible opening is tried; the one that parses with the fewest errors wins (ties go
+    to the likeliest)."""
     body = "\n".join(rows)
     closers, _, _ = _lex_brackets(body)
-    before = _opening(closers, section) if closers else ""
-    first = next((x.strip() for x in rows if x.strip()), "")
-    name = section_function(section)
-    if not closers and name and first == "{":
-        before = f"void {name}(void)"  # the hunk starts at the body of the @@ function
-    elif not closers and _wrapped_better(body, section):
-        before = f"void {name}(void) {{"
-    comment = COMMENT_MARK_RE.search(body)
-    if comment is not None and comment.group(0) == "*/":
-        before += " /*"  # the hunk starts inside a comment
-    _, stack, state = _lex_brackets(before + "\n" + body)
-    after = _closing(body, stack, state)
+    best: tuple[int, str, str] | None = None
+    for before in _openings(closers, body, section):
+        _, stack, state = _lex_brackets(before + "\n" + body)
+        after = _closing(body, stack, state)
+        text = f"{before}\n{body}\n{after}".encode("utf-8", "surrogateescape")
+        errors = cparse.error_count(cparse.parse(text).root_node)
+        if best is None or errors < best[0]:
+            best = (errors, before, after)
+        if errors == 0:
+            break
+    assert best is not None
+    _, before, after = best
     return ([before] if before else []), ([after] if after else [])
 
 
