@@ -8,11 +8,12 @@ import os
 import sys
 import traceback
 from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from vfiolint import __version__
+from vfiolint.config import Config, find_config, load_config
 from vfiolint.errors import InputError, VfiolintError
 from vfiolint.findings import Finding, PatchRef
 from vfiolint.inputs import Loaded, expand, load, read_bytes
@@ -59,6 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--select", default=None, help="comma-separated rule IDs or names to run")
     check.add_argument("--ignore", default="", help="comma-separated rule IDs or names to skip")
     check.add_argument("--rules", type=Path, default=None, help="rules directory (default: bundled)")
+    check.add_argument("--config", type=Path, default=None,
+                       help="configuration file (default: the nearest .vfiolint.toml, or "
+                            "pyproject.toml with [tool.vfiolint])")
     check.add_argument("--debug", action="store_true", help="show tracebacks and log lines")
     sub.add_parser("rules", help="list the rules").add_argument("--rules", type=Path, default=None)
     explain = sub.add_parser("explain", help="print one rule's documentation")
@@ -89,28 +93,43 @@ def _patch_ref(patch: Patch) -> PatchRef:
     return PatchRef(patch.input, patch.index, patch.subject, patch.msgid, patch.commit)
 
 
-def analyse(loaded: Loaded, rules: list[Rule]) -> list[Finding]:
+def waive_by_trailers(findings: list[Finding], patch: Patch, rules: list[Rule]) -> list[Finding]:
+    """Mark the findings a patch's ``Vfiolint-Waive:`` trailers accept."""
+    from vfiolint.waivers import trailer_waivers
+
+    known = frozenset(r.id for r in rules) | frozenset(r.name for r in rules)
+    waived = trailer_waivers(patch.trailers, patch.label, known)
+    if not waived:
+        return findings
+    return [replace(f, waiver=waived.get(f.rule) or waived.get(f.name))
+            if f.waiver is None else f for f in findings]
+
+
+def analyse(loaded: Loaded, rules: list[Rule], config: Config | None = None) -> list[Finding]:
     """Run the rules over one loaded input."""
     from vfiolint.engine import check_file, compare
     from vfiolint.source import patch_units
 
+    config = config or Config()
     findings: list[Finding] = []
     if loaded.source is not None:
-        findings += check_file(loaded.source, rules, loaded.input)
+        findings += check_file(loaded.source, rules, loaded.input, config)
     for patch in loaded.patches:
         ref = _patch_ref(patch)
-        for pair in patch_units(patch):
-            findings += compare(pair, rules, loaded.input, ref)
+        found = [f for pair in patch_units(patch)
+                 for f in compare(pair, rules, loaded.input, ref, config)]
+        findings += waive_by_trailers(found, patch, rules)
     return findings
 
 
-def _git_findings(git_patch: GitPatch, rules: list[Rule]) -> list[Finding]:
+def _git_findings(git_patch: GitPatch, rules: list[Rule], config: Config) -> list[Finding]:
     """Run the rules over one commit's whole-file image pairs."""
     from vfiolint.engine import compare
 
     ref = _patch_ref(git_patch.patch)
-    return [f for pair in git_patch.pairs
-            for f in compare(pair, rules, git_patch.patch.input, ref)]
+    found = [f for pair in git_patch.pairs
+             for f in compare(pair, rules, git_patch.patch.input, ref, config)]
+    return waive_by_trailers(found, git_patch.patch, rules)
 
 
 def _progress(total: int) -> Progress | None:
@@ -123,7 +142,8 @@ def _progress(total: int) -> Progress | None:
     return Progress(console=Console(file=sys.stderr), transient=True)
 
 
-def run_git(args: argparse.Namespace, rules: list[Rule], outcome: Outcome) -> None:
+def run_git(args: argparse.Namespace, rules: list[Rule], config: Config,
+            outcome: Outcome) -> None:
     """Analyse a commit range or the staged change; one failing commit is one error."""
     from vfiolint.inputs import git
 
@@ -133,7 +153,7 @@ def run_git(args: argparse.Namespace, rules: list[Rule], outcome: Outcome) -> No
         staged = git.staged_patch(repo, "staged")
         if staged is not None:
             outcome.patches[("staged", 0)] = staged.patch
-            outcome.findings += _git_findings(staged, rules)
+            outcome.findings += _git_findings(staged, rules, config)
         return
     commits = git.commits(repo, args.git)
     progress = _progress(len(commits))
@@ -144,19 +164,19 @@ def run_git(args: argparse.Namespace, rules: list[Rule], outcome: Outcome) -> No
             try:
                 git_patch = git.commit_patch(repo, reader, commit, index, args.git)
                 outcome.patches[(args.git, index)] = git_patch.patch
-                outcome.findings += _git_findings(git_patch, rules)
+                outcome.findings += _git_findings(git_patch, rules, config)
             except VfiolintError as exc:
                 outcome.errors.append((commit, f"{commit[:12]}: {exc}"))
             if progress is not None and task is not None:
                 progress.advance(task)
 
 
-def run_check(args: argparse.Namespace, rules: list[Rule]) -> Outcome:
+def run_check(args: argparse.Namespace, rules: list[Rule], config: Config) -> Outcome:
     """Load and analyse every input; one bad input is that input's error only."""
     outcome = Outcome()
     if args.git or args.staged:
         try:
-            run_git(args, rules, outcome)
+            run_git(args, rules, config, outcome)
         except VfiolintError as exc:
             outcome.errors.append((args.git or "staged", str(exc)))
     for name, named in expand(args.inputs):
@@ -165,7 +185,7 @@ def run_check(args: argparse.Namespace, rules: list[Rule]) -> Outcome:
             loaded = load(name, read_bytes(name), named)
             outcome.patches.update({(p.input, p.index): p for p in loaded.patches})
             outcome.errors += [(name, str(e)) for e in loaded.errors]
-            outcome.findings += analyse(loaded, rules)
+            outcome.findings += analyse(loaded, rules, config)
         except VfiolintError as exc:
             outcome.errors.append((name, str(exc)))
         except Exception as exc:  # a crash is this input's error, never "findings"
@@ -224,7 +244,7 @@ def _print_report(args: argparse.Namespace, outcome: Outcome, rules: list[Rule])
     plain = not sys.stdout.isatty() or "NO_COLOR" in os.environ
     out = Console(file=sys.stdout, soft_wrap=True, no_color=plain, highlight=False,
                   force_terminal=False if plain else None)
-    console.render(out, outcome.findings, outcome.errors, outcome.inputs)
+    console.render(out, outcome.findings, outcome.errors, outcome.inputs, outcome.patches)
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
@@ -240,8 +260,13 @@ def _cmd_check(args: argparse.Namespace) -> int:
         raise UsageError("check needs an INPUT, --git RANGE or --staged")
     if args.git and args.staged:
         raise UsageError("--git and --staged cannot be combined")
-    rules = select_rules(load_rules(args.rules), _ids(args.select), _ids(args.ignore) or set())
-    outcome = run_check(args, rules)
+    config = load_config(args.config or find_config(args.repo.resolve() if (
+        args.git or args.staged) else Path.cwd()))
+    select = _ids(args.select)
+    if select is None and config.select is not None:
+        select = set(config.select)
+    rules = select_rules(load_rules(args.rules), select, (_ids(args.ignore) or set()) | config.ignore)
+    outcome = run_check(args, rules, config)
     for _, message in outcome.errors:
         print(f"vfiolint: {message.splitlines()[0]}", file=sys.stderr)
     _print_report(args, outcome, rules)

@@ -14,13 +14,16 @@ from functools import partial
 from tree_sitter import Node, QueryCursor
 
 from vfiolint import cparse
+from vfiolint.config import Config
 from vfiolint.findings import Confidence, Finding, PatchRef, Span, Status, fingerprint
 from vfiolint.predicates import REGISTRY, Captures, Context
 from vfiolint.ruleset import Rule
 from vfiolint.scope import Facts, function_name, squash, text_of
 from vfiolint.source import Origin, SourceUnit, UnitPair
+from vfiolint.waivers import Waiver, inline_waiver
 
 SNIPPET_LINES = 4
+DEFAULT_CONFIG = Config()
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +39,7 @@ class Match:
     confidence: Confidence
     snippet: tuple[tuple[int, str], ...]
     partial: bool
+    waiver: Waiver | None
 
     def touched(self, unit: SourceUnit) -> bool:
         """Tell whether the change touched the match or the function around it."""
@@ -81,9 +85,12 @@ def _message(rule: Rule, pattern: int, captures: Captures, notes: dict[str, str]
     return str(template).format_map(fields)
 
 
-def match_unit(rules: list[Rule], unit: SourceUnit) -> list[Match]:
-    """Run the given rules (already pre-filtered) on one image."""
+def match_unit(rules: list[Rule], unit: SourceUnit,
+               known: frozenset[str] | None = None) -> list[Match]:
+    """Run the given rules (already pre-filtered) on one image; ``known`` names every rule,
+    for checking the IDs waivers name."""
     active = rules
+    known = known if known is not None else frozenset(r.id for r in rules)
     if not active:
         return []
     tree = cparse.parse(unit.text)
@@ -121,6 +128,8 @@ def match_unit(rules: list[Rule], unit: SourceUnit) -> list[Match]:
                 rule=rule, span=span, scope=scope, function=name,
                 text=squash(text_of(node)), message=_message(rule, pattern, captures, notes),
                 confidence=confidence, snippet=_snippet(node, unit, rows), partial=in_part,
+                waiver=inline_waiver(rows, node.start_point.row, rule.id, rule.name,
+                                     f"{unit.path}:{span.line}", known),
             ))
     return matches
 
@@ -132,7 +141,7 @@ def _finding(m: Match, status: Status, path: str, input_name: str,
         rule=m.rule.id, name=m.rule.name, status=status, severity=m.rule.severity,
         confidence=m.confidence, path=path, span=m.span, message=m.message, function=m.function,
         fingerprint=fingerprint(m.rule.id, path, m.function, m.text), input=input_name,
-        patch=patch, snippet=m.snippet,
+        patch=patch, snippet=m.snippet, waiver=m.waiver,
     )
 
 
@@ -141,15 +150,24 @@ def _key(m: Match, path: str) -> str:
     return fingerprint(m.rule.id, path, m.function, m.text)
 
 
+def rules_for(rules: list[Rule], path: str, config: Config, *texts: bytes) -> list[Rule]:
+    """Keep the rules that can match a file: not excluded or ignored there, and pre-filtered."""
+    if config.excluded(path):
+        return []
+    return [r for r in rules
+            if not config.ignored_here(r.id, r.name, path) and r.applies_to(path, *texts)]
+
+
 def compare(pair: UnitPair, rules: list[Rule], input_name: str,
-            patch: PatchRef | None) -> list[Finding]:
+            patch: PatchRef | None, config: Config = DEFAULT_CONFIG) -> list[Finding]:
     """Match both images of a file and give every hazard its status.
 
     A rule runs on both images or on neither, so a hazard in both is never half seen."""
     texts = [u.text for u in (pair.pre, pair.post) if u is not None]
-    active = [r for r in rules if r.applies_to(pair.path, *texts)]
-    pre = match_unit(active, pair.pre) if pair.pre is not None else []
-    post = match_unit(active, pair.post) if pair.post is not None else []
+    active = rules_for(rules, pair.path, config, *texts)
+    known = frozenset(r.id for r in rules) | frozenset(r.name for r in rules)
+    pre = match_unit(active, pair.pre, known) if pair.pre is not None else []
+    post = match_unit(active, pair.post, known) if pair.post is not None else []
     before: defaultdict[str, list[Match]] = defaultdict(list)
     after: defaultdict[str, list[Match]] = defaultdict(list)
     for m in pre:
@@ -172,9 +190,11 @@ def compare(pair: UnitPair, rules: list[Rule], input_name: str,
     return findings
 
 
-def check_file(unit: SourceUnit, rules: list[Rule], input_name: str) -> list[Finding]:
+def check_file(unit: SourceUnit, rules: list[Rule], input_name: str,
+               config: Config = DEFAULT_CONFIG) -> list[Finding]:
     """Report every match in a plain source file as present."""
-    active = [r for r in rules if r.applies_to(unit.path, unit.text)]
+    active = rules_for(rules, unit.path, config, unit.text)
+    known = frozenset(r.id for r in rules) | frozenset(r.name for r in rules)
     return [_finding(m, Status.PRESENT, unit.path, input_name, None)
-            for m in match_unit(active, unit)]
+            for m in match_unit(active, unit, known)]
 

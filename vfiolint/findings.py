@@ -6,6 +6,8 @@ import hashlib
 from dataclasses import dataclass
 from enum import StrEnum
 
+from vfiolint.waivers import Waiver
+
 
 class Status(StrEnum):
     """What a patch does to a hazard (CONTRACT.md)."""
@@ -74,6 +76,7 @@ class Finding:
     input: str
     patch: PatchRef | None
     snippet: tuple[tuple[int, str], ...] = ()
+    waiver: Waiver | None = None
 
     @property
     def line(self) -> int:

@@ -18,8 +18,10 @@ def keep(findings: list[Finding]) -> list[Finding]:
 
 
 def failing(findings: list[Finding]) -> bool:
-    """Tell whether findings fail a run: anything introduced, or present in a source file."""
+    """Tell whether findings fail a run: anything introduced, or present in a source file,
+    that is not waived."""
     return any(
-        f.status is Status.INTRODUCED or (f.status is Status.PRESENT and f.patch is None)
+        f.waiver is None
+        and (f.status is Status.INTRODUCED or (f.status is Status.PRESENT and f.patch is None))
         for f in findings
     )

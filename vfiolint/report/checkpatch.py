@@ -15,7 +15,7 @@ def render(findings: list[Finding], errors: list[tuple[str, str]]) -> str:
     """Render one line per finding."""
     out = []
     for f in findings:
-        if f.status is Status.FIXED:
+        if f.status is Status.FIXED or f.waiver is not None:
             continue
         level = LEVELS[f.severity.value] if f.status is Status.INTRODUCED or f.patch is None \
             else "CHECK"

@@ -8,6 +8,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from vfiolint.findings import Finding, Status
+from vfiolint.model import Patch
 
 STYLES = {Status.INTRODUCED: "bold red", Status.FIXED: "green", Status.PRESENT: "yellow"}
 
@@ -26,7 +27,7 @@ def _heading(f: Finding) -> str:
 
 
 def render(console: Console, findings: list[Finding], errors: list[tuple[str, str]],
-           inputs: int) -> None:
+           inputs: int, patches: dict[tuple[str, int], Patch] | None = None) -> None:
     """Print the report to a rich Console (plain when it is not a terminal or NO_COLOR is set)."""
     for _, group in groupby(findings, key=_group_key):
         items = list(group)
@@ -38,14 +39,49 @@ def render(console: Console, findings: list[Finding], errors: list[tuple[str, st
                 f"[{style}]{f.status.value}[/{style}]: {escape(f.message)}"
                 f" [dim]({f.name}, {f.severity.value}, {f.confidence.value} confidence)[/dim]"
             )
+            if f.waiver is not None:
+                console.print(f"    [dim]waived ({f.waiver.by}): {escape(f.waiver.reason)}[/dim]")
             where = f"in {f.function}()" if f.function else "at file scope"
             console.print(f"    [dim]{escape(where)}[/dim]")
             for line, text in f.snippet:
                 console.print(f"    [dim]{line:>6} |[/dim] {escape(text)}")
         console.print()
+    for summary in series_summary(findings, patches or {}):
+        console.print(escape(summary))
     counts = {s: sum(1 for f in findings if f.status is s) for s in Status}
+    waived = sum(1 for f in findings if f.waiver is not None)
     console.print(
         f"{inputs} input(s): {counts[Status.INTRODUCED]} introduced, "
         f"{counts[Status.FIXED]} fixed, {counts[Status.PRESENT]} present"
+        + (f", {waived} waived" if waived else "")
         + (f", {len(errors)} error(s)" if errors else "")
     )
+
+
+def _position(patch: Patch | None, index: int, total: int) -> str:
+    """Name a patch's place in its series: its counter (2/5), else its order."""
+    if patch is not None and patch.counter is not None and patch.expected:
+        return f"{patch.counter}/{patch.expected}"
+    return f"{index + 1}/{total}"
+
+
+def series_summary(findings: list[Finding], patches: dict[tuple[str, int], Patch]) -> list[str]:
+    """Summarise each multi-patch input: "VFIO003 introduced in 2/5, fixed in 4/5"."""
+    lines = []
+    for name, group in groupby(findings, key=lambda f: f.input):
+        items = [f for f in group if f.patch is not None]
+        total = sum(1 for key in patches if key[0] == name)
+        if total < 2 or not items:
+            continue
+        parts = []
+        for rule in sorted({f.rule for f in items}):
+            events: dict[str, list[str]] = {}
+            for f in items:
+                if f.rule == rule and f.patch is not None:
+                    where = _position(patches.get((name, f.patch.index)), f.patch.index, total)
+                    if where not in events.setdefault(f.status.value, []):
+                        events[f.status.value].append(where)
+            parts.append(f"{rule} " + ", ".join(f"{status} in {' '.join(where)}"
+                                               for status, where in events.items()))
+        lines.append(f"Series {name}: " + "; ".join(parts))
+    return lines

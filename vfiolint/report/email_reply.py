@@ -101,7 +101,7 @@ def render(findings: list[Finding], patches: dict[tuple[str, int], Patch],
     """Render one reply per patch with something to object to (a fix alone gets no mail);
     source-file findings have no mail. ``command`` is the command line without inputs."""
     out = []
-    keyed = [f for f in findings if f.patch is not None]
+    keyed = [f for f in findings if f.patch is not None and f.waiver is None]
     for key, group in groupby(keyed, key=lambda f: (f.input, f.patch.index if f.patch else -1)):
         patch = patches.get(key)
         items = list(group)

@@ -21,7 +21,7 @@ def render(findings: list[Finding], errors: list[tuple[str, str]]) -> str:
     """Render ``::error file=…,line=…::…`` lines; fixed hazards have no post-image line to mark."""
     out = []
     for f in findings:
-        if f.status is Status.FIXED:
+        if f.status is Status.FIXED or f.waiver is not None:
             continue
         level = LEVELS[f.severity.value] if f.status is Status.INTRODUCED or f.patch is None \
             else "notice"

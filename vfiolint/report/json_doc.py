@@ -36,6 +36,7 @@ def finding_object(f: Finding) -> dict[str, object]:
         "function": f.function,
         "fingerprint": f.fingerprint,
         "input": f.input,
+        "waived": {"by": f.waiver.by, "reason": f.waiver.reason} if f.waiver else None,
     }
 
 

@@ -47,6 +47,11 @@ def result_object(f: Finding, index: int) -> dict[str, object]:
         "partialFingerprints": {"vfiolint/v1": f.fingerprint},
         "properties": {"status": f.status.value, "confidence": f.confidence.value},
     }
+    if f.waiver is not None:
+        result["suppressions"] = [{
+            "kind": "inSource" if f.waiver.by == "inline" else "external",
+            "justification": f.waiver.reason,
+        }]
     if f.patch is not None:
         result["baselineState"] = BASELINE[f.status]
         result["properties"] = {

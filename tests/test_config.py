@@ -1,0 +1,124 @@
+"""Configuration files, inline and trailer waivers, and the series summary, end to end."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.conftest import run_cli
+from tests.test_cli import MMAP_HAZARD
+from tests.test_git import commit, git
+
+HAZARD_LINE = 6  # the line of the VFIO_REGION_INFO_FLAG_MMAP test in MMAP_HAZARD
+
+
+def check(cwd: Path, *args: str) -> tuple[int, list[dict[str, object]], str]:
+    """Run vfiolint in a folder; return exit code, findings, stderr."""
+    proc = run_cli("check", "--format", "json", *args, cwd=cwd)
+    return proc.returncode, json.loads(proc.stdout)["findings"], proc.stderr.decode()
+
+
+def test_dotfile_ignores_excludes_and_ignores_per_path(tmp_path: Path) -> None:
+    (tmp_path / "hw").mkdir()
+    (tmp_path / "tests").mkdir()
+    for name in ("hw/map.c", "tests/map.c", "hw/other.c"):
+        (tmp_path / name).write_text(MMAP_HAZARD)
+    (tmp_path / ".vfiolint.toml").write_text(
+        'exclude = ["tests/**"]\n[per-path-ignore]\n"hw/other.c" = ["mmap-subpage-region"]\n')
+    code, found, err = check(tmp_path, "hw/map.c", "tests/map.c", "hw/other.c")
+    assert [(f["path"], f["rule"], f["line"]) for f in found] == [("hw/map.c", "VFIO002", 6)]
+    assert (code, err) == (1, "")
+    (tmp_path / ".vfiolint.toml").write_text('ignore = ["VFIO002"]\n')
+    assert check(tmp_path, "hw/map.c")[:2] == (0, [])
+
+
+def test_pyproject_table_and_select_override(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "x"\n[tool.vfiolint]\n'
+                                             'select = ["VFIO001"]\n')
+    (tmp_path / "map.c").write_text(MMAP_HAZARD)
+    assert check(tmp_path, "map.c")[:2] == (0, [])
+    code, found, _ = check(tmp_path, "--select", "VFIO002", "map.c")
+    assert (code, [f["rule"] for f in found]) == (1, ["VFIO002"])
+
+
+def test_bad_configuration_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    (tmp_path / ".vfiolint.toml").write_text('ignroe = ["VFIO002"]\n')
+    (tmp_path / "map.c").write_text(MMAP_HAZARD)
+    proc = run_cli("check", "map.c", cwd=tmp_path)
+    err = proc.stderr.decode()
+    assert proc.returncode == 2
+    assert err.strip().splitlines() == [
+        f"vfiolint: {tmp_path / '.vfiolint.toml'}: unknown key 'ignroe' in [tool.vfiolint]"]
+
+
+def test_inline_waiver_marks_and_does_not_fail(tmp_path: Path) -> None:
+    waived = MMAP_HAZARD.replace(
+        "    if (info->flags",
+        "    /* vfiolint: ignore[VFIO002] the kernel only sets MMAP on whole pages here */\n"
+        "    if (info->flags")
+    (tmp_path / "map.c").write_text(waived)
+    code, found, err = check(tmp_path, "map.c")
+    assert code == 0 and err == ""
+    assert [(f["rule"], f["line"], f["waived"]) for f in found] == [
+        ("VFIO002", HAZARD_LINE + 1,
+         {"by": "inline", "reason": "the kernel only sets MMAP on whole pages here"})]
+    console = run_cli("check", "map.c", cwd=tmp_path).stdout.decode()
+    assert "waived (inline): the kernel only sets MMAP on whole pages here" in console
+    assert run_cli("check", "--format", "checkpatch", "map.c", cwd=tmp_path).stdout == b""
+
+
+def test_waiver_without_reason_or_with_unknown_rule_warns(tmp_path: Path) -> None:
+    no_reason = MMAP_HAZARD.replace(
+        "    if (info->flags", "    // vfiolint: ignore[VFIO002]\n    if (info->flags")
+    (tmp_path / "a.c").write_text(no_reason)
+    code, found, err = check(tmp_path, "a.c")
+    assert code == 1 and found[0]["waived"] is None
+    assert err == f"vfiolint: a.c:{HAZARD_LINE + 1}: waiver for VFIO002 has no reason; not honoured\n"
+    unknown = MMAP_HAZARD.replace(
+        "    if (info->flags", "    // vfiolint: ignore[VFIO999, VFIO002] checked by caller\n"
+        "    if (info->flags")
+    (tmp_path / "b.c").write_text(unknown)
+    code, found, err = check(tmp_path, "b.c")
+    assert code == 0 and found[0]["waived"] == {"by": "inline", "reason": "checked by caller"}
+    assert err == f"vfiolint: b.c:{HAZARD_LINE + 1}: waiver names unknown rule VFIO999\n"
+
+
+def _series(tmp_path: Path, trailer: str = "") -> Path:
+    """Make a 3-patch series mbox with git: 1/3 adds the hazard, 3/3 fixes it."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    commit(repo, {"hw/vfio/map.c": MMAP_HAZARD.replace(
+        "info->flags & VFIO_REGION_INFO_FLAG_MMAP", "0")}, "vfio: add map_bar")
+    base = git(repo, "rev-parse", "HEAD").strip()
+    commit(repo, {"hw/vfio/map.c": MMAP_HAZARD}, "vfio: map mmap-able regions" + trailer)
+    commit(repo, {"README": "x\n"}, "docs: readme")
+    commit(repo, {"hw/vfio/map.c": MMAP_HAZARD.replace(
+        "VFIO_REGION_INFO_FLAG_MMAP)", "VFIO_REGION_INFO_FLAG_MMAP &&\n"
+        "        !(info->size & (getpagesize() - 1)))")}, "vfio: only map whole pages")
+    mbox = tmp_path / "series.mbox"
+    mbox.write_bytes(git(repo, "format-patch", "--stdout", "--subject-prefix=PATCH v2",
+                         "--cover-letter", "-n", f"{base}..HEAD").encode())
+    return mbox
+
+
+def test_series_summary_and_per_patch_order(tmp_path: Path) -> None:
+    mbox = _series(tmp_path)
+    code, found, _ = check(tmp_path, str(mbox))
+    assert code == 1
+    assert [(f["rule"], f["status"], f["patch"]["subject"]) for f in found] == [
+        ("VFIO002", "introduced", "[PATCH v2 1/3] vfio: map mmap-able regions"),
+        ("VFIO002", "fixed", "[PATCH v2 3/3] vfio: only map whole pages"),
+    ]
+    console = run_cli("check", str(mbox), cwd=tmp_path).stdout.decode()
+    assert f"Series {mbox}: VFIO002 introduced in 1/3, fixed in 3/3" in console
+
+
+def test_trailer_waives_a_rule_for_its_patch(tmp_path: Path) -> None:
+    mbox = _series(tmp_path, "\n\nVfiolint-Waive: VFIO002 sub-page regions are handled in 3/3")
+    code, found, _ = check(tmp_path, str(mbox))
+    assert code == 0
+    assert [(f["status"], f["waived"]) for f in found] == [
+        ("introduced", {"by": "trailer", "reason": "sub-page regions are handled in 3/3"}),
+        ("fixed", None),
+    ]
