@@ -10,13 +10,14 @@ import traceback
 from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 from vfiolint import __version__
 from vfiolint.config import Config, find_config, load_config
 from vfiolint.errors import InputError, VfiolintError
 from vfiolint.findings import Finding, PatchRef
-from vfiolint.inputs import Loaded, expand, load, read_bytes
+from vfiolint.inputs import InputReader, Loaded, expand, open_input
+from vfiolint.inputs.stream import Limits, chunks, deadline
 from vfiolint.model import Patch
 from vfiolint.policy import failing, keep
 from vfiolint.ruleset import Rule, load_rules, select_rules
@@ -64,6 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="configuration file (default: the nearest .vfiolint.toml, or "
                             "pyproject.toml with [tool.vfiolint])")
     check.add_argument("--debug", action="store_true", help="show tracebacks and log lines")
+    check.add_argument("--timeout", type=float, default=Limits().seconds, metavar="SECONDS",
+                       help="time budget per message or file (default: %(default)g; 0: none)")
     sub.add_parser("rules", help="list the rules").add_argument("--rules", type=Path, default=None)
     explain = sub.add_parser("explain", help="print one rule's documentation")
     explain.add_argument("rule", metavar="ID")
@@ -162,13 +165,59 @@ def run_git(args: argparse.Namespace, rules: list[Rule], config: Config,
         for index, commit in enumerate(commits):
             outcome.inputs += 1
             try:
-                git_patch = git.commit_patch(repo, reader, commit, index, args.git)
-                outcome.patches[(args.git, index)] = git_patch.patch
-                outcome.findings += _git_findings(git_patch, rules, config)
-            except VfiolintError as exc:
-                outcome.errors.append((commit, f"{commit[:12]}: {exc}"))
+                with deadline(args.timeout, commit[:12]):
+                    git_patch = git.commit_patch(repo, reader, commit, index, args.git)
+                    outcome.patches[(args.git, index)] = git_patch.patch
+                    outcome.findings += _git_findings(git_patch, rules, config)
+            except Exception as exc:  # one failing commit is one error
+                message = _failure(commit[:12], exc, args.debug)
+                outcome.errors.append((commit, message if message.startswith(commit[:12])
+                                       else f"{commit[:12]}: {message}"))
             if progress is not None and task is not None:
                 progress.advance(task)
+
+
+def _failure(name: str, exc: BaseException, debug: bool) -> str:
+    """Turn what went wrong with one input into its one-line error."""
+    if isinstance(exc, VfiolintError):
+        return str(exc)
+    if isinstance(exc, RecursionError):
+        return f"{name}: skipped: too deeply nested"
+    if isinstance(exc, MemoryError):
+        return f"{name}: skipped: too large (out of memory)"
+    if debug:
+        traceback.print_exception(exc)
+    return f"{name}: internal error: {type(exc).__name__}: {exc}"
+
+
+def _record(part: Loaded, rules: list[Rule], config: Config, outcome: Outcome) -> None:
+    """Add one part's errors, patches and findings to the outcome."""
+    outcome.errors += [(part.input, str(e)) for e in part.errors]
+    outcome.patches.update({(p.input, p.index): p for p in part.patches})
+    outcome.findings += analyse(part, rules, config)
+
+
+def _run_input(name: str, stream: BinaryIO, named: bool, rules: list[Rule], config: Config,
+               limits: Limits, outcome: Outcome, debug: bool) -> None:
+    """Analyse one input message by message, each within the time budget.
+
+    Splitting the stream into messages is cheap and stays outside the budget; a message that
+    fails or runs out of time is that message's error, and the next one is read."""
+    reader = InputReader(name, named, limits)
+    try:
+        for chunk in chunks(stream, name, limits):
+            where = f"{name}: message {chunk.number}" if chunk.number > 1 else name
+            try:
+                with deadline(limits.seconds, where):
+                    _record(reader.read(chunk), rules, config, outcome)
+            except Exception as exc:  # a crash is this message's error, never "findings"
+                outcome.errors.append((name, _failure(where, exc, debug)))
+        final = reader.finish()
+        if final is not None:
+            with deadline(limits.seconds, name):
+                _record(final, rules, config, outcome)
+    except Exception as exc:
+        outcome.errors.append((name, _failure(name, exc, debug)))
 
 
 def run_check(args: argparse.Namespace, rules: list[Rule], config: Config) -> Outcome:
@@ -179,19 +228,19 @@ def run_check(args: argparse.Namespace, rules: list[Rule], config: Config) -> Ou
             run_git(args, rules, config, outcome)
         except VfiolintError as exc:
             outcome.errors.append((args.git or "staged", str(exc)))
+    limits = Limits(seconds=args.timeout)
     for name, named in expand(args.inputs):
         outcome.inputs += 1
         try:
-            loaded = load(name, read_bytes(name), named)
-            outcome.patches.update({(p.input, p.index): p for p in loaded.patches})
-            outcome.errors += [(name, str(e)) for e in loaded.errors]
-            outcome.findings += analyse(loaded, rules, config)
+            stream = open_input(name)
         except VfiolintError as exc:
             outcome.errors.append((name, str(exc)))
-        except Exception as exc:  # a crash is this input's error, never "findings"
-            if args.debug:
-                traceback.print_exc()
-            outcome.errors.append((name, f"{name}: internal error: {type(exc).__name__}: {exc}"))
+            continue
+        try:
+            _run_input(name, stream, named, rules, config, limits, outcome, args.debug)
+        finally:
+            if stream is not sys.stdin.buffer:
+                stream.close()
     outcome.findings = keep(outcome.findings)
     return outcome
 

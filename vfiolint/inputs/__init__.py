@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import hashlib
+import io
 import logging
 import re
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from vfiolint.errors import InputError
-from vfiolint.inputs.mail import decode_text, find_header_start, read_patches
+from vfiolint.inputs.mail import Repeats, decode_text, find_header_start, read_message
+from vfiolint.inputs.stream import Chunk, Limits, chunks
 from vfiolint.model import Patch
 from vfiolint.source import SourceUnit, file_unit
 
 log = logging.getLogger(__name__)
 
+DEFAULT_LIMITS = Limits()
 SUFFIXES = (".patch", ".diff", ".mbox", ".mbx", ".eml", ".mail", ".msg", ".txt", ".c", ".h")
 C_LINE_RE = re.compile(r"^\s*(#\s*(include|define|if|ifdef|ifndef|endif)\b|.*[;{}]\s*$)")
 MAIL_HINT_RE = re.compile(r"^(>|\[.*\b(PATCH|RFC)\b|Re: |On .* wrote:$|More information about)")
@@ -82,19 +88,20 @@ def looks_like_c(text: str, name: str) -> bool:
     return c_lines >= 1 and c_lines * 4 >= len(lines)
 
 
-def load(name: str, data: bytes, named: bool = True) -> Loaded:
-    """Read one input's bytes into patches or a source unit; bad content is an error when the
-    user named the input, a skipped file when a directory search found it."""
+def _is_binary(data: bytes) -> bool:
+    """Tell whether bytes are binary rather than text (UTF-16 text has NULs too)."""
     head = data[:8192]
-    if b"\x00" in head and not head.startswith((b"\xff\xfe", b"\xfe\xff")):
+    return b"\x00" in head and not head.startswith((b"\xff\xfe", b"\xfe\xff"))
+
+
+def classify(name: str, data: bytes, named: bool) -> Loaded:
+    """Judge an input in which no patch was found: a C file, a discussion, or bad input."""
+    if _is_binary(data):
         if not named:
             log.info("%s: binary data; skipped", name)
             return Loaded(name)
         return Loaded(name, errors=(InputError(f"{name}: binary data, not a patch, mail or C source"),))
     text = decode_text(data)
-    patches, errors = read_patches(text, name)
-    if patches or errors:
-        return Loaded(name, tuple(patches), None, tuple(errors))
     if looks_like_mail(text):
         return Loaded(name)
     if looks_like_c(text, name):
@@ -105,3 +112,94 @@ def load(name: str, data: bytes, named: bool = True) -> Loaded:
     if not text.strip():
         return Loaded(name, errors=(InputError(f"{name}: empty input"),))
     return Loaded(name, errors=(InputError(f"{name}: not a patch, mail or C source"),))
+
+
+class InputReader:
+    """The state of reading one input message by message: repeats seen, and what is needed
+    to judge an input in which no patch turns up (its first message)."""
+
+    def __init__(self, name: str, named: bool, limits: Limits) -> None:
+        self.name, self.named, self.limits = name, named, limits
+        self.repeats = Repeats()
+        self.first: bytes | None = None
+        self.count = 0
+        self.found = False
+        self.mail = False
+        self.bodies: set[bytes] = set()
+
+    def _resent(self, data: bytes) -> bool:
+        """Tell whether a message's body is byte for byte one already read (a resend)."""
+        cut = data.find(b"\n\n")
+        if cut < 0 or len(data) - cut < 64:
+            return False
+        digest = hashlib.blake2b(data[cut:], digest_size=16).digest()
+        if digest in self.bodies:
+            return True
+        self.bodies.add(digest)
+        return False
+
+    def read(self, chunk: Chunk) -> Loaded:
+        """Read one message into its new patches, or its error."""
+        self.count += 1
+        if chunk.error is not None:
+            self.found = True
+            return Loaded(self.name, errors=(chunk.error,))
+        if self.first is None:
+            self.first = chunk.data
+        if _is_binary(chunk.data):
+            return Loaded(self.name)
+        if self._resent(chunk.data):
+            self.found = True
+            log.info("%s: message %d resends an earlier body; skipped", self.name, chunk.number)
+            return Loaded(self.name)
+        text = decode_text(chunk.data)
+        try:
+            patches = read_message(text, self.name, self.limits.hunks)
+        except InputError as exc:
+            self.found = True
+            where = f"message {chunk.number}: " if chunk.number > 1 else ""
+            message = str(exc).removeprefix(f"{self.name}: ")
+            return Loaded(self.name, errors=(InputError(f"{self.name}: {where}{message}"),))
+        if patches:
+            self.found = True
+        elif self.count > 1 or looks_like_mail(text):
+            self.mail = True
+        return Loaded(self.name, tuple(k for p in patches if (k := self.repeats.admit(p))))
+
+    def finish(self) -> Loaded | None:
+        """Judge an input in which no patch was found (a C file, a discussion, bad input)."""
+        if self.found or self.mail:
+            return None
+        return classify(self.name, self.first or b"", self.named)
+
+
+def load_stream(name: str, stream: BinaryIO, named: bool = True,
+                limits: Limits = DEFAULT_LIMITS) -> Iterator[Loaded]:
+    """Read an input message by message, yielding the new patches (and errors) of each."""
+    reader = InputReader(name, named, limits)
+    for chunk in chunks(stream, name, limits):
+        yield reader.read(chunk)
+    final = reader.finish()
+    if final is not None:
+        yield final
+
+
+def open_input(name: str) -> BinaryIO:
+    """Open an input for streaming; ``-`` is standard input."""
+    if name == "-":
+        return sys.stdin.buffer
+    try:
+        return Path(name).open("rb")
+    except OSError as exc:
+        raise InputError(f"{name}: cannot read: {exc.strerror or exc}") from exc
+
+
+def load(name: str, data: bytes, named: bool = True, limits: Limits = DEFAULT_LIMITS) -> Loaded:
+    """Read one input's bytes whole into its patches or source unit, and its errors."""
+    parts = list(load_stream(name, io.BytesIO(data), named, limits))
+    return Loaded(
+        name,
+        tuple(p for part in parts for p in part.patches),
+        next((part.source for part in parts if part.source is not None), None),
+        tuple(e for part in parts for e in part.errors),
+    )

@@ -331,37 +331,50 @@ def change_items(files: Iterable[FileDiff]) -> Counter[tuple[str, str, str]]:
     return items
 
 
-def drop_repeats(patches: list[Patch]) -> list[Patch]:
-    """Keep one copy of a patch quoted or resent in the same input: the fullest, first seen."""
-    kept: list[tuple[Patch, Counter[tuple[str, str, str]]]] = []
-    for patch in patches:
+class Repeats:
+    """Recognise a patch quoted or resent earlier in the same input.
+
+    A patch whose changed lines are all among those of a patch already seen is a repeat: a
+    reply quoting it, or the same patch sent again. Patches are admitted in the order they
+    arrive, so an input can be streamed; kept patches are numbered in that order.
+    """
+
+    def __init__(self) -> None:
+        self.seen: list[Counter[tuple[str, str, str]]] = []
+
+    def admit(self, patch: Patch) -> Patch | None:
+        """Return the patch numbered in its input, or None if it repeats one already seen."""
         items = change_items(patch.files)
-        if not items:
-            continue
-        repeat = next((k for k, (_, seen) in enumerate(kept) if items <= seen), None)
-        if repeat is not None:
+        if not items or any(items <= seen for seen in self.seen):
             log.info("%s: %s repeats an earlier patch; skipped", patch.input, patch.label)
-            continue
-        wider = next((k for k, (_, seen) in enumerate(kept) if seen <= items), None)
-        if wider is not None:
-            kept[wider] = (patch, items)
-        else:
-            kept.append((patch, items))
-    return [replace(p, index=i) for i, (p, _) in enumerate(kept)]
+            return None
+        self.seen.append(items)
+        return replace(patch, index=len(self.seen) - 1)
 
 
-def read_patches(text: str, input_name: str) -> tuple[list[Patch], list[InputError]]:
+def read_message(text: str, input_name: str, hunk_limit: int) -> list[Patch]:
+    """Return the patches of one message (or page), raising InputError past the hunk limit."""
+    env = envelope_of(text)
+    found = list(patches_of_message(env, input_name))
+    hunks = sum(len(f.hunks) for p in found for f in p.files)
+    if hunks > hunk_limit:
+        raise InputError(f"{input_name}: skipped: too large ({hunks} hunks, limit {hunk_limit})")
+    if not found:
+        log.info("%s: %s has no diff; skipped", input_name, env.subject or "a message")
+    return found
+
+
+def read_patches(text: str, input_name: str, hunk_limit: int = 5000
+                 ) -> tuple[list[Patch], list[InputError]]:
     """Return the distinct patches of a mail-like text in order, and one error per bad message."""
     patches: list[Patch] = []
     errors: list[InputError] = []
+    repeats = Repeats()
     for number, chunk in enumerate(split_mbox(text), 1):
         try:
-            env = envelope_of(chunk)
-            found = list(patches_of_message(env, input_name))
+            found = read_message(chunk, input_name, hunk_limit)
         except InputError as exc:
             errors.append(InputError(f"{input_name}: message {number}: {exc}"))
             continue
-        if not found:
-            log.info("%s: %s has no diff; skipped", input_name, env.subject or "a message")
-        patches += found
-    return drop_repeats(patches), errors
+        patches += [kept for p in found if (kept := repeats.admit(p)) is not None]
+    return patches, errors
