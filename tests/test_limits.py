@@ -81,3 +81,23 @@ def test_resent_messages_are_read_once(tmp_path: Path) -> None:
                             for i in range(200)))
     code, found, errors, _ = run(str(mbox))
     assert (code, found, errors) == (1, [("VFIO002", "introduced", "hw/misc/vfio.c", 2577)], [])
+
+
+def test_coverage_tells_no_finding_from_could_not_look(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.patch"
+    broken.write_text(
+        "From 0 Mon Sep 17 00:00:00 2001\nFrom: A <a@example.org>\nSubject: [PATCH] vfio: x\n\n"
+        "---\ndiff --git a/hw/vfio/x.c b/hw/vfio/x.c\n--- a/hw/vfio/x.c\n+++ b/hw/vfio/x.c\n"
+        "@@ -10,3 +10,4 @@ static int map(VFIORegion *region)\n"
+        "     int ret;\n"
+        "+    if (region->flags & VFIO_REGION_INFO_FLAG_MMAP ]] {{ mmap(\n"
+        "     ret = 0;\n     return ret;\n")
+    proc = run_cli("check", "--format", "json", str(broken), SEED)
+    doc = json.loads(proc.stdout)
+    by_input = {c["input"]: c for c in doc["coverage"]}
+    mine, seed = by_input[str(broken)], by_input[SEED]
+    assert (mine["c_files"], mine["hunks"], mine["clean"]) == (1, 1, False)
+    assert mine["detail"][0]["pre"]["error_nodes"] == 0
+    assert mine["detail"][0]["post"]["error_nodes"] > 0
+    assert mine["detail"][0]["post"]["error_lines"] == [11, 12]  # the next line is caught too
+    assert (seed["c_files"], seed["hunks"], seed["images_parsed"], seed["clean"]) == (3, 4, 6, True)

@@ -20,6 +20,7 @@ from vfiolint.inputs import InputReader, Loaded, expand, open_input
 from vfiolint.inputs.stream import Limits, chunks, deadline
 from vfiolint.model import Patch
 from vfiolint.policy import failing, keep
+from vfiolint.report.json_doc import Coverage
 from vfiolint.ruleset import Rule, load_rules, select_rules
 
 if TYPE_CHECKING:
@@ -89,6 +90,7 @@ class Outcome:
     errors: list[tuple[str, str]] = field(default_factory=list)
     inputs: int = 0
     patches: dict[tuple[str, int], Patch] = field(default_factory=dict)
+    coverage: list[Coverage] = field(default_factory=list)
 
 
 def _patch_ref(patch: Patch) -> PatchRef:
@@ -110,29 +112,45 @@ def waive_by_trailers(findings: list[Finding], patch: Patch, rules: list[Rule]) 
 
 def analyse(loaded: Loaded, rules: list[Rule], config: Config | None = None) -> list[Finding]:
     """Run the rules over one loaded input."""
-    from vfiolint.engine import check_file, compare
+    return analyse_with_coverage(loaded, rules, config)[0]
+
+
+def analyse_with_coverage(loaded: Loaded, rules: list[Rule], config: Config | None = None
+                          ) -> tuple[list[Finding], list[Coverage]]:
+    """Run the rules over one loaded input; say, per patch or source file, what was read."""
+    from vfiolint.engine import check_source, compare_pair
     from vfiolint.source import patch_units
 
     config = config or Config()
     findings: list[Finding] = []
+    coverage: list[Coverage] = []
     if loaded.source is not None:
-        findings += check_file(loaded.source, rules, loaded.input, config)
+        found, cov = check_source(loaded.source, rules, loaded.input, config)
+        findings += found
+        coverage.append(Coverage(loaded.input, None, (cov,)))
     for patch in loaded.patches:
         ref = _patch_ref(patch)
-        found = [f for pair in patch_units(patch)
-                 for f in compare(pair, rules, loaded.input, ref, config)]
-        findings += waive_by_trailers(found, patch, rules)
-    return findings
+        hunks = {f.path: len(f.hunks) for f in patch.files}
+        results = [compare_pair(pair, rules, loaded.input, ref, config, hunks.get(pair.path, 0))
+                   for pair in patch_units(patch)]
+        findings += waive_by_trailers([f for r in results for f in r[0]], patch, rules)
+        coverage.append(Coverage(loaded.input, ref, tuple(r[1] for r in results),
+                                 len(patch.files)))
+    return findings, coverage
 
 
-def _git_findings(git_patch: GitPatch, rules: list[Rule], config: Config) -> list[Finding]:
-    """Run the rules over one commit's whole-file image pairs."""
-    from vfiolint.engine import compare
+def _git_findings(git_patch: GitPatch, rules: list[Rule], config: Config,
+                  outcome: Outcome) -> list[Finding]:
+    """Run the rules over one commit's whole-file image pairs, recording what was read."""
+    from vfiolint.engine import compare_pair
 
     ref = _patch_ref(git_patch.patch)
-    found = [f for pair in git_patch.pairs
-             for f in compare(pair, rules, git_patch.patch.input, ref, config)]
-    return waive_by_trailers(found, git_patch.patch, rules)
+    hunks = {f.path: len(f.hunks) for f in git_patch.patch.files}
+    results = [compare_pair(pair, rules, git_patch.patch.input, ref, config,
+                            hunks.get(pair.path, 0)) for pair in git_patch.pairs]
+    outcome.coverage.append(Coverage(git_patch.patch.input, ref, tuple(r[1] for r in results),
+                                     len(git_patch.patch.files)))
+    return waive_by_trailers([f for r in results for f in r[0]], git_patch.patch, rules)
 
 
 def _progress(total: int) -> Progress | None:
@@ -156,7 +174,7 @@ def run_git(args: argparse.Namespace, rules: list[Rule], config: Config,
         staged = git.staged_patch(repo, "staged")
         if staged is not None:
             outcome.patches[("staged", 0)] = staged.patch
-            outcome.findings += _git_findings(staged, rules, config)
+            outcome.findings += _git_findings(staged, rules, config, outcome)
         return
     commits = git.commits(repo, args.git)
     progress = _progress(len(commits))
@@ -168,7 +186,7 @@ def run_git(args: argparse.Namespace, rules: list[Rule], config: Config,
                 with deadline(args.timeout, commit[:12]):
                     git_patch = git.commit_patch(repo, reader, commit, index, args.git)
                     outcome.patches[(args.git, index)] = git_patch.patch
-                    outcome.findings += _git_findings(git_patch, rules, config)
+                    outcome.findings += _git_findings(git_patch, rules, config, outcome)
             except Exception as exc:  # one failing commit is one error
                 message = _failure(commit[:12], exc, args.debug)
                 outcome.errors.append((commit, message if message.startswith(commit[:12])
@@ -194,7 +212,9 @@ def _record(part: Loaded, rules: list[Rule], config: Config, outcome: Outcome) -
     """Add one part's errors, patches and findings to the outcome."""
     outcome.errors += [(part.input, str(e)) for e in part.errors]
     outcome.patches.update({(p.input, p.index): p for p in part.patches})
-    outcome.findings += analyse(part, rules, config)
+    findings, coverage = analyse_with_coverage(part, rules, config)
+    outcome.findings += findings
+    outcome.coverage += coverage
 
 
 def _run_input(name: str, stream: BinaryIO, named: bool, rules: list[Rule], config: Config,
@@ -264,7 +284,7 @@ def _print_report(args: argparse.Namespace, outcome: Outcome, rules: list[Rule])
     if args.format == "json":
         from vfiolint.report import json_doc
 
-        sys.stdout.write(json_doc.render(outcome.findings, outcome.errors))
+        sys.stdout.write(json_doc.render(outcome.findings, outcome.errors, outcome.coverage))
         return
     if args.format == "sarif":
         from vfiolint.report import sarif

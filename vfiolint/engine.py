@@ -85,14 +85,62 @@ def _message(rule: Rule, pattern: int, captures: Captures, notes: dict[str, str]
     return str(template).format_map(fields)
 
 
+@dataclass(frozen=True, slots=True)
+class ImageCoverage:
+    """How much of one image was looked at: parsed at all (no rule's keywords, no parse), and
+    the ERROR/MISSING nodes of the parse with the real lines they start on."""
+
+    parsed: bool
+    error_nodes: int = 0
+    error_lines: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class FileCoverage:
+    """The coverage of one file of a patch (or of a source file)."""
+
+    path: str
+    origin: str
+    hunks: int
+    pre: ImageCoverage | None
+    post: ImageCoverage | None
+
+
+MAX_ERROR_LINES = 20
+
+
+def measure(tree_root: Node, unit: SourceUnit) -> ImageCoverage:
+    """Count a parse's ERROR and MISSING nodes and the real lines they start on."""
+    if not tree_root.has_error:
+        return ImageCoverage(True)
+    lines: set[int] = set()
+    count = 0
+    stack = [tree_root]
+    while stack:
+        node = stack.pop()
+        if node.is_error or node.is_missing:
+            count += 1
+            line = unit.real_line(node.start_point.row)
+            if line is not None:
+                lines.add(line)
+        stack.extend(c for c in node.children if c.has_error or c.is_missing)
+    return ImageCoverage(True, count, tuple(sorted(lines)[:MAX_ERROR_LINES]))
+
+
 def match_unit(rules: list[Rule], unit: SourceUnit,
                known: frozenset[str] | None = None) -> list[Match]:
     """Run the given rules (already pre-filtered) on one image; ``known`` names every rule,
     for checking the IDs waivers name."""
+    return match_and_measure(rules, unit, known)[0]
+
+
+def match_and_measure(rules: list[Rule], unit: SourceUnit, known: frozenset[str] | None = None
+                      ) -> tuple[list[Match], ImageCoverage]:
+    """Run the given rules on one image and say how much of it could be read."""
     active = rules
     known = known if known is not None else frozenset(r.id for r in rules)
     if not active:
-        return []
+        return [], ImageCoverage(False)
     tree = cparse.parse(unit.text)
     facts = Facts(tree)
     ctx = Context(unit, facts)
@@ -131,7 +179,7 @@ def match_unit(rules: list[Rule], unit: SourceUnit,
                 waiver=inline_waiver(rows, node.start_point.row, rule.id, rule.name,
                                      f"{unit.path}:{span.line}", known),
             ))
-    return matches
+    return matches, measure(tree.root_node, unit)
 
 
 def _finding(m: Match, status: Status, path: str, input_name: str,
@@ -160,14 +208,24 @@ def rules_for(rules: list[Rule], path: str, config: Config, *texts: bytes) -> li
 
 def compare(pair: UnitPair, rules: list[Rule], input_name: str,
             patch: PatchRef | None, config: Config = DEFAULT_CONFIG) -> list[Finding]:
-    """Match both images of a file and give every hazard its status.
+    """Match both images of a file and give every hazard its status."""
+    return compare_pair(pair, rules, input_name, patch, config)[0]
+
+
+def compare_pair(pair: UnitPair, rules: list[Rule], input_name: str, patch: PatchRef | None,
+                 config: Config = DEFAULT_CONFIG, hunks: int = 0
+                 ) -> tuple[list[Finding], FileCoverage]:
+    """Match both images of a file, give every hazard its status, and say what was read.
 
     A rule runs on both images or on neither, so a hazard in both is never half seen."""
     texts = [u.text for u in (pair.pre, pair.post) if u is not None]
     active = rules_for(rules, pair.path, config, *texts)
     known = frozenset(r.id for r in rules) | frozenset(r.name for r in rules)
-    pre = match_unit(active, pair.pre, known) if pair.pre is not None else []
-    post = match_unit(active, pair.post, known) if pair.post is not None else []
+    pre, pre_cov = match_and_measure(active, pair.pre, known) if pair.pre else ([], None)
+    post, post_cov = match_and_measure(active, pair.post, known) if pair.post else ([], None)
+    image = pair.post or pair.pre
+    origin = image.origin.value if image is not None else "hunks"
+    coverage = FileCoverage(pair.path, origin, hunks, pre_cov, post_cov)
     before: defaultdict[str, list[Match]] = defaultdict(list)
     after: defaultdict[str, list[Match]] = defaultdict(list)
     for m in pre:
@@ -187,14 +245,21 @@ def compare(pair: UnitPair, rules: list[Rule], input_name: str,
         findings += [_finding(m, Status.INTRODUCED, pair.path, input_name, patch)
                      for m in new[both:]]
         findings += [_finding(m, Status.FIXED, pair.path, input_name, patch) for m in old[both:]]
-    return findings
+    return findings, coverage
 
 
 def check_file(unit: SourceUnit, rules: list[Rule], input_name: str,
                config: Config = DEFAULT_CONFIG) -> list[Finding]:
     """Report every match in a plain source file as present."""
+    return check_source(unit, rules, input_name, config)[0]
+
+
+def check_source(unit: SourceUnit, rules: list[Rule], input_name: str,
+                 config: Config = DEFAULT_CONFIG) -> tuple[list[Finding], FileCoverage]:
+    """Report every match in a plain source file as present, and say what was read."""
     active = rules_for(rules, unit.path, config, unit.text)
     known = frozenset(r.id for r in rules) | frozenset(r.name for r in rules)
-    return [_finding(m, Status.PRESENT, unit.path, input_name, None)
-            for m in match_unit(active, unit, known)]
+    matches, coverage = match_and_measure(active, unit, known)
+    return ([_finding(m, Status.PRESENT, unit.path, input_name, None) for m in matches],
+            FileCoverage(unit.path, unit.origin.value, 0, None, coverage))
 

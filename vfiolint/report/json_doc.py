@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 
 from vfiolint import __version__
-from vfiolint.findings import Finding
+from vfiolint.engine import FileCoverage, ImageCoverage
+from vfiolint.findings import Finding, PatchRef
 
 SCHEMA_VERSION = "1.0.0"
 
@@ -40,12 +42,55 @@ def finding_object(f: Finding) -> dict[str, object]:
     }
 
 
-def render(findings: list[Finding], errors: list[tuple[str, str]]) -> str:
-    """Render findings and input errors as the JSON document."""
+@dataclass(frozen=True, slots=True)
+class Coverage:
+    """What was read of one patch (``patch`` set) or one source file (``patch`` None)."""
+
+    input: str
+    patch: PatchRef | None
+    files: tuple[FileCoverage, ...]
+    total_files: int = 1
+
+
+def _image(cov: ImageCoverage | None) -> dict[str, object] | None:
+    """Render one image's coverage."""
+    if cov is None:
+        return None
+    return {"parsed": cov.parsed, "error_nodes": cov.error_nodes,
+            "error_lines": list(cov.error_lines)}
+
+
+def coverage_object(cov: Coverage) -> dict[str, object]:
+    """Render a patch's or source file's coverage: every C file, both images.
+
+    ``clean`` is true when every image that needed a look was parsed without ERROR nodes;
+    ``parsed: false`` means no rule's keywords occur in the file, so nothing could match."""
+    images = [i for f in cov.files for i in (f.pre, f.post) if i is not None]
+    return {
+        "input": cov.input,
+        "patch": None if cov.patch is None else {
+            "index": cov.patch.index, "subject": cov.patch.subject,
+            "message_id": cov.patch.message_id, "commit": cov.patch.commit},
+        "files": cov.total_files,
+        "c_files": len(cov.files),
+        "hunks": sum(f.hunks for f in cov.files),
+        "images_parsed": sum(1 for i in images if i.parsed),
+        "images_with_errors": sum(1 for i in images if i.error_nodes),
+        "clean": all(i.error_nodes == 0 for i in images),
+        "detail": [{"path": f.path, "origin": f.origin, "hunks": f.hunks,
+                    "pre": _image(f.pre), "post": _image(f.post)} for f in cov.files],
+    }
+
+
+def render(findings: list[Finding], errors: list[tuple[str, str]],
+           coverage: list[Coverage] | None = None) -> str:
+    """Render findings, input errors and coverage as the JSON document."""
     doc = {
         "version": SCHEMA_VERSION,
         "tool": {"name": "vfiolint", "version": __version__},
         "findings": [finding_object(f) for f in findings],
         "errors": [{"input": name, "message": message} for name, message in errors],
+        "coverage": [coverage_object(c) for c in sorted(
+            coverage or [], key=lambda c: (c.input, c.patch.index if c.patch else -1))],
     }
     return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
