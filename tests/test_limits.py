@@ -100,4 +100,5 @@ def test_coverage_tells_no_finding_from_could_not_look(tmp_path: Path) -> None:
     assert mine["detail"][0]["pre"]["error_nodes"] == 0
     assert mine["detail"][0]["post"]["error_nodes"] > 0
     assert mine["detail"][0]["post"]["error_lines"] == [11, 12]  # the next line is caught too
-    assert (seed["c_files"], seed["hunks"], seed["images_parsed"], seed["clean"]) == (3, 4, 6, True)
+    # the header hunk of vfio_pci_private.h holds no rule keyword: nothing there to parse
+    assert (seed["c_files"], seed["hunks"], seed["images_parsed"], seed["clean"]) == (3, 4, 4, True)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, BinaryIO
 
 from vfiolint import __version__
 from vfiolint.config import Config, find_config, load_config
-from vfiolint.errors import InputError, VfiolintError
+from vfiolint.errors import GitError, InputError, VfiolintError
 from vfiolint.findings import Finding, PatchRef
 from vfiolint.inputs import InputReader, Loaded, expand, open_input
 from vfiolint.inputs.stream import Limits, chunks, deadline
@@ -176,21 +176,33 @@ def run_git(args: argparse.Namespace, rules: list[Rule], config: Config,
             outcome.patches[("staged", 0)] = staged.patch
             outcome.findings += _git_findings(staged, rules, config, outcome)
         return
-    commits = git.commits(repo, args.git)
-    progress = _progress(len(commits))
+    total = git.count_range(repo, args.git)
+    progress = _progress(total)
     with git.BlobReader(repo) as reader, progress or nullcontext():
-        task = progress.add_task("commits", total=len(commits)) if progress else None
-        for index, commit in enumerate(commits):
-            outcome.inputs += 1
+        task = progress.add_task("commits", total=total) if progress else None
+        logged = git.log_range(repo, args.git)
+        index = 0
+        while True:
+            commit = "?"
             try:
+                with deadline(args.timeout, args.git):
+                    item = next(logged, None)
+                if item is None:
+                    break
+                commit = item.commit
                 with deadline(args.timeout, commit[:12]):
-                    git_patch = git.commit_patch(repo, reader, commit, index, args.git)
+                    git_patch = git.logged_patch(reader, item, index, args.git)
+                    outcome.inputs += 1
                     outcome.patches[(args.git, index)] = git_patch.patch
                     outcome.findings += _git_findings(git_patch, rules, config, outcome)
+            except GitError:
+                raise
             except Exception as exc:  # one failing commit is one error
                 message = _failure(commit[:12], exc, args.debug)
-                outcome.errors.append((commit, message if message.startswith(commit[:12])
-                                       else f"{commit[:12]}: {message}"))
+                outcome.errors.append((commit, message))
+                if commit == "?":
+                    break
+            index += 1
             if progress is not None and task is not None:
                 progress.advance(task)
 

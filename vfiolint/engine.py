@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from functools import partial
+from functools import lru_cache, partial
 
 from tree_sitter import Node, QueryCursor
 
@@ -136,11 +136,24 @@ def match_unit(rules: list[Rule], unit: SourceUnit,
 
 def match_and_measure(rules: list[Rule], unit: SourceUnit, known: frozenset[str] | None = None
                       ) -> tuple[list[Match], ImageCoverage]:
-    """Run the given rules on one image and say how much of it could be read."""
-    active = rules
+    """Run the given rules on one image and say how much of it could be read.
+
+    Results are cached by content (path, text, line map, rules): in a commit range the
+    post-image of one commit is the pre-image of the next, and a blob is parsed once."""
     known = known if known is not None else frozenset(r.id for r in rules)
-    if not active:
+    if not rules:
         return [], ImageCoverage(False)
+    return _cached_match(tuple(rules), unit.path, unit.text, unit.origin, unit.line_map, known)
+
+
+# A bounded cache on a pure function of immutable values: the run owns no mutable state.
+@lru_cache(maxsize=256)
+def _cached_match(rules: tuple[Rule, ...], path: str, text: bytes, origin: Origin,
+                  line_map: tuple[int | None, ...], known: frozenset[str]
+                  ) -> tuple[list[Match], ImageCoverage]:
+    """Parse and match one image (the touched lines do not matter here, only when pairing)."""
+    unit = SourceUnit(path, text, origin, line_map)
+    active = list(rules)
     tree = cparse.parse(unit.text)
     facts = Facts(tree)
     ctx = Context(unit, facts)
@@ -199,11 +212,14 @@ def _key(m: Match, path: str) -> str:
 
 
 def rules_for(rules: list[Rule], path: str, config: Config, *texts: bytes) -> list[Rule]:
-    """Keep the rules that can match a file: not excluded or ignored there, and pre-filtered."""
+    """Keep the rules that can match a file: not excluded or ignored there, and pre-filtered
+    on the keywords they need (each text is scanned once for all of them)."""
     if config.excluded(path):
         return []
+    wanted = {k for r in rules for k in r.keywords}
+    found = {k for k in wanted if any(k in t for t in texts)}
     return [r for r in rules
-            if not config.ignored_here(r.id, r.name, path) and r.applies_to(path, *texts)]
+            if not config.ignored_here(r.id, r.name, path) and r.wants(path, found)]
 
 
 def compare(pair: UnitPair, rules: list[Rule], input_name: str,

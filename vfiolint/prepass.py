@@ -51,7 +51,6 @@ Compiled patterns are cached per table (``functools.cache``); ``neutralise`` is 
 from __future__ import annotations
 
 import re
-from bisect import bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cache
@@ -115,7 +114,7 @@ _KERNEL_STATEMENT = """
     ALLOW_ERROR_INJECTION NOKPROBE_SYMBOL DECLARE_PER_CPU DEFINE_PER_CPU
 """
 _KERNEL_TYPENAME = """
-    container_of container_of_const container_of_safe offsetofend sizeof_field
+    container_of container_of_const container_of_safe offsetof offsetofend sizeof_field
     typeof_member list_entry list_first_entry list_last_entry list_first_entry_or_null
     list_last_entry_or_null list_entry_rcu list_first_or_null_rcu hlist_entry hlist_entry_safe
     rb_entry rb_entry_safe llist_entry min_t max_t clamp_t umin umax typecheck __same_type
@@ -408,22 +407,42 @@ def table_for(config_macros: tuple[tuple[str, tuple[str, ...]], ...],
 
 # Comments, string/char literals and directives, found with one pattern that starts with a
 # character class (sre then skips quickly to the next candidate).
+# Comments and string/char literals, in one pattern that starts with a character class (sre
+# then skips quickly to the next candidate); a lone `/` matches too and is kept.
 _LEX_RE = re.compile(
-    rb'[/"\'#](?:(?<=/)(?:\*.*?(?:\*/|\Z)|/[^\n\\]*(?:\\.[^\n\\]*)*)'
+    rb'[/"\'](?:(?<=/)(?:\*.*?(?:\*/|\Z)|/[^\n\\]*(?:\\.[^\n\\]*)*)'
     rb'|(?<=")[^"\\\n]*(?:\\.[^"\\\n]*)*"?'
-    rb"|(?<=')[^'\\\n]*(?:\\.[^'\\\n]*)*'?"
-    rb"|(?<=#)[^\n\\/]*(?:(?:\\.|/(?![/*]))[^\n\\/]*)*)?",
-    re.S)
+    rb"|(?<=')[^'\\\n]*(?:\\.[^'\\\n]*)*'?)?", re.S)
+# Directive lines (with their continuation lines), in the view where comments are blanked
+_DIRECTIVE_LINE_RE = re.compile(
+    rb"\n[ \t\f\v\r]*#[ \t]*(\w*)[^\n\\]*(?:\\.[^\n\\]*)*", re.S)
+_FIRST_DIRECTIVE_RE = re.compile(rb"[ \t\f\v\r]*#[ \t]*(\w*)[^\n\\]*(?:\\.[^\n\\]*)*", re.S)
+
+
+def _blank_lexeme(m: re.Match[bytes]) -> bytes:
+    """Blank a comment, or the inside of a literal (its quotes stay as a token)."""
+    text = m.group()
+    if len(text) < 2:
+        return text
+    if text[0] == 0x2F:  # '/'
+        return text.translate(_BLANK)
+    if text[-1] == text[0]:
+        return text[:1] + text[1:-1].translate(_BLANK) + text[-1:]
+    return text[:1] + text[1:].translate(_BLANK)
+_WORDS_ONLY = bytes(c if (0x30 <= c <= 0x39 or 0x41 <= c <= 0x5A or 0x61 <= c <= 0x7A
+                        or c == 0x5F) else 0x20 for c in range(256))
 _BLANK = bytes(c if c == 0x0A else 0x20 for c in range(256))
 _PAREN_RE = re.compile(rb"[()]")
-_LOOP_HINT_RE = re.compile(rb"for_each|foreach|FOREACH|FOR_EACH")
+_BLANKS = b" \t\n\r\f\v\\"
+_SIG_RE = re.compile(rb"[^ \t\n\r\f\v\\]")
+_LOOP_HINTS = (b"for_each", b"foreach", b"FOREACH", b"FOR_EACH")
 _IDENT_AROUND = re.compile(rb"[A-Za-z0-9_]*")
 _WORD_RE = re.compile(rb"[A-Za-z_][A-Za-z0-9_]*")
 _TYPE_ARG_RE = re.compile(
     rb"\s*(?P<quals>(?:(?:const|volatile|struct|union|enum)\s+)*)"
     rb"(?P<words>[A-Za-z_]\w*(?:[ \t]+[A-Za-z_]\w*)*)"
     rb"(?P<stars>(?:\s*\*(?:\s*(?:const|volatile|restrict|__restrict)\b)?)*)\s*")
-_DIRECTIVE_RE = re.compile(rb"#\s*(\w+)")
+_IF_ZERO_RE = re.compile(rb"[ \t]*#[ \t]*if[ \t]+\(?0\)?[ \t]*(?:/[/*]|$|\n)", re.M)
 _CASE_RANGE_RE = re.compile(rb"\.\.\.")
 _TYPE_WORDS = frozenset(b"unsigned signed long short int char const volatile float double "
                         b"_Bool bool void".split())
@@ -439,36 +458,16 @@ _LOCAL_LOOP_RE = re.compile(rb"(?:\s|\\\n)*(?:for|while)\s*\(|(?:\s|\\\n)*\w*(?:
 _KEYWORDS = frozenset(b"if while for switch return sizeof do else case typeof __typeof__ "
                       b"_Alignof alignof defined __attribute__ __asm__ asm __asm volatile "
                       b"_Static_assert static_assert goto break continue".split())
-_LINE_END_CALL_RE = re.compile(rb"\)[ \t\r]*\n\s*([A-Za-z_{}*])")
+# `)` ending a line, then a line starting a statement (a `{` in column 0 opens a function)
+_LINE_END_CALL_RE = re.compile(rb"\)[ \t\r]*\n(?:[ \t\r\f\v]*\n)*(?:[ \t]+([A-Za-z_{}*])|([A-Za-z_}*]))")
+_KEYWORD_HEAD_RE = re.compile(rb"[ \t]*(?:\}[ \t]*)?(?:else[ \t]+)?(?:if|for|while|switch)[ \t]*\(")
+_WORD_BYTES = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_"
 _MAX_ARGS = 20000  # give up on a "balanced" parenthesis further than this
-
-
-def _trie(words: Iterable[bytes]) -> bytes:
-    """A regex alternation of words, factored by common prefix (fast in sre)."""
-    tree: dict[int, dict] = {}
-    for word in words:
-        node = tree
-        for ch in word:
-            node = node.setdefault(ch, {})
-        node[-1] = {}
-
-    def emit(node: dict[int, dict]) -> bytes:
-        end = -1 in node
-        branches = [re.escape(bytes([ch])) + emit(sub) for ch, sub in sorted(node.items())
-                    if ch != -1]
-        if not branches:
-            return b""
-        body = branches[0] if len(branches) == 1 else b"(?:" + b"|".join(branches) + b")"
-        if end:
-            return b"(?:" + body + b")?"
-        return body
-
-    return emit(tree)
 
 
 @dataclass(frozen=True, slots=True)
 class _Compiled:
-    names: re.Pattern[bytes] | None
+    names: frozenset[bytes]
     kind: dict[bytes, str]
 
 
@@ -481,67 +480,71 @@ def _compiled(table: MacroTable) -> _Compiled:
             kind[name.encode()] = key
     for name in (b"__attribute__", b"__attribute", b"__declspec"):
         kind[name] = "attribute"
-    valid = [n for n in kind if _WORD_RE.fullmatch(n)]
-    pattern = None
-    if valid:
-        pattern = re.compile(rb"(?<![A-Za-z0-9_])" + _trie(valid) + rb"(?![A-Za-z0-9_])")
-    return _Compiled(pattern, kind)
+    return _Compiled(frozenset(n for n in kind if _WORD_RE.fullmatch(n)), kind)
+
+
+def _find_names(code: bytearray, compiled: _Compiled) -> list[tuple[int, int, str]]:
+    """Occurrences of table names as whole identifiers in the code view.
+
+    Splitting the text into words (C speed) tells which names occur at all; only those are then
+    searched for, so the cost does not grow with the size of the table."""
+    present = compiled.names.intersection(bytes(code).translate(_WORDS_ONLY).split())
+    hits = []
+    for name in present:
+        kind = compiled.kind[name]
+        size = len(name)
+        pos = code.find(name)
+        while pos >= 0:
+            end = pos + size
+            if not _is_word(code, end) and (pos == 0 or not _is_word(code, pos - 1)):
+                hits.append((pos, end, kind))
+            pos = code.find(name, end)
+    return hits
 
 
 class _Rewriter:
     """One run of the pass over one source text."""
 
-    def __init__(self, source: bytes) -> None:
+    def __init__(self, source: bytes, compiled: _Compiled) -> None:
         self.src = source
         self.out = bytearray(source)
-        code = bytearray(source)
-        starts: list[int] = []
-        ends: list[int] = []
+        # the code view: comments and literal contents blanked (quotes kept), then directives
+        code = bytearray(_LEX_RE.sub(_blank_lexeme, source))
         directives: list[tuple[int, int]] = []
-        for m in _LEX_RE.finditer(source):
-            s, e = m.span()
-            first = source[s]
-            if first == 0x2F:  # '/'
-                if e - s < 2:
-                    continue
-            elif first == 0x23:  # '#': a directive only at the start of a line
-                line_start = source.rfind(b"\n", 0, s) + 1
-                if source[line_start:s].strip(b" \t\f\v\r"):
-                    continue
-                s = line_start
-                directives.append((s, e))
-            code[s:e] = source[s:e].translate(_BLANK)
-            if first in (0x22, 0x27):  # keep the quotes of literals as tokens
-                code[s] = first
-                if e - 1 > s and source[e - 1] == first:
-                    code[e - 1] = first
-            starts.append(s)
-            ends.append(e)
+        words: list[bytes] = []
+        first = _FIRST_DIRECTIVE_RE.match(code)
+        if first:
+            directives.append(first.span())
+            words.append(first.group(1))
+        for m in _DIRECTIVE_LINE_RE.finditer(code):
+            directives.append((m.start() + 1, m.end()))
+            words.append(m.group(1))
+        for s, e in directives:
+            code[s:e] = code[s:e].translate(_BLANK)
+        self.words = words
         self.code = code
-        self.skip_starts = starts
-        self.skip_ends = ends
+        self.hits = _find_names(code, compiled)
         self.directives = directives
 
     # --- helpers over the code view (comments, literals and directives blanked) ---
 
-    def skipped(self, pos: int) -> bool:
-        i = bisect_right(self.skip_starts, pos) - 1
-        return i >= 0 and pos < self.skip_ends[i]
-
     def next_sig(self, pos: int) -> int:
         """Index of the next non-blank byte of the code view at or after pos (len at end)."""
-        code, n = self.code, len(self.code)
-        while pos < n and code[pos] in b" \t\n\r\f\v\\":
-            pos += 1
-        return pos
+        m = _SIG_RE.search(self.code, pos)
+        return m.start() if m else len(self.code)
 
     def prev_sig(self, pos: int) -> int:
         """Index of the previous non-blank byte before pos (-1 at start)."""
         code = self.code
-        pos -= 1
-        while pos >= 0 and code[pos] in b" \t\n\r\f\v\\":
-            pos -= 1
-        return pos
+        step = 128
+        while pos > 0:
+            low = max(0, pos - step)
+            kept = len(code[low:pos].rstrip(_BLANKS))
+            if kept:
+                return low + kept - 1
+            pos = low
+            step *= 4
+        return -1
 
     def close_paren(self, open_pos: int) -> int | None:
         """Index of the ``)`` matching the ``(`` at open_pos, None when unbalanced."""
@@ -717,31 +720,30 @@ class _Rewriter:
         depth = last = 0
         for m in _LINE_END_CALL_RE.finditer(code):
             close = m.start()
-            nxt_pos = m.start(1)
-            nxt = code[nxt_pos]
-            depth += code.count(b"{", last, close) - code.count(b"}", last, close)
-            last = close
-            if depth < 0:
-                depth = 0
-            if depth == 0 and nxt in b"{}*":
+            if self.out[close] != 0x29:  # already rewritten (a table macro)
                 continue
+            if _KEYWORD_HEAD_RE.match(code, code.rfind(b"\n", 0, close) + 1):
+                continue  # `if (...)` on one line: the common case, cheap to rule out
+            nxt_pos = m.start(m.lastindex or 1)
+            nxt = code[nxt_pos]
             open_pos = self.open_paren(close)
             if open_pos is None:
                 continue
             name_end = self.prev_sig(open_pos) + 1
-            name_start = name_end
-            while name_start > 0 and _is_word(code, name_start - 1):
-                name_start -= 1
-            name = bytes(code[name_start:name_end])
+            window = bytes(code[max(0, name_end - 80):name_end])
+            name = window[len(window.rstrip(_WORD_BYTES)):]
+            name_start = name_end - len(name)
             if (not name or name[:1].isdigit() or name in _KEYWORDS
                     or name in compiled.kind or self.out[name_start] != code[name_start]):
                 continue
             before = self.prev_sig(name_start)
-            if before >= 0 and code[before] not in (b";{}" if depth == 0 else b";{}):"):
-                if self.word_before(name_start) not in (b"else", b"do"):
-                    continue
-            if depth == 0:
-                if nxt == 0x7B:
+            if (before >= 0 and code[before] not in b";{}):"
+                    and self.word_before(name_start) not in (b"else", b"do")):
+                continue
+            depth += code.count(b"{", last, close) - code.count(b"}", last, close)
+            last = close
+            if depth <= 0:
+                if nxt in b"{}*" or (before >= 0 and code[before] in b"):"):
                     continue
                 self.blank(name_start, close + 1)
                 continue
@@ -807,7 +809,9 @@ class _Rewriter:
         """Function-like macros this file defines as loops (``#define X(...) for (...)``) or
         as wrappers of a typename macro (``#define to_x(p) container_of(p, struct x, m)``)."""
         found: dict[bytes, str] = {}
-        for s, e in self.directives:
+        for (s, e), word in zip(self.directives, self.words, strict=True):
+            if word != b"define":
+                continue
             m = _LOCAL_DEFINE_RE.match(self.src, s, e)
             if m is None or bytes(m.group(1)) in compiled.kind:
                 continue
@@ -839,13 +843,10 @@ class _Rewriter:
         stack: list[list[tuple[int, int]]] = []
         loose: list[int] = []  # directives other than conditionals: their index
         for index, (s, e) in enumerate(self.directives):
-            m = _DIRECTIVE_RE.match(self.src, self.src.find(b"#", s, e), e)
-            if m is None:
-                continue
-            word = m.group(1)
+            word = self.words[index]
             if word in (b"if", b"ifdef", b"ifndef"):
                 stack.append([(s, e)])
-                if word == b"if" and self.src[m.end():e].strip() in (b"0", b"(0)"):
+                if word == b"if" and _IF_ZERO_RE.match(self.src, s, e):
                     zero.add(s)
             elif word in (b"elif", b"else", b"elifdef", b"elifndef") and stack:
                 stack[-1].append((s, e))
@@ -857,18 +858,24 @@ class _Rewriter:
                           b"line"):
                 loose.append(index)
         code = self.code
+        befores = self._befores()
         paren = brace = last = 0
         for index in loose:  # `#define` in the middle of an initializer or a call
+            before = befores[index]
+            if before < 0 or code[before] not in b",=([?:|&+-*/<>{":
+                continue
             at = self.directives[index][0]
             paren += code.count(b"(", last, at) - code.count(b")", last, at)
+            brace += code.count(b"{", last, at) - code.count(b"}", last, at)
             last = at
-            before = self.prev_sig(at)
-            if before >= 0 and code[before] == 0x7B:  # `= {` opens an initializer
+            if code[before] == 0x7B:  # `= {` opens an initializer, a function body does not
                 outer = self.prev_sig(before)
-                before = outer if outer >= 0 and code[outer] in b"=,{" else before
-            if paren > 0 or (before >= 0 and code[before] in b",=([?:|&+-*/<>"):
+                if outer < 0 or code[outer] not in b"=,{":
+                    continue
+            if paren > 0 or brace > 0:
                 self.drop(*self.directives[index])
-        paren = last = 0
+        before_of = {d[0]: b for d, b in zip(self.directives, befores, strict=True)}
+        paren = brace = last = 0
         groups.sort()
         for marks in groups:
             if marks[0][0] in zero:
@@ -882,8 +889,8 @@ class _Rewriter:
             brace += code.count(b"{", last, at) - code.count(b"}", last, at)
             last = at
             flatten = paren > 0
-            before = self.prev_sig(at)
-            if brace > 0 and before >= 0 and code[before] not in b";{}":
+            before = before_of[at] if brace > 0 else -1
+            if before >= 0 and code[before] not in b";{}":
                 flatten = True  # opened in the middle of a statement: `if (x)\n#ifdef`
             if not flatten:
                 for (_, a), (b, _) in zip(marks, marks[1:], strict=False):
@@ -893,10 +900,24 @@ class _Rewriter:
             if flatten:
                 self._flatten(marks, keep=0)
 
+    def _befores(self) -> list[int]:
+        """For each directive, the last significant byte of code before it (-1: none)."""
+        code = self.code
+        out: list[int] = []
+        previous_end = -1
+        for s, e in self.directives:
+            if out and _SIG_RE.search(code, previous_end, s) is None:
+                out.append(out[-1])  # only blanks since the previous directive
+            else:
+                out.append(self.prev_sig(s))
+            previous_end = e
+        return out
+
     def _broken(self, a: int, b: int) -> bool:
         """Tell whether a branch is not a sequence of whole statements/declarations."""
-        body = self.code[a:b]
-        if body.count(b"{") != body.count(b"}") or body.count(b"(") != body.count(b")"):
+        code = self.code
+        if (code.count(b"{", a, b) != code.count(b"}", a, b)
+                or code.count(b"(", a, b) != code.count(b")", a, b)):
             return True
         first = self.next_sig(a)
         if first >= b:
@@ -918,7 +939,7 @@ class _Rewriter:
 
 def _is_word(code: bytes | bytearray, pos: int) -> bool:
     """Tell whether the byte at pos continues an identifier."""
-    return pos < len(code) and (code[pos] == 0x5F or chr(code[pos]).isalnum())
+    return 0 <= pos < len(code) and _WORDS_ONLY[code[pos]] != 0x20
 
 
 def neutralise(source: bytes, table: MacroTable) -> bytes:
@@ -927,22 +948,22 @@ def neutralise(source: bytes, table: MacroTable) -> bytes:
     The result has exactly the length of ``source`` and a newline at exactly the same offsets.
     """
     compiled = _compiled(table)
-    rw = _Rewriter(source)
+    rw = _Rewriter(source, compiled)
     if rw.directives:
         rw.conditionals()
     code = rw.code
-    hits: list[tuple[int, int, str]] = []
-    if compiled.names is not None:
-        for m in compiled.names.finditer(code):
-            hits.append((m.start(), m.end(), compiled.kind[bytes(m.group())]))
-    for m in _LOOP_HINT_RE.finditer(code):
-        s = m.start()
-        while s > 0 and (code[s - 1] == 0x5F or chr(code[s - 1]).isalnum()):
-            s -= 1
-        e = _IDENT_AROUND.match(code, m.end()).end()  # type: ignore[union-attr]
-        name = bytes(code[s:e])
-        if not name[:1].isdigit() and compiled.kind.get(name) is None:
-            hits.append((s, e, "loop"))
+    hits = rw.hits
+    for hint in _LOOP_HINTS:
+        pos = code.find(hint)
+        while pos >= 0:
+            s = pos
+            while s > 0 and _is_word(code, s - 1):
+                s -= 1
+            e = _IDENT_AROUND.match(code, pos).end()  # type: ignore[union-attr]
+            name = bytes(code[s:e])
+            if not name[:1].isdigit() and name not in compiled.kind:
+                hits.append((s, e, "loop"))
+            pos = code.find(hint, e)
     local = rw.local_macros(compiled)
     if local:
         pattern = re.compile(rb"(?<![A-Za-z0-9_])(?:" + b"|".join(map(re.escape, local))
@@ -953,7 +974,7 @@ def neutralise(source: bytes, table: MacroTable) -> bytes:
     hits.sort()
     done = 0
     for start, end, kind in hits:  # attributes first: type arguments then read clean
-        if kind == "attribute" and start >= done:
+        if kind == "attribute" and start >= done and code[start] == source[start]:
             done = rw.attribute(start, end)
     done = 0
     depth = 0

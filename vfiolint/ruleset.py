@@ -76,6 +76,12 @@ class Rule:
             return False
         return not self.keywords or any(k in t for k in self.keywords for t in texts)
 
+    def wants(self, path: str, keywords_found: set[bytes]) -> bool:
+        """Tell whether the rule can match a file, given which keywords occur in it."""
+        if self.paths and not any(fnmatch.fnmatch(path, p) for p in self.paths):
+            return False
+        return not self.keywords or any(k in keywords_found for k in self.keywords)
+
     def explain(self) -> str:
         """Return the rule's documentation as ``vfiolint explain`` prints it."""
         head = f"# {self.id} {self.name}\n\n{self.summary}\n\n"

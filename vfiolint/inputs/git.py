@@ -8,7 +8,9 @@ an option.
 
 from __future__ import annotations
 
+import re
 import subprocess
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,18 +58,24 @@ class BlobReader:
 
     def read(self, spec: str) -> bytes | None:
         """Return an object's bytes, or None if it does not exist."""
+        return self.read_many([spec])[0]
+
+    def read_many(self, specs: list[str]) -> list[bytes | None]:
+        """Return several objects' bytes, asking for all of them before reading any answer."""
         assert self.proc.stdin is not None and self.proc.stdout is not None
-        if "\n" in spec:
-            return None
-        self.proc.stdin.write(spec.encode("utf-8", "surrogateescape") + b"\n")
+        asked = [s for s in specs if "\n" not in s]
+        self.proc.stdin.write(b"".join(s.encode("utf-8", "surrogateescape") + b"\n"
+                                       for s in asked))
         self.proc.stdin.flush()
-        header = self.proc.stdout.readline().split()
-        if len(header) != 3:
-            return None
-        size = int(header[2])
-        body = self.proc.stdout.read(size)
-        self.proc.stdout.read(1)
-        return body
+        answers: dict[str, bytes | None] = {}
+        for spec in asked:
+            header = self.proc.stdout.readline().split()
+            if len(header) != 3:
+                answers[spec] = None
+                continue
+            answers[spec] = self.proc.stdout.read(int(header[2]))
+            self.proc.stdout.read(1)
+        return [answers.get(s) for s in specs]
 
     def close(self) -> None:
         """Stop the process."""
@@ -117,20 +125,113 @@ def _metadata(repo: Path, commit: str) -> tuple[str, str, str, str, str]:
 def _pairs(reader: BlobReader, files: tuple[FileDiff, ...], old_rev: str,
            new_rev: str) -> tuple[UnitPair, ...]:
     """Read both whole images of every C file a diff touches (``new_rev`` "" is the index)."""
-    pairs = []
-    for filediff in files:
-        if not is_c_path(filediff.path) or not filediff.hunks:
-            continue
-        old, new = filediff.old_path, filediff.new_path
-        pre = reader.read(f"{old_rev}:{old}") if old else None
-        post = reader.read(f"{new_rev}:{new}") if new else None
-        pairs.append(file_pair(filediff, pre, post))
-    return tuple(pairs)
+    wanted = [f for f in files if is_c_path(f.path) and f.hunks]
+    specs = [spec for f in wanted for spec in (
+        f"{old_rev}:{f.old_path}" if f.old_path else "", f"{new_rev}:{f.new_path}" if f.new_path
+        else "")]
+    blobs = dict(zip(specs, reader.read_many([s for s in specs if s]), strict=False))
+    return tuple(file_pair(f, blobs.get(f"{old_rev}:{f.old_path}") if f.old_path else None,
+                           blobs.get(f"{new_rev}:{f.new_path}") if f.new_path else None)
+                 for f in wanted)
 
 
 def _diff_files(text: bytes) -> tuple[FileDiff, ...]:
-    """Parse git's own diff output."""
-    return diff.parse(text.decode("utf-8", "surrogateescape"))
+    """Parse the C files' part of git's own diff output (other files are never analysed)."""
+    return diff.parse(c_sections(text.decode("utf-8", "surrogateescape")))
+
+
+def c_sections(text: str) -> str:
+    """Keep the ``diff --git`` sections of C sources and headers."""
+    parts = re.split(r"(?m)^(?=diff --git )", text)
+    return "".join(p for p in parts if p.startswith("diff --git ") and is_c_path(
+        p.split("\n", 1)[0].rsplit(" ", 1)[-1].removeprefix("b/")))
+
+
+START = "\x1e\x1evfiolint-commit "
+END = "\x1e\x1evfiolint-message-end"
+LOG_FORMAT = f"{START}%H{FIELD}%P{FIELD}%an <%ae>{FIELD}%aD{FIELD}%s{FIELD}%B{END}"
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedCommit:
+    """One commit as ``git log -p`` printed it: metadata and its diff against its parent."""
+
+    commit: str
+    parent: str
+    author: str
+    date: str
+    subject: str
+    message: str
+    diff: str
+
+
+def _logged(header: str, message_lines: list[str], diff_lines: list[str]) -> LoggedCommit:
+    """Build a LoggedCommit from the pieces of the log stream."""
+    commit, parents, author, date, subject, first = header.split(FIELD, 5)
+    message = "\n".join([first, *message_lines]).strip()
+    parent = parents.split()[0] if parents.split() else EMPTY_TREE
+    return LoggedCommit(commit, parent, author, date, subject, message,
+                        "\n".join(diff_lines) + "\n")
+
+
+def log_range(repo: Path, revision_range: str) -> Iterator[LoggedCommit]:
+    """Stream the non-merge commits of a range, oldest first, from one ``git log -p``."""
+    words = revision_range.split()
+    for word in words:
+        check_revision(word.lstrip("^") or "-")
+    limit = ["--max-count=1"] if len(words) == 1 and ".." not in revision_range else []
+    cmd = ["git", "-C", str(repo), "log", "--no-merges", "--reverse", "-p", *DIFF_OPTIONS,
+           *limit, f"--format={LOG_FORMAT}", "--end-of-options", *words, "--"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None
+    header: str | None = None
+    message: list[str] = []
+    diff_lines: list[str] = []
+    in_message = False
+    for raw in proc.stdout:
+        line = raw.decode("utf-8", "surrogateescape").rstrip("\n")
+        if line.startswith(START):
+            if header is not None:
+                yield _logged(header, message, diff_lines)
+            header, message, diff_lines = line[len(START):], [], []
+            in_message = not header.endswith(END)
+            header = header.removesuffix(END)
+        elif in_message:
+            if line.endswith(END):
+                message.append(line.removesuffix(END))
+                in_message = False
+            else:
+                message.append(line)
+        elif header is not None:
+            diff_lines.append(line)
+    if header is not None:
+        yield _logged(header, message, diff_lines)
+    err = proc.stderr.read().decode("utf-8", "replace").strip().splitlines() if proc.stderr else []
+    if proc.wait() != 0:
+        raise GitError(f"git log: {err[-1] if err else 'failed'}")
+
+
+def logged_patch(reader: BlobReader, logged: LoggedCommit, index: int,
+                 input_name: str) -> GitPatch:
+    """Turn one logged commit into a patch with whole-file images of its C files."""
+    files = _diff_files(logged.diff.encode("utf-8", "surrogateescape"))
+    prefixes, revision, inferred, counter, expected = parse_subject(logged.subject)
+    patch = Patch(
+        input=input_name, index=index, msgid=None, subject=logged.subject, prefixes=prefixes,
+        revision=revision, revision_inferred=inferred, counter=counter, expected=expected,
+        author=logged.author, date=logged.date, trailers=parse_trailers(logged.message),
+        message=logged.message, files=files, commit=logged.commit,
+    )
+    return GitPatch(patch, _pairs(reader, files, logged.parent, logged.commit))
+
+
+def count_range(repo: Path, revision_range: str) -> int:
+    """Count the non-merge commits of a range (for the progress bar)."""
+    words = revision_range.split()
+    if len(words) == 1 and ".." not in revision_range:
+        return 1
+    out = git(repo, "rev-list", "--count", "--no-merges", "--end-of-options", *words)
+    return int(out.decode().strip() or 0)
 
 
 def commit_patch(repo: Path, reader: BlobReader, commit: str, index: int,
