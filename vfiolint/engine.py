@@ -147,7 +147,7 @@ def match_and_measure(rules: list[Rule], unit: SourceUnit, known: frozenset[str]
 
 
 # A bounded cache on a pure function of immutable values: the run owns no mutable state.
-@lru_cache(maxsize=256)
+@lru_cache(maxsize=64)
 def _cached_match(rules: tuple[Rule, ...], path: str, text: bytes, origin: Origin,
                   line_map: tuple[int | None, ...], known: frozenset[str]
                   ) -> tuple[list[Match], ImageCoverage]:
@@ -216,10 +216,18 @@ def rules_for(rules: list[Rule], path: str, config: Config, *texts: bytes) -> li
     on the keywords they need (each text is scanned once for all of them)."""
     if config.excluded(path):
         return []
-    wanted = {k for r in rules for k in r.keywords}
-    found = {k for k in wanted if any(k in t for t in texts)}
+    wanted = tuple(sorted({k for r in rules for k in r.keywords}))
+    found: set[bytes] = set()
+    for text in texts:
+        found |= keywords_in(text, wanted)
     return [r for r in rules
             if not config.ignored_here(r.id, r.name, path) and r.wants(path, found)]
+
+
+@lru_cache(maxsize=64)
+def keywords_in(text: bytes, keywords: tuple[bytes, ...]) -> frozenset[bytes]:
+    """Return the keywords a text contains (cached: a blob recurs across a commit range)."""
+    return frozenset([k for k in keywords if k in text])
 
 
 def compare(pair: UnitPair, rules: list[Rule], input_name: str,

@@ -410,25 +410,45 @@ def table_for(config_macros: tuple[tuple[str, tuple[str, ...]], ...],
 # Comments and string/char literals, in one pattern that starts with a character class (sre
 # then skips quickly to the next candidate); a lone `/` matches too and is kept.
 _LEX_RE = re.compile(
-    rb'[/"\'](?:(?<=/)(?:\*.*?(?:\*/|\Z)|/[^\n\\]*(?:\\.[^\n\\]*)*)'
+    rb'[/"\'\n](?:(?<=/)(?:\*.*?(?:\*/|\Z)|/[^\n\\]*(?:\\.[^\n\\]*)*)?'
     rb'|(?<=")[^"\\\n]*(?:\\.[^"\\\n]*)*"?'
-    rb"|(?<=')[^'\\\n]*(?:\\.[^'\\\n]*)*'?)?", re.S)
-# Directive lines (with their continuation lines), in the view where comments are blanked
-_DIRECTIVE_LINE_RE = re.compile(
-    rb"\n[ \t\f\v\r]*#[ \t]*(\w*)[^\n\\]*(?:\\.[^\n\\]*)*", re.S)
-_FIRST_DIRECTIVE_RE = re.compile(rb"[ \t\f\v\r]*#[ \t]*(\w*)[^\n\\]*(?:\\.[^\n\\]*)*", re.S)
+    rb"|(?<=')[^'\\\n]*(?:\\.[^'\\\n]*)*'?"
+    # a directive line: `#word`, then text, literals, comments and continuation lines
+    rb"|(?<=\n)(?:(?<=[,=(\[{?:|&+*/<>\-]\n)(?P<inside>)|)[ \t\f\v\r]*#[ \t]*(?P<word>\w*)"
+    rb"(?:[^\n\\/\"']+|\\.|/\*.*?(?:\*/|\Z)|//[^\n]*|/(?![*/])"
+    rb"|\"[^\"\\\n]*(?:\\.[^\"\\\n]*)*\"?|'[^'\\\n]*(?:\\.[^'\\\n]*)*'?)*)", re.S)
 
 
-def _blank_lexeme(m: re.Match[bytes]) -> bytes:
-    """Blank a comment, or the inside of a literal (its quotes stay as a token)."""
-    text = m.group()
-    if len(text) < 2:
-        return text
-    if text[0] == 0x2F:  # '/'
-        return text.translate(_BLANK)
-    if text[-1] == text[0]:
-        return text[:1] + text[1:-1].translate(_BLANK) + text[-1:]
-    return text[:1] + text[1:].translate(_BLANK)
+def _lex(source: bytes) -> tuple[bytearray, list[tuple[int, int]], list[bytes], list[int]]:
+    """The code view of a text (comments, literal contents and directive lines blanked, quotes
+    kept), the spans of its directive lines, each directive's word (``if``, ``define``) and
+    the indexes of those right after a line ending in ``,``/``=``/``(``/``{``/an operator."""
+    spans: list[tuple[int, int]] = []
+    words: list[bytes] = []
+    inside: list[int] = []
+
+    def blank(m: re.Match[bytes]) -> bytes:
+        text = m.group()
+        first = text[0]
+        if first == 0x0A:  # '\n' + directive
+            if m.group("inside") is not None:
+                inside.append(len(spans))
+            spans.append((m.start(), m.end() - 1))  # offsets in `source` (one `\n` added)
+            words.append(m.group("word"))
+            return text.translate(_BLANK)
+        if len(text) < 2:
+            return text
+        if first == 0x2F:  # '/'
+            return text.translate(_BLANK)
+        if text[-1] == first:
+            return text[:1] + text[1:-1].translate(_BLANK) + text[-1:]
+        return text[:1] + text[1:].translate(_BLANK)
+
+    code = bytearray(_LEX_RE.sub(blank, b"\n" + source))
+    del code[0]
+    return code, spans, words, inside
+
+
 _WORDS_ONLY = bytes(c if (0x30 <= c <= 0x39 or 0x41 <= c <= 0x5A or 0x61 <= c <= 0x7A
                         or c == 0x5F) else 0x20 for c in range(256))
 _BLANK = bytes(c if c == 0x0A else 0x20 for c in range(256))
@@ -460,6 +480,7 @@ _KEYWORDS = frozenset(b"if while for switch return sizeof do else case typeof __
                       b"_Static_assert static_assert goto break continue".split())
 # `)` ending a line, then a line starting a statement (a `{` in column 0 opens a function)
 _LINE_END_CALL_RE = re.compile(rb"\)[ \t\r]*\n(?:[ \t\r\f\v]*\n)*(?:[ \t]+([A-Za-z_{}*])|([A-Za-z_}*]))")
+_LOOSE_WORDS = frozenset(b"define undef pragma include error warning line".split())
 _KEYWORD_HEAD_RE = re.compile(rb"[ \t]*(?:\}[ \t]*)?(?:else[ \t]+)?(?:if|for|while|switch)[ \t]*\(")
 _WORD_BYTES = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_"
 _MAX_ARGS = 20000  # give up on a "balanced" parenthesis further than this
@@ -508,19 +529,7 @@ class _Rewriter:
     def __init__(self, source: bytes, compiled: _Compiled) -> None:
         self.src = source
         self.out = bytearray(source)
-        # the code view: comments and literal contents blanked (quotes kept), then directives
-        code = bytearray(_LEX_RE.sub(_blank_lexeme, source))
-        directives: list[tuple[int, int]] = []
-        words: list[bytes] = []
-        first = _FIRST_DIRECTIVE_RE.match(code)
-        if first:
-            directives.append(first.span())
-            words.append(first.group(1))
-        for m in _DIRECTIVE_LINE_RE.finditer(code):
-            directives.append((m.start() + 1, m.end()))
-            words.append(m.group(1))
-        for s, e in directives:
-            code[s:e] = code[s:e].translate(_BLANK)
+        code, directives, words, self.inside = _lex(source)
         self.words = words
         self.code = code
         self.hits = _find_names(code, compiled)
@@ -841,7 +850,6 @@ class _Rewriter:
         groups: list[list[tuple[int, int]]] = []
         zero: set[int] = set()
         stack: list[list[tuple[int, int]]] = []
-        loose: list[int] = []  # directives other than conditionals: their index
         for index, (s, e) in enumerate(self.directives):
             word = self.words[index]
             if word in (b"if", b"ifdef", b"ifndef"):
@@ -854,27 +862,21 @@ class _Rewriter:
                 group = stack.pop()
                 group.append((s, e))
                 groups.append(group)
-            elif word in (b"define", b"undef", b"pragma", b"include", b"error", b"warning",
-                          b"line"):
-                loose.append(index)
         code = self.code
-        befores = self._befores()
-        paren = brace = last = 0
-        for index in loose:  # `#define` in the middle of an initializer or a call
-            before = befores[index]
-            if before < 0 or code[before] not in b",=([?:|&+-*/<>{":
+        queue = sorted(self.inside)
+        for index in queue:  # `#define` right after `= {`, `,`, `(`: in an expression
+            if self.words[index] not in _LOOSE_WORDS:
                 continue
-            at = self.directives[index][0]
-            paren += code.count(b"(", last, at) - code.count(b")", last, at)
-            brace += code.count(b"{", last, at) - code.count(b"}", last, at)
-            last = at
+            s, e = self.directives[index]
+            before = self.prev_sig(s)
             if code[before] == 0x7B:  # `= {` opens an initializer, a function body does not
                 outer = self.prev_sig(before)
                 if outer < 0 or code[outer] not in b"=,{":
                     continue
-            if paren > 0 or brace > 0:
-                self.drop(*self.directives[index])
-        before_of = {d[0]: b for d, b in zip(self.directives, befores, strict=True)}
+            self.drop(s, e)
+            nxt = index + 1  # and the directives right after it
+            if nxt < len(self.directives) and self.directives[nxt][0] == e + 1:
+                queue.append(nxt)
         paren = brace = last = 0
         groups.sort()
         for marks in groups:
@@ -889,7 +891,7 @@ class _Rewriter:
             brace += code.count(b"{", last, at) - code.count(b"}", last, at)
             last = at
             flatten = paren > 0
-            before = before_of[at] if brace > 0 else -1
+            before = self.prev_sig(at) if brace > 0 else -1
             if before >= 0 and code[before] not in b";{}":
                 flatten = True  # opened in the middle of a statement: `if (x)\n#ifdef`
             if not flatten:
@@ -899,19 +901,6 @@ class _Rewriter:
                         break
             if flatten:
                 self._flatten(marks, keep=0)
-
-    def _befores(self) -> list[int]:
-        """For each directive, the last significant byte of code before it (-1: none)."""
-        code = self.code
-        out: list[int] = []
-        previous_end = -1
-        for s, e in self.directives:
-            if out and _SIG_RE.search(code, previous_end, s) is None:
-                out.append(out[-1])  # only blanks since the previous directive
-            else:
-                out.append(self.prev_sig(s))
-            previous_end = e
-        return out
 
     def _broken(self, a: int, b: int) -> bool:
         """Tell whether a branch is not a sequence of whole statements/declarations."""
