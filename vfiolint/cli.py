@@ -91,6 +91,12 @@ class Outcome:
     inputs: int = 0
     patches: dict[tuple[str, int], Patch] = field(default_factory=dict)
     coverage: list[Coverage] = field(default_factory=list)
+    keep_hunks: bool = False  # only the email report quotes hunks; others need the headers
+
+    def remember(self, patch: Patch) -> None:
+        """Keep what the report needs of a patch (its hunks only for the email report)."""
+        self.patches[(patch.input, patch.index)] = (
+            patch if self.keep_hunks else replace(patch, files=(), message=""))
 
 
 def _patch_ref(patch: Patch) -> PatchRef:
@@ -173,7 +179,7 @@ def run_git(args: argparse.Namespace, rules: list[Rule], config: Config,
         outcome.inputs += 1
         staged = git.staged_patch(repo, "staged")
         if staged is not None:
-            outcome.patches[("staged", 0)] = staged.patch
+            outcome.remember(staged.patch)
             outcome.findings += _git_findings(staged, rules, config, outcome)
         return
     total = git.count_range(repo, args.git)
@@ -193,7 +199,7 @@ def run_git(args: argparse.Namespace, rules: list[Rule], config: Config,
                 with deadline(args.timeout, commit[:12]):
                     git_patch = git.logged_patch(reader, item, index, args.git)
                     outcome.inputs += 1
-                    outcome.patches[(args.git, index)] = git_patch.patch
+                    outcome.remember(git_patch.patch)
                     outcome.findings += _git_findings(git_patch, rules, config, outcome)
             except GitError:
                 raise
@@ -223,7 +229,8 @@ def _failure(name: str, exc: BaseException, debug: bool) -> str:
 def _record(part: Loaded, rules: list[Rule], config: Config, outcome: Outcome) -> None:
     """Add one part's errors, patches and findings to the outcome."""
     outcome.errors += [(part.input, str(e)) for e in part.errors]
-    outcome.patches.update({(p.input, p.index): p for p in part.patches})
+    for patch in part.patches:
+        outcome.remember(patch)
     findings, coverage = analyse_with_coverage(part, rules, config)
     outcome.findings += findings
     outcome.coverage += coverage
@@ -254,7 +261,7 @@ def _run_input(name: str, stream: BinaryIO, named: bool, rules: list[Rule], conf
 
 def run_check(args: argparse.Namespace, rules: list[Rule], config: Config) -> Outcome:
     """Load and analyse every input; one bad input is that input's error only."""
-    outcome = Outcome()
+    outcome = Outcome(keep_hunks=args.format == "email")
     if args.git or args.staged:
         try:
             run_git(args, rules, config, outcome)

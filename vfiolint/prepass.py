@@ -409,13 +409,14 @@ def table_for(config_macros: tuple[tuple[str, tuple[str, ...]], ...],
 # character class (sre then skips quickly to the next candidate).
 # Comments and string/char literals, in one pattern that starts with a character class (sre
 # then skips quickly to the next candidate); a lone `/` matches too and is kept.
+_COMMENT = rb"\*[^*]*\*+(?:[^/*][^*]*\*+)*/|\*.*"  # after the `/`; unterminated: to the end
 _LEX_RE = re.compile(
-    rb'[/"\'\n](?:(?<=/)(?:\*.*?(?:\*/|\Z)|/[^\n\\]*(?:\\.[^\n\\]*)*)?'
+    rb'[/"\'\n](?:(?<=/)(?:' + _COMMENT + rb'|/[^\n\\]*(?:\\.[^\n\\]*)*)?'
     rb'|(?<=")[^"\\\n]*(?:\\.[^"\\\n]*)*"?'
     rb"|(?<=')[^'\\\n]*(?:\\.[^'\\\n]*)*'?"
     # a directive line: `#word`, then text, literals, comments and continuation lines
-    rb"|(?<=\n)(?:(?<=[,=(\[{?:|&+*/<>\-]\n)(?P<inside>)|)[ \t\f\v\r]*#[ \t]*(?P<word>\w*)"
-    rb"(?:[^\n\\/\"']+|\\.|/\*.*?(?:\*/|\Z)|//[^\n]*|/(?![*/])"
+    rb"|(?<=\n)(?:(?<=[,=(\[{?:|&+<\-]\n)(?P<inside>)|)[ \t\f\v\r]*#[ \t]*(?P<word>\w*)"
+    rb"(?:[^\n\\/\"']+|\\.|/(?:" + _COMMENT + rb")|//[^\n]*|/(?![*/])"
     rb"|\"[^\"\\\n]*(?:\\.[^\"\\\n]*)*\"?|'[^'\\\n]*(?:\\.[^'\\\n]*)*'?)*)", re.S)
 
 
@@ -446,6 +447,8 @@ def _lex(source: bytes) -> tuple[bytearray, list[tuple[int, int]], list[bytes], 
 
     code = bytearray(_LEX_RE.sub(blank, b"\n" + source))
     del code[0]
+    # keep the flags where that previous line is code (not a comment or another directive)
+    inside = [i for i in inside if spans[i][0] >= 2 and code[spans[i][0] - 2] in _INSIDE_MARKS]
     return code, spans, words, inside
 
 
@@ -480,6 +483,7 @@ _KEYWORDS = frozenset(b"if while for switch return sizeof do else case typeof __
                       b"_Static_assert static_assert goto break continue".split())
 # `)` ending a line, then a line starting a statement (a `{` in column 0 opens a function)
 _LINE_END_CALL_RE = re.compile(rb"\)[ \t\r]*\n(?:[ \t\r\f\v]*\n)*(?:[ \t]+([A-Za-z_{}*])|([A-Za-z_}*]))")
+_INSIDE_MARKS = frozenset(b",=([{?:|&+<-")
 _LOOSE_WORDS = frozenset(b"define undef pragma include error warning line".split())
 _KEYWORD_HEAD_RE = re.compile(rb"[ \t]*(?:\}[ \t]*)?(?:else[ \t]+)?(?:if|for|while|switch)[ \t]*\(")
 _WORD_BYTES = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_"
