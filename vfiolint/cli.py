@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, BinaryIO
 
 from vfiolint import __version__
 from vfiolint.config import Config, find_config, load_config
-from vfiolint.errors import GitError, InputError, VfiolintError
+from vfiolint.errors import InputError, VfiolintError
 from vfiolint.findings import Finding, PatchRef
 from vfiolint.inputs import InputReader, Loaded, expand, open_input
 from vfiolint.inputs.stream import Limits, chunks, deadline
@@ -26,10 +26,13 @@ from vfiolint.ruleset import Rule, load_rules, select_rules
 if TYPE_CHECKING:
     from rich.progress import Progress
 
-    from vfiolint.inputs.git import GitPatch
+    from vfiolint.inputs.git import BlobReader, GitPatch, LoggedCommit
 
 FORMATS = ("console", "json", "sarif", "github", "email", "checkpatch")
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
+# Below this many inputs or commits, starting worker processes costs more than it saves.
+MIN_PARALLEL = 32
+BATCH = 16  # inputs or commits per task sent to a worker
 
 
 class UsageError(Exception):
@@ -66,6 +69,11 @@ def build_parser() -> argparse.ArgumentParser:
                        help="configuration file (default: the nearest .vfiolint.toml, or "
                             "pyproject.toml with [tool.vfiolint])")
     check.add_argument("--debug", action="store_true", help="show tracebacks and log lines")
+    check.add_argument("--no-prefilter", action="store_true", dest="no_prefilter",
+                       help="parse every file, even one without any rule's keywords "
+                            "(slower; the output is the same)")
+    check.add_argument("--jobs", "-j", type=int, default=0, metavar="N",
+                       help="processes to use (default: the number of cores)")
     check.add_argument("--timeout", type=float, default=Limits().seconds, metavar="SECONDS",
                        help="time budget per message or file (default: %(default)g; 0: none)")
     sub.add_parser("rules", help="list the rules").add_argument("--rules", type=Path, default=None)
@@ -92,6 +100,14 @@ class Outcome:
     patches: dict[tuple[str, int], Patch] = field(default_factory=dict)
     coverage: list[Coverage] = field(default_factory=list)
     keep_hunks: bool = False  # only the email report quotes hunks; others need the headers
+
+    def merge(self, other: Outcome) -> None:
+        """Add another outcome's results after this one's."""
+        self.findings += other.findings
+        self.errors += other.errors
+        self.inputs += other.inputs
+        self.patches.update(other.patches)
+        self.coverage += other.coverage
 
     def remember(self, patch: Patch) -> None:
         """Keep what the report needs of a patch (its hunks only for the email report)."""
@@ -169,9 +185,51 @@ def _progress(total: int) -> Progress | None:
     return Progress(console=Console(file=sys.stderr), transient=True)
 
 
-def run_git(args: argparse.Namespace, rules: list[Rule], config: Config,
-            outcome: Outcome) -> None:
+@dataclass(frozen=True, slots=True)
+class Task:
+    """How to analyse one piece of work, the same in this process and in a pool worker."""
+
+    timeout: float
+    debug: bool
+    keep_hunks: bool
+    limits: Limits = field(default_factory=Limits)
+
+
+def commit_outcome(reader: BlobReader, item: LoggedCommit, index: int, range_name: str,
+                   rules: list[Rule], config: Config, task: Task) -> Outcome:
+    """Analyse one commit of a range; a failure is that commit's error."""
+    from vfiolint.inputs import git
+
+    outcome = Outcome(keep_hunks=task.keep_hunks, inputs=1)
+    try:
+        with deadline(task.timeout, item.commit[:12]):
+            git_patch = git.logged_patch(reader, item, index, range_name)
+            outcome.remember(git_patch.patch)
+            outcome.findings += _git_findings(git_patch, rules, config, outcome)
+    except Exception as exc:  # one failing commit is one error
+        outcome.errors.append((item.commit, _failure(item.commit[:12], exc, task.debug)))
+    return outcome
+
+
+def _commits_in_worker(batch: list[tuple[LoggedCommit, int, str, Task]]) -> Outcome:
+    """Pool entry point for a batch of commits."""
+    from vfiolint import parallel
+    from vfiolint.inputs.git import BlobReader
+
+    here = parallel.state()
+    reader = here.reader
+    assert isinstance(reader, BlobReader)
+    outcome = Outcome()
+    for item, index, range_name, task in batch:
+        outcome.merge(commit_outcome(reader, item, index, range_name, list(here.setup.rules),
+                                     here.setup.config, task))
+    return outcome
+
+
+def run_git(args: argparse.Namespace, rules: list[Rule], config: Config, task: Task,
+            jobs: int, outcome: Outcome) -> None:
     """Analyse a commit range or the staged change; one failing commit is one error."""
+    from vfiolint import parallel
     from vfiolint.inputs import git
 
     repo = args.repo
@@ -184,33 +242,21 @@ def run_git(args: argparse.Namespace, rules: list[Rule], config: Config,
         return
     total = git.count_range(repo, args.git)
     progress = _progress(total)
+    logged = ((item, index, args.git, task)
+              for index, item in enumerate(git.log_range(repo, args.git)))
     with git.BlobReader(repo) as reader, progress or nullcontext():
-        task = progress.add_task("commits", total=total) if progress else None
-        logged = git.log_range(repo, args.git)
-        index = 0
-        while True:
-            commit = "?"
-            try:
-                with deadline(args.timeout, args.git):
-                    item = next(logged, None)
-                if item is None:
-                    break
-                commit = item.commit
-                with deadline(args.timeout, commit[:12]):
-                    git_patch = git.logged_patch(reader, item, index, args.git)
-                    outcome.inputs += 1
-                    outcome.remember(git_patch.patch)
-                    outcome.findings += _git_findings(git_patch, rules, config, outcome)
-            except GitError:
-                raise
-            except Exception as exc:  # one failing commit is one error
-                message = _failure(commit[:12], exc, args.debug)
-                outcome.errors.append((commit, message))
-                if commit == "?":
-                    break
-            index += 1
-            if progress is not None and task is not None:
-                progress.advance(task)
+        bar = progress.add_task("commits", total=total) if progress else None
+        if jobs > 1 and total >= MIN_PARALLEL:
+            setup = parallel.WorkerSetup(tuple(rules), config, repo)
+            parts = parallel.ordered_map(_commits_in_worker, parallel.batched(logged, BATCH),
+                                         min(jobs, total), setup)
+        else:
+            parts = (commit_outcome(reader, item, index, name, rules, config, job)
+                     for item, index, name, job in logged)
+        for part in parts:
+            outcome.merge(part)
+            if progress is not None and bar is not None:
+                progress.advance(bar, part.inputs)
 
 
 def _failure(name: str, exc: BaseException, debug: bool) -> str:
@@ -259,27 +305,56 @@ def _run_input(name: str, stream: BinaryIO, named: bool, rules: list[Rule], conf
         outcome.errors.append((name, _failure(name, exc, debug)))
 
 
+def input_outcome(name: str, named: bool, rules: list[Rule], config: Config,
+                  task: Task) -> Outcome:
+    """Analyse one input (a file, a directory entry, or standard input)."""
+    outcome = Outcome(keep_hunks=task.keep_hunks, inputs=1)
+    try:
+        stream = open_input(name)
+    except VfiolintError as exc:
+        outcome.errors.append((name, str(exc)))
+        return outcome
+    try:
+        _run_input(name, stream, named, rules, config, task.limits, outcome, task.debug)
+    finally:
+        if stream is not sys.stdin.buffer:
+            stream.close()
+    return outcome
+
+
+def _inputs_in_worker(batch: list[tuple[str, bool, Task]]) -> Outcome:
+    """Pool entry point for a batch of inputs."""
+    from vfiolint import parallel
+
+    here = parallel.state()
+    outcome = Outcome()
+    for name, named, task in batch:
+        outcome.merge(input_outcome(name, named, list(here.setup.rules), here.setup.config, task))
+    return outcome
+
+
 def run_check(args: argparse.Namespace, rules: list[Rule], config: Config) -> Outcome:
     """Load and analyse every input; one bad input is that input's error only."""
+    from vfiolint import parallel
+
     outcome = Outcome(keep_hunks=args.format == "email")
+    task = Task(args.timeout, args.debug, outcome.keep_hunks, Limits(seconds=args.timeout))
+    jobs = args.jobs or parallel.default_jobs()
     if args.git or args.staged:
         try:
-            run_git(args, rules, config, outcome)
+            run_git(args, rules, config, task, jobs, outcome)
         except VfiolintError as exc:
             outcome.errors.append((args.git or "staged", str(exc)))
-    limits = Limits(seconds=args.timeout)
-    for name, named in expand(args.inputs):
-        outcome.inputs += 1
-        try:
-            stream = open_input(name)
-        except VfiolintError as exc:
-            outcome.errors.append((name, str(exc)))
-            continue
-        try:
-            _run_input(name, stream, named, rules, config, limits, outcome, args.debug)
-        finally:
-            if stream is not sys.stdin.buffer:
-                stream.close()
+    inputs = expand(args.inputs)
+    if jobs > 1 and len(inputs) >= MIN_PARALLEL and all(name != "-" for name, _ in inputs):
+        setup = parallel.WorkerSetup(tuple(rules), config)
+        work = ((name, named, task) for name, named in inputs)
+        batches = parallel.batched(work, BATCH)
+        for part in parallel.ordered_map(_inputs_in_worker, batches, min(jobs, len(inputs)), setup):
+            outcome.merge(part)
+    else:
+        for name, named in inputs:
+            outcome.merge(input_outcome(name, named, rules, config, task))
     outcome.findings = keep(outcome.findings)
     return outcome
 
@@ -354,6 +429,8 @@ def _cmd_check(args: argparse.Namespace) -> int:
     if select is None and config.select is not None:
         select = set(config.select)
     rules = select_rules(load_rules(args.rules), select, (_ids(args.ignore) or set()) | config.ignore)
+    if args.no_prefilter:
+        rules = [replace(r, keywords=()) for r in rules]
     outcome = run_check(args, rules, config)
     for _, message in outcome.errors:
         print(f"vfiolint: {message.splitlines()[0]}", file=sys.stderr)
@@ -400,6 +477,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"vfiolint: {line}", file=sys.stderr)
     except KeyboardInterrupt:
         print("vfiolint: interrupted", file=sys.stderr)
+    except Exception as exc:  # the last net: a crash is an error, never "findings"
+        if debug:
+            traceback.print_exception(exc)
+        print(f"vfiolint: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
     return EXIT_ERROR
 
 

@@ -410,36 +410,56 @@ def table_for(config_macros: tuple[tuple[str, tuple[str, ...]], ...],
 # Comments and string/char literals, in one pattern that starts with a character class (sre
 # then skips quickly to the next candidate); a lone `/` matches too and is kept.
 _COMMENT = rb"\*[^*]*\*+(?:[^/*][^*]*\*+)*/|\*.*"  # after the `/`; unterminated: to the end
+_LINE_COMMENT = rb"/[^\n\\]*(?:\\.[^\n\\]*)*"  # after the `/`
+_STRING = rb'"[^"\\\n]*(?:\\.[^"\\\n]*)*"?'
+_CHAR = rb"'[^'\\\n]*(?:\\.[^'\\\n]*)*'?"
+# the rest of a directive line after `#word`: text, literals, comments, continuation lines
+_DIRECTIVE_BODY = (rb"(?:[^\n\\/\"']+|\\.|/(?:" + _COMMENT + rb")|//[^\n]*|/(?![*/])|" + _STRING
+                   + rb"|" + _CHAR + rb")*")
+_CONDITIONAL = rb"(?:if|ifdef|ifndef|elif|else|endif|elifdef|elifndef)\b"
+# more comments and (non-conditional) directive lines right after a comment or directive
+_RUN = (rb"(?:[ \t\r\f\v]*(?:/(?:" + _COMMENT + rb"|" + _LINE_COMMENT + rb"))"
+        rb"|[ \t\r\f\v]*\n(?:[ \t\r\f\v]*\n)*[ \t\f\v\r]*(?:/(?:" + _COMMENT + rb"|"
+        + _LINE_COMMENT + rb")|#[ \t]*(?!" + _CONDITIONAL + rb")\w*" + _DIRECTIVE_BODY + rb"))*")
+# Comments, literals and directive lines, in one pattern that starts with a character class
+# (sre then skips quickly to the next candidate); a lone `/` or `\n` matches too and is kept.
+# Runs of comments and plain directives come as one match; a conditional directive alone, with
+# its word; a directive right after a line ending in `,`, `=`, `(`, `{`... is marked `inside`.
 _LEX_RE = re.compile(
-    rb'[/"\'\n](?:(?<=/)(?:' + _COMMENT + rb'|/[^\n\\]*(?:\\.[^\n\\]*)*)?'
-    rb'|(?<=")[^"\\\n]*(?:\\.[^"\\\n]*)*"?'
-    rb"|(?<=')[^'\\\n]*(?:\\.[^'\\\n]*)*'?"
-    # a directive line: `#word`, then text, literals, comments and continuation lines
-    rb"|(?<=\n)(?:(?<=[,=(\[{?:|&+<\-]\n)(?P<inside>)|)[ \t\f\v\r]*#[ \t]*(?P<word>\w*)"
-    rb"(?:[^\n\\/\"']+|\\.|/(?:" + _COMMENT + rb")|//[^\n]*|/(?![*/])"
-    rb"|\"[^\"\\\n]*(?:\\.[^\"\\\n]*)*\"?|'[^'\\\n]*(?:\\.[^'\\\n]*)*'?)*)", re.S)
+    rb"[/\"'\n](?:(?<=/)(?:(?:" + _COMMENT + rb"|" + _LINE_COMMENT + rb")" + _RUN + rb")?"
+    rb"|(?<=\")" + _STRING[1:] + rb"|(?<=')" + _CHAR[1:] +
+    rb"|(?<=\n)(?:(?<=[,=(\[{?:|&+<\-]\n)(?P<inside>)|)[ \t\f\v\r]*#[ \t]*"
+    rb"(?:(?P<cond>" + _CONDITIONAL + rb")" + _DIRECTIVE_BODY
+    + rb"|\w*" + _DIRECTIVE_BODY + _RUN + rb"))", re.S)
 
 
-def _lex(source: bytes) -> tuple[bytearray, list[tuple[int, int]], list[bytes], list[int]]:
-    """The code view of a text (comments, literal contents and directive lines blanked, quotes
-    kept), the spans of its directive lines, each directive's word (``if``, ``define``) and
-    the indexes of those right after a line ending in ``,``/``=``/``(``/``{``/an operator."""
-    spans: list[tuple[int, int]] = []
-    words: list[bytes] = []
-    inside: list[int] = []
+def _lex(source: bytes) -> tuple[bytearray, list[tuple[int, int, bytes]], list[tuple[int, int]],
+                                 list[tuple[int, int]]]:
+    """The code view of a text: comments, literal contents (quotes kept) and directive lines
+    blanked. Also the conditional directives (start, end, word), the runs of other directives
+    and comments (start, end), and those runs that follow a line ending in ``,``/``=``/``(``/
+    ``{``/an operator (a directive in the middle of an expression or initializer)."""
+    conds: list[tuple[int, int, bytes]] = []
+    runs: list[tuple[int, int]] = []
+    inside: list[tuple[int, int]] = []
 
     def blank(m: re.Match[bytes]) -> bytes:
         text = m.group()
         first = text[0]
-        if first == 0x0A:  # '\n' + directive
-            if m.group("inside") is not None:
-                inside.append(len(spans))
-            spans.append((m.start(), m.end() - 1))  # offsets in `source` (one `\n` added)
-            words.append(m.group("word"))
+        if first == 0x0A:  # '\n' + directive: offsets in `source` (one `\n` added)
+            word = m.group("cond")
+            if word is not None:
+                conds.append((m.start(), m.end() - 1, word))
+            else:
+                runs.append((m.start(), m.end() - 1))
+                if m.group("inside") is not None:
+                    inside.append((m.start(), m.end() - 1))
             return text.translate(_BLANK)
         if len(text) < 2:
             return text
         if first == 0x2F:  # '/'
+            if b"#" in text:  # a run of comments and directives
+                runs.append((m.start() - 1, m.end() - 1))
             return text.translate(_BLANK)
         if text[-1] == first:
             return text[:1] + text[1:-1].translate(_BLANK) + text[-1:]
@@ -447,9 +467,9 @@ def _lex(source: bytes) -> tuple[bytearray, list[tuple[int, int]], list[bytes], 
 
     code = bytearray(_LEX_RE.sub(blank, b"\n" + source))
     del code[0]
-    # keep the flags where that previous line is code (not a comment or another directive)
-    inside = [i for i in inside if spans[i][0] >= 2 and code[spans[i][0] - 2] in _INSIDE_MARKS]
-    return code, spans, words, inside
+    # keep the marks where that previous line is code (not a comment or another directive)
+    inside = [r for r in inside if r[0] >= 2 and code[r[0] - 2] in _INSIDE_MARKS]
+    return code, conds, runs, inside
 
 
 _WORDS_ONLY = bytes(c if (0x30 <= c <= 0x39 or 0x41 <= c <= 0x5A or 0x61 <= c <= 0x7A
@@ -475,16 +495,16 @@ _NOT_CALL = frozenset({b"if", b"while", b"for", b"switch", b"return", b"sizeof",
 _DECLARATOR_MACROS = frozenset(b"RTE_DEFINE_PER_LCORE RTE_DECLARE_PER_LCORE DEFINE_PER_CPU "
                                b"DECLARE_PER_CPU DEFINE_PER_CPU_READ_MOSTLY".split())
 _MEMBER_PATH_RE = re.compile(rb"\s*[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+\s*")
-_LOCAL_DEFINE_RE = re.compile(rb"[ \t]*#[ \t]*define[ \t]+([A-Za-z_]\w*)\([^)]*\)")
-_LOCAL_LOOP_RE = re.compile(rb"(?:\s|\\\n)*(?:for|while)\s*\(|(?:\s|\\\n)*\w*(?:for_each|"
-                            rb"foreach|FOREACH)\w*\s*\(")
+_LOCAL_DEFINE_RE = re.compile(
+    rb"define[ \t]+([A-Za-z_]\w*)\([^)\n]*\)((?:[ \t]|\\\n)*[^\n]{0,80})")
+_LOCAL_LOOP_RE = re.compile(rb"(?:\s|\\\n)*(?:(?:for|while)\s*\(|\w*(?:for_each|foreach|FOREACH)"
+                            rb"\w*\s*\()")
 _KEYWORDS = frozenset(b"if while for switch return sizeof do else case typeof __typeof__ "
                       b"_Alignof alignof defined __attribute__ __asm__ asm __asm volatile "
                       b"_Static_assert static_assert goto break continue".split())
 # `)` ending a line, then a line starting a statement (a `{` in column 0 opens a function)
 _LINE_END_CALL_RE = re.compile(rb"\)[ \t\r]*\n(?:[ \t\r\f\v]*\n)*(?:[ \t]+([A-Za-z_{}*])|([A-Za-z_}*]))")
 _INSIDE_MARKS = frozenset(b",=([{?:|&+<-")
-_LOOSE_WORDS = frozenset(b"define undef pragma include error warning line".split())
 _KEYWORD_HEAD_RE = re.compile(rb"[ \t]*(?:\}[ \t]*)?(?:else[ \t]+)?(?:if|for|while|switch)[ \t]*\(")
 _WORD_BYTES = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_"
 _MAX_ARGS = 20000  # give up on a "balanced" parenthesis further than this
@@ -508,12 +528,14 @@ def _compiled(table: MacroTable) -> _Compiled:
     return _Compiled(frozenset(n for n in kind if _WORD_RE.fullmatch(n)), kind)
 
 
-def _find_names(code: bytearray, compiled: _Compiled) -> list[tuple[int, int, str]]:
+def _find_names(code: bytearray, compiled: _Compiled, split: bool = True
+                ) -> list[tuple[int, int, str]]:
     """Occurrences of table names as whole identifiers in the code view.
 
     Splitting the text into words (C speed) tells which names occur at all; only those are then
     searched for, so the cost does not grow with the size of the table."""
-    present = compiled.names.intersection(bytes(code).translate(_WORDS_ONLY).split())
+    present = (compiled.names.intersection(bytes(code).translate(_WORDS_ONLY).split()) if split
+               else compiled.names)
     hits = []
     for name in present:
         kind = compiled.kind[name]
@@ -533,11 +555,9 @@ class _Rewriter:
     def __init__(self, source: bytes, compiled: _Compiled) -> None:
         self.src = source
         self.out = bytearray(source)
-        code, directives, words, self.inside = _lex(source)
-        self.words = words
+        code, self.conds, self.runs, self.inside = _lex(source)
         self.code = code
         self.hits = _find_names(code, compiled)
-        self.directives = directives
 
     # --- helpers over the code view (comments, literals and directives blanked) ---
 
@@ -822,19 +842,22 @@ class _Rewriter:
         """Function-like macros this file defines as loops (``#define X(...) for (...)``) or
         as wrappers of a typename macro (``#define to_x(p) container_of(p, struct x, m)``)."""
         found: dict[bytes, str] = {}
-        for (s, e), word in zip(self.directives, self.words, strict=True):
-            if word != b"define":
+        src, code = self.src, self.code
+        for m in _LOCAL_DEFINE_RE.finditer(src):
+            start = m.start()
+            if code[start] != 0x20:  # not in a directive (code, or the inside of a literal)
                 continue
-            m = _LOCAL_DEFINE_RE.match(self.src, s, e)
-            if m is None or bytes(m.group(1)) in compiled.kind:
+            name = m.group(1)
+            line = src.rfind(b"\n", 0, start) + 1
+            if name in compiled.kind or src[line:start].strip(b" \t") not in (b"#", b"# "):
                 continue
-            body = self.src[m.end():e]
+            body = m.group(2)
             if _LOCAL_LOOP_RE.match(body):
-                found[bytes(m.group(1))] = "for_each"
+                found[name] = "for_each"
             else:
                 call = _WORD_RE.search(body)
                 if call and compiled.kind.get(call.group()) == "typename":
-                    found[bytes(m.group(1))] = "typename"
+                    found[name] = "typename"
         return found
 
     def case_ranges(self) -> None:
@@ -854,33 +877,26 @@ class _Rewriter:
         groups: list[list[tuple[int, int]]] = []
         zero: set[int] = set()
         stack: list[list[tuple[int, int]]] = []
-        for index, (s, e) in enumerate(self.directives):
-            word = self.words[index]
+        for s, e, word in self.conds:
             if word in (b"if", b"ifdef", b"ifndef"):
                 stack.append([(s, e)])
                 if word == b"if" and _IF_ZERO_RE.match(self.src, s, e):
                     zero.add(s)
-            elif word in (b"elif", b"else", b"elifdef", b"elifndef") and stack:
+            elif word == b"endif":
+                if stack:
+                    group = stack.pop()
+                    group.append((s, e))
+                    groups.append(group)
+            elif stack:  # elif, else
                 stack[-1].append((s, e))
-            elif word == b"endif" and stack:
-                group = stack.pop()
-                group.append((s, e))
-                groups.append(group)
         code = self.code
-        queue = sorted(self.inside)
-        for index in queue:  # `#define` right after `= {`, `,`, `(`: in an expression
-            if self.words[index] not in _LOOSE_WORDS:
-                continue
-            s, e = self.directives[index]
+        for s, e in self.inside:  # `#define` right after `= {`, `,`, `(`: in an expression
             before = self.prev_sig(s)
             if code[before] == 0x7B:  # `= {` opens an initializer, a function body does not
                 outer = self.prev_sig(before)
                 if outer < 0 or code[outer] not in b"=,{":
                     continue
             self.drop(s, e)
-            nxt = index + 1  # and the directives right after it
-            if nxt < len(self.directives) and self.directives[nxt][0] == e + 1:
-                queue.append(nxt)
         paren = brace = last = 0
         groups.sort()
         for marks in groups:
@@ -942,7 +958,7 @@ def neutralise(source: bytes, table: MacroTable) -> bytes:
     """
     compiled = _compiled(table)
     rw = _Rewriter(source, compiled)
-    if rw.directives:
+    if rw.conds or rw.inside:
         rw.conditionals()
     code = rw.code
     hits = rw.hits
@@ -957,11 +973,9 @@ def neutralise(source: bytes, table: MacroTable) -> bytes:
             if not name[:1].isdigit() and name not in compiled.kind:
                 hits.append((s, e, "loop"))
             pos = code.find(hint, e)
-    local = rw.local_macros(compiled)
+    local = rw.local_macros(compiled) if b"define" in source else {}
     if local:
-        pattern = re.compile(rb"(?<![A-Za-z0-9_])(?:" + b"|".join(map(re.escape, local))
-                             + rb")(?![A-Za-z0-9_])")
-        hits += [(m.start(), m.end(), local[bytes(m.group())]) for m in pattern.finditer(code)]
+        hits += _find_names(code, _Compiled(frozenset(local), local), split=False)
     if b"..." in code:
         rw.case_ranges()
     hits.sort()
