@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from vfiolint.cli import analyse
+from vfiolint.run import analyse
 from vfiolint.findings import Finding
 from vfiolint.inputs import load
 from vfiolint.policy import keep

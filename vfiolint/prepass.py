@@ -50,9 +50,11 @@ Compiled patterns are cached per table (``functools.cache``); ``neutralise`` is 
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
@@ -197,7 +199,7 @@ _DPDK_ATTRIBUTE = """
     __rte_warn_unused_result __rte_weak __rte_cache_aligned_ __rte_aligned_ __rte_nonnull
     __rte_nonstring __rte_msvc_pack __rte_packed_
     __rte_constructor __rte_destructor RTE_STD_C11 __extension__
-    STATIC INLINE __always_unused __unused __packed __aligned __attribute_const__
+    STATIC __always_unused __unused __packed __aligned __attribute_const__
     SPDK_STATIC_ASSERT_ __spdk_unused SPDK_PACKED SPDK_DEPRECATED spdk_unused
 """
 _DPDK_STATEMENT = """
@@ -226,7 +228,7 @@ _DPDK_TYPENAME = """
 
 # libvfio-user and kvmtool use kernel-style lists and attributes; their own additions.
 _USERSPACE_ATTRIBUTE = """
-    UNUSED __UNUSED EXPORT __export NORETURN PACKED bioscall
+    UNUSED EXPORT NORETURN bioscall
 """
 _USERSPACE_STATEMENT = """
     core_init dev_init base_init dev_base_init virtio_dev_init firmware_init late_init
@@ -250,7 +252,6 @@ class MacroTable:
     attribute: frozenset[str] = frozenset()
     statement: frozenset[str] = frozenset()
     typename: frozenset[str] = frozenset()
-    names_hash: int = field(default=0, compare=False, repr=False)
 
     @classmethod
     def of(cls, for_each: Iterable[str] = (), attribute: Iterable[str] = (),
@@ -392,10 +393,8 @@ def table_for(config_macros: tuple[tuple[str, tuple[str, ...]], ...],
     if repo is not None:
         path = repo / ".clang-format"
         if path.is_file():
-            try:
+            with contextlib.suppress(OSError):
                 table = table.with_merged(from_clang_format(path.read_text(errors="replace")))
-            except OSError:
-                pass
     for kind, names in config_macros:
         table = table.with_names(kind, names)
     return table
@@ -486,7 +485,6 @@ _TYPE_ARG_RE = re.compile(
     rb"(?P<words>[A-Za-z_]\w*(?:[ \t]+[A-Za-z_]\w*)*)"
     rb"(?P<stars>(?:\s*\*(?:\s*(?:const|volatile|restrict|__restrict)\b)?)*)\s*")
 _IF_ZERO_RE = re.compile(rb"[ \t]*#[ \t]*if[ \t]+\(?0\)?[ \t]*(?:/[/*]|$|\n)", re.M)
-_CASE_RANGE_RE = re.compile(rb"\.\.\.")
 _TYPE_WORDS = frozenset(b"unsigned signed long short int char const volatile float double "
                         b"_Bool bool void".split())
 _STMT_BEFORE = frozenset(b";{}):")
@@ -664,7 +662,7 @@ class _Rewriter:
         if close is None:
             return end
         after = self.next_sig(close + 1)
-        nxt = self.code[after:after + 1]
+        nxt = bytes(self.code[after:after + 1])
         follows = nxt == b"{" or (nxt.isalpha() or nxt == b"_")
         if listed and nxt in (b"*", b"(", b"+", b"-", b"&", b"!", b"~"):
             follows = True
@@ -705,7 +703,7 @@ class _Rewriter:
         if close is None:
             return end
         after = self.next_sig(close + 1)
-        nxt = self.code[after:after + 1]
+        nxt = bytes(self.code[after:after + 1])
         if nxt == b"{":  # RTE_INIT_PRIO(name, prio) { ... }: a function definition
             spans = self.args(open_pos, close)
             if len(spans) > 1:
@@ -828,7 +826,7 @@ class _Rewriter:
                         self.out[i] = 0x5F
             return close + 1
         after = self.next_sig(close + 1)
-        nxt = self.code[after:after + 1]
+        nxt = bytes(self.code[after:after + 1])
         spans = self.args(open_pos, close)
         word = self.word_before(start)
         as_type = (nxt == b"*" or nxt.isalpha() or nxt == b"_") and word not in _NOT_CALL
@@ -892,6 +890,8 @@ class _Rewriter:
         code = self.code
         for s, e in self.inside:  # `#define` right after `= {`, `,`, `(`: in an expression
             before = self.prev_sig(s)
+            if before < 0:
+                continue
             if code[before] == 0x7B:  # `= {` opens an initializer, a function body does not
                 outer = self.prev_sig(before)
                 if outer < 0 or code[outer] not in b"=,{":
@@ -915,7 +915,7 @@ class _Rewriter:
             if before >= 0 and code[before] not in b";{}":
                 flatten = True  # opened in the middle of a statement: `if (x)\n#ifdef`
             if not flatten:
-                for (_, a), (b, _) in zip(marks, marks[1:], strict=False):
+                for (_, a), (b, _) in itertools.pairwise(marks):
                     if self._broken(a, b):
                         flatten = True
                         break
@@ -941,7 +941,7 @@ class _Rewriter:
         """Blank every directive line of a group and every branch but branch ``keep``."""
         for s, e in marks:
             self.drop(s, e)
-        for i, ((_, a), (b, _)) in enumerate(zip(marks, marks[1:], strict=False)):
+        for i, ((_, a), (b, _)) in enumerate(itertools.pairwise(marks)):
             if i != keep:
                 self.drop(a, b)
 

@@ -14,7 +14,8 @@ from typing import BinaryIO
 
 from vfiolint.errors import InputError
 from vfiolint.inputs.mail import Repeats, decode_text, find_header_start, read_message
-from vfiolint.inputs.stream import Chunk, Limits, chunks
+from vfiolint.inputs.stream import Chunk, chunks
+from vfiolint.limits import Limits
 from vfiolint.model import Patch
 from vfiolint.source import SourceUnit, file_unit
 

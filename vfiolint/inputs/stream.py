@@ -15,20 +15,10 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from vfiolint.errors import InputError
+from vfiolint.limits import MIB, Limits
 
 MBOX_FROM_RE = re.compile(rb"^From \S+ .*(\d{4}|\d\d:\d\d:\d\d)\s*$")
 HEADER_RE = re.compile(rb"^[A-Za-z][A-Za-z0-9-]*:[ \t]")
-MIB = 1 << 20
-
-
-@dataclass(frozen=True, slots=True)
-class Limits:
-    """Bounds on one message (an input that is not an mbox is one message)."""
-
-    message_bytes: int = 64 * MIB
-    line_bytes: int = 1 * MIB
-    hunks: int = 5000
-    seconds: float = 60.0
 
 
 class InputTimeout(InputError):

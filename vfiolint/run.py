@@ -1,0 +1,306 @@
+"""One run of ``vfiolint check``: read every input (or commit), analyse it, collect the outcome.
+
+Pure orchestration, no printing: ``cli`` turns the Outcome into a report and an exit code.
+Work is done per input or per commit, in this process or in a pool (``--jobs``), and a failure
+is always the error of the one input, message or commit it happened in.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import traceback
+from contextlib import nullcontext
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, BinaryIO
+
+from vfiolint.config import Config
+from vfiolint.errors import VfiolintError
+from vfiolint.findings import Finding, PatchRef
+from vfiolint.inputs import InputReader, Loaded, expand, open_input
+from vfiolint.inputs.stream import chunks, deadline
+from vfiolint.limits import Limits
+from vfiolint.model import Patch
+from vfiolint.policy import keep
+from vfiolint.report.json_doc import Coverage
+from vfiolint.ruleset import Rule
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
+
+    from vfiolint.inputs.git import BlobReader, GitPatch, LoggedCommit
+
+# Below this many inputs or commits, starting worker processes costs more than it saves.
+MIN_PARALLEL = 32
+BATCH = 16  # inputs or commits per task sent to a worker
+
+
+@dataclass
+class Outcome:
+    """Everything a run found."""
+
+    findings: list[Finding] = field(default_factory=list)
+    errors: list[tuple[str, str]] = field(default_factory=list)
+    inputs: int = 0
+    patches: dict[tuple[str, int], Patch] = field(default_factory=dict)
+    coverage: list[Coverage] = field(default_factory=list)
+    keep_hunks: bool = False  # only the email report quotes hunks; others need the headers
+
+    def merge(self, other: Outcome) -> None:
+        """Add another outcome's results after this one's."""
+        self.findings += other.findings
+        self.errors += other.errors
+        self.inputs += other.inputs
+        self.patches.update(other.patches)
+        self.coverage += other.coverage
+
+    def remember(self, patch: Patch) -> None:
+        """Keep what the report needs of a patch (its hunks only for the email report)."""
+        self.patches[(patch.input, patch.index)] = (
+            patch if self.keep_hunks else replace(patch, files=(), message=""))
+
+
+def _patch_ref(patch: Patch) -> PatchRef:
+    """Describe a patch for its findings."""
+    return PatchRef(patch.input, patch.index, patch.subject, patch.msgid, patch.commit)
+
+
+def waive_by_trailers(findings: list[Finding], patch: Patch, rules: list[Rule]) -> list[Finding]:
+    """Mark the findings a patch's ``Vfiolint-Waive:`` trailers accept."""
+    from vfiolint.waivers import trailer_waivers
+
+    known = frozenset(r.id for r in rules) | frozenset(r.name for r in rules)
+    waived = trailer_waivers(patch.trailers, patch.label, known)
+    if not waived:
+        return findings
+    return [replace(f, waiver=waived.get(f.rule) or waived.get(f.name))
+            if f.waiver is None else f for f in findings]
+
+
+def analyse(loaded: Loaded, rules: list[Rule], config: Config | None = None) -> list[Finding]:
+    """Run the rules over one loaded input."""
+    return analyse_with_coverage(loaded, rules, config)[0]
+
+
+def analyse_with_coverage(loaded: Loaded, rules: list[Rule], config: Config | None = None
+                          ) -> tuple[list[Finding], list[Coverage]]:
+    """Run the rules over one loaded input; say, per patch or source file, what was read."""
+    from vfiolint.engine import check_source, compare_pair
+    from vfiolint.source import patch_units
+
+    config = config or Config()
+    findings: list[Finding] = []
+    coverage: list[Coverage] = []
+    if loaded.source is not None:
+        found, cov = check_source(loaded.source, rules, loaded.input, config)
+        findings += found
+        coverage.append(Coverage(loaded.input, None, (cov,)))
+    for patch in loaded.patches:
+        ref = _patch_ref(patch)
+        hunks = {f.path: len(f.hunks) for f in patch.files}
+        results = [compare_pair(pair, rules, loaded.input, ref, config, hunks.get(pair.path, 0))
+                   for pair in patch_units(patch)]
+        findings += waive_by_trailers([f for r in results for f in r[0]], patch, rules)
+        coverage.append(Coverage(loaded.input, ref, tuple(r[1] for r in results),
+                                 len(patch.files)))
+    return findings, coverage
+
+
+def _git_findings(git_patch: GitPatch, rules: list[Rule], config: Config,
+                  outcome: Outcome) -> list[Finding]:
+    """Run the rules over one commit's whole-file image pairs, recording what was read."""
+    from vfiolint.engine import compare_pair
+
+    ref = _patch_ref(git_patch.patch)
+    hunks = {f.path: len(f.hunks) for f in git_patch.patch.files}
+    results = [compare_pair(pair, rules, git_patch.patch.input, ref, config,
+                            hunks.get(pair.path, 0)) for pair in git_patch.pairs]
+    outcome.coverage.append(Coverage(git_patch.patch.input, ref, tuple(r[1] for r in results),
+                                     len(git_patch.patch.files)))
+    return waive_by_trailers([f for r in results for f in r[0]], git_patch.patch, rules)
+
+
+def _progress(total: int) -> Progress | None:
+    """Return a progress bar on a terminal, None elsewhere."""
+    if total < 2 or not sys.stderr.isatty():
+        return None
+    from rich.console import Console
+    from rich.progress import Progress
+
+    return Progress(console=Console(file=sys.stderr), transient=True)
+
+
+@dataclass(frozen=True, slots=True)
+class Task:
+    """How to analyse one piece of work, the same in this process and in a pool worker."""
+
+    timeout: float
+    debug: bool
+    keep_hunks: bool
+    limits: Limits = field(default_factory=Limits)
+
+
+def commit_outcome(reader: BlobReader, item: LoggedCommit, index: int, range_name: str,
+                   rules: list[Rule], config: Config, task: Task) -> Outcome:
+    """Analyse one commit of a range; a failure is that commit's error."""
+    from vfiolint.inputs import git
+
+    outcome = Outcome(keep_hunks=task.keep_hunks, inputs=1)
+    try:
+        with deadline(task.timeout, item.commit[:12]):
+            git_patch = git.logged_patch(reader, item, index, range_name)
+            outcome.remember(git_patch.patch)
+            outcome.findings += _git_findings(git_patch, rules, config, outcome)
+    except Exception as exc:  # one failing commit is one error
+        outcome.errors.append((item.commit, _failure(item.commit[:12], exc, task.debug)))
+    return outcome
+
+
+def _commits_in_worker(batch: list[tuple[LoggedCommit, int, str, Task]]) -> Outcome:
+    """Pool entry point for a batch of commits."""
+    from vfiolint import parallel
+    from vfiolint.inputs.git import BlobReader
+
+    here = parallel.state()
+    reader = here.reader
+    assert isinstance(reader, BlobReader)
+    outcome = Outcome()
+    for item, index, range_name, task in batch:
+        outcome.merge(commit_outcome(reader, item, index, range_name, list(here.setup.rules),
+                                     here.setup.config, task))
+    return outcome
+
+
+def run_git(args: argparse.Namespace, rules: list[Rule], config: Config, task: Task,
+            jobs: int, outcome: Outcome) -> None:
+    """Analyse a commit range or the staged change; one failing commit is one error."""
+    from vfiolint import parallel
+    from vfiolint.inputs import git
+
+    repo = args.repo
+    if args.staged:
+        outcome.inputs += 1
+        staged = git.staged_patch(repo, "staged")
+        if staged is not None:
+            outcome.remember(staged.patch)
+            outcome.findings += _git_findings(staged, rules, config, outcome)
+        return
+    total = git.count_range(repo, args.git)
+    progress = _progress(total)
+    logged = ((item, index, args.git, task)
+              for index, item in enumerate(git.log_range(repo, args.git)))
+    with git.BlobReader(repo) as reader, progress or nullcontext():
+        bar = progress.add_task("commits", total=total) if progress else None
+        if jobs > 1 and total >= MIN_PARALLEL:
+            setup = parallel.WorkerSetup(tuple(rules), config, repo)
+            parts = parallel.ordered_map(_commits_in_worker, parallel.batched(logged, BATCH),
+                                         min(jobs, total), setup)
+        else:
+            parts = (commit_outcome(reader, item, index, name, rules, config, job)
+                     for item, index, name, job in logged)
+        for part in parts:
+            outcome.merge(part)
+            if progress is not None and bar is not None:
+                progress.advance(bar, part.inputs)
+
+
+def _failure(name: str, exc: BaseException, debug: bool) -> str:
+    """Turn what went wrong with one input into its one-line error."""
+    if isinstance(exc, VfiolintError):
+        return str(exc)
+    if isinstance(exc, RecursionError):
+        return f"{name}: skipped: too deeply nested"
+    if isinstance(exc, MemoryError):
+        return f"{name}: skipped: too large (out of memory)"
+    if debug:
+        traceback.print_exception(exc)
+    return f"{name}: internal error: {type(exc).__name__}: {exc}"
+
+
+def _record(part: Loaded, rules: list[Rule], config: Config, outcome: Outcome) -> None:
+    """Add one part's errors, patches and findings to the outcome."""
+    outcome.errors += [(part.input, str(e)) for e in part.errors]
+    for patch in part.patches:
+        outcome.remember(patch)
+    findings, coverage = analyse_with_coverage(part, rules, config)
+    outcome.findings += findings
+    outcome.coverage += coverage
+
+
+def _run_input(name: str, stream: BinaryIO, named: bool, rules: list[Rule], config: Config,
+               limits: Limits, outcome: Outcome, debug: bool) -> None:
+    """Analyse one input message by message, each within the time budget.
+
+    Splitting the stream into messages is cheap and stays outside the budget; a message that
+    fails or runs out of time is that message's error, and the next one is read."""
+    reader = InputReader(name, named, limits)
+    try:
+        for chunk in chunks(stream, name, limits):
+            where = f"{name}: message {chunk.number}" if chunk.number > 1 else name
+            try:
+                with deadline(limits.seconds, where):
+                    _record(reader.read(chunk), rules, config, outcome)
+            except Exception as exc:  # a crash is this message's error, never "findings"
+                outcome.errors.append((name, _failure(where, exc, debug)))
+        final = reader.finish()
+        if final is not None:
+            with deadline(limits.seconds, name):
+                _record(final, rules, config, outcome)
+    except Exception as exc:
+        outcome.errors.append((name, _failure(name, exc, debug)))
+
+
+def input_outcome(name: str, named: bool, rules: list[Rule], config: Config,
+                  task: Task) -> Outcome:
+    """Analyse one input (a file, a directory entry, or standard input)."""
+    outcome = Outcome(keep_hunks=task.keep_hunks, inputs=1)
+    try:
+        stream = open_input(name)
+    except VfiolintError as exc:
+        outcome.errors.append((name, str(exc)))
+        return outcome
+    try:
+        _run_input(name, stream, named, rules, config, task.limits, outcome, task.debug)
+    finally:
+        if stream is not sys.stdin.buffer:
+            stream.close()
+    return outcome
+
+
+def _inputs_in_worker(batch: list[tuple[str, bool, Task]]) -> Outcome:
+    """Pool entry point for a batch of inputs."""
+    from vfiolint import parallel
+
+    here = parallel.state()
+    outcome = Outcome()
+    for name, named, task in batch:
+        outcome.merge(input_outcome(name, named, list(here.setup.rules), here.setup.config, task))
+    return outcome
+
+
+def run_check(args: argparse.Namespace, rules: list[Rule], config: Config) -> Outcome:
+    """Load and analyse every input; one bad input is that input's error only."""
+    from vfiolint import parallel
+
+    outcome = Outcome(keep_hunks=args.format == "email")
+    task = Task(args.timeout, args.debug, outcome.keep_hunks, Limits(seconds=args.timeout))
+    jobs = args.jobs or parallel.default_jobs()
+    if args.git or args.staged:
+        try:
+            run_git(args, rules, config, task, jobs, outcome)
+        except VfiolintError as exc:
+            outcome.errors.append((args.git or "staged", str(exc)))
+    inputs = expand(args.inputs)
+    if jobs > 1 and len(inputs) >= MIN_PARALLEL and all(name != "-" for name, _ in inputs):
+        setup = parallel.WorkerSetup(tuple(rules), config)
+        work = ((name, named, task) for name, named in inputs)
+        batches = parallel.batched(work, BATCH)
+        for part in parallel.ordered_map(_inputs_in_worker, batches, min(jobs, len(inputs)), setup):
+            outcome.merge(part)
+    else:
+        for name, named in inputs:
+            outcome.merge(input_outcome(name, named, rules, config, task))
+    outcome.findings = keep(outcome.findings)
+    return outcome
+
+
