@@ -13,10 +13,11 @@ from functools import lru_cache, partial
 
 from tree_sitter import Node, QueryCursor
 
-from vfiolint import cparse
+from vfiolint import cparse, prepass
 from vfiolint.config import Config
 from vfiolint.findings import Confidence, Finding, PatchRef, Span, Status, fingerprint
 from vfiolint.predicates import REGISTRY, Captures, Context
+from vfiolint.prepass import MacroTable
 from vfiolint.ruleset import Rule
 from vfiolint.scope import Facts, function_name, squash, text_of
 from vfiolint.source import Origin, SourceUnit, UnitPair
@@ -134,8 +135,8 @@ def match_unit(rules: list[Rule], unit: SourceUnit,
     return match_and_measure(rules, unit, known)[0]
 
 
-def match_and_measure(rules: list[Rule], unit: SourceUnit, known: frozenset[str] | None = None
-                      ) -> tuple[list[Match], ImageCoverage]:
+def match_and_measure(rules: list[Rule], unit: SourceUnit, known: frozenset[str] | None = None,
+                      table: MacroTable | None = None) -> tuple[list[Match], ImageCoverage]:
     """Run the given rules on one image and say how much of it could be read.
 
     Results are cached by content (path, text, line map, rules): in a commit range the
@@ -143,18 +144,22 @@ def match_and_measure(rules: list[Rule], unit: SourceUnit, known: frozenset[str]
     known = known if known is not None else frozenset(r.id for r in rules)
     if not rules:
         return [], ImageCoverage(False)
-    return _cached_match(tuple(rules), unit.path, unit.text, unit.origin, unit.line_map, known)
+    return _cached_match(tuple(rules), unit.path, unit.text, unit.origin, unit.line_map, known,
+                         table or prepass.BUILTIN)
 
 
 # A bounded cache on a pure function of immutable values: the run owns no mutable state.
 @lru_cache(maxsize=64)
 def _cached_match(rules: tuple[Rule, ...], path: str, text: bytes, origin: Origin,
-                  line_map: tuple[int | None, ...], known: frozenset[str]
+                  line_map: tuple[int | None, ...], known: frozenset[str], table: MacroTable
                   ) -> tuple[list[Match], ImageCoverage]:
-    """Parse and match one image (the touched lines do not matter here, only when pairing)."""
+    """Parse and match one image (the touched lines do not matter here, only when pairing).
+
+    The parse is of the macro-neutralised text (same length, same line breaks: every row and
+    column is the user's); snippets and waivers are read from the original text."""
     unit = SourceUnit(path, text, origin, line_map)
     active = list(rules)
-    tree = cparse.parse(unit.text)
+    tree = cparse.parse(prepass.neutralise(unit.text, table))
     facts = Facts(tree)
     ctx = Context(unit, facts)
     rows = unit.text.split(b"\n")
@@ -245,8 +250,10 @@ def compare_pair(pair: UnitPair, rules: list[Rule], input_name: str, patch: Patc
     texts = [u.text for u in (pair.pre, pair.post) if u is not None]
     active = rules_for(rules, pair.path, config, *texts)
     known = frozenset(r.id for r in rules) | frozenset(r.name for r in rules)
-    pre, pre_cov = match_and_measure(active, pair.pre, known) if pair.pre else ([], None)
-    post, post_cov = match_and_measure(active, pair.post, known) if pair.post else ([], None)
+    table = config.macro_table
+    pre, pre_cov = match_and_measure(active, pair.pre, known, table) if pair.pre else ([], None)
+    post, post_cov = (match_and_measure(active, pair.post, known, table) if pair.post
+                      else ([], None))
     image = pair.post or pair.pre
     origin = image.origin.value if image is not None else "hunks"
     coverage = FileCoverage(pair.path, origin, hunks, pre_cov, post_cov)
@@ -283,7 +290,7 @@ def check_source(unit: SourceUnit, rules: list[Rule], input_name: str,
     """Report every match in a plain source file as present, and say what was read."""
     active = rules_for(rules, unit.path, config, unit.text)
     known = frozenset(r.id for r in rules) | frozenset(r.name for r in rules)
-    matches, coverage = match_and_measure(active, unit, known)
+    matches, coverage = match_and_measure(active, unit, known, config.macro_table)
     return ([_finding(m, Status.PRESENT, unit.path, input_name, None) for m in matches],
             FileCoverage(unit.path, unit.origin.value, 0, None, coverage))
 

@@ -19,13 +19,24 @@ names are matched as whole identifiers):
   such as ``g_hash_table_foreach(t, fn, p);`` is left alone. Besides the table, any identifier
   containing ``for_each``/``foreach``/``FOREACH``/``FOR_EACH`` is tried with the same checks.
 * attribute macros: the name, and its balanced ``(...)`` if one follows, become spaces;
-  ``__attribute__((...))``, ``__attribute``, ``__declspec(...)`` and ``__asm__(...)`` after a
-  declarator likewise.
+  ``__attribute__((...))``, ``__attribute`` and ``__declspec(...)`` likewise.
 * statement macros (``RTE_EXPORT_SYMBOL(x)``, ``EXPORT_SYMBOL_GPL(x);``, ``module_param(...)``):
   at file level the invocation and a following ``;`` become spaces; inside braces an invocation
   without a ``;`` becomes spaces and one with a ``;`` is left as the call it already parses as.
   An invocation followed by ``{`` defines a function (``RTE_INIT_PRIO(name, prio) {``): only the
-  arguments after the first are blanked, so it parses as ``RTE_INIT_PRIO(name) {``.
+  arguments after the first are blanked, so it parses as ``RTE_INIT_PRIO(name) {``. One
+  followed by ``(`` wraps a function name (``MOCK_DEFINE(f)(int a)``): ``MOCK_DEFINE(`` and its
+  ``)`` are blanked. ``RTE_DEFINE_PER_LCORE(type, name)`` and its kin become ``type name``.
+  Where a statement is required (after ``if (...)``, ``else``, a label) a blanked invocation
+  becomes ``{ }`` of the same length.
+* macros no table knows, ``NAME(args)`` at the start of a statement, ending its line without a
+  ``;`` (``__RTE_ARM_SEVL()``, ``EAL_REGISTER_TAILQ(x)``): at file level, and inside braces
+  when the next line is not more indented, a statement macro (blanked as above); inside braces
+  before a ``{`` or a more indented line, a loop head (rewritten as ``while``). A
+  ``#define NAME(...) for (...)`` (or ``while``/a for-each call) in the same file makes NAME a
+  loop macro, and a ``#define NAME(...) container_of(...)`` (any typename macro) a typename
+  macro, for that file.
+* ``offsetof(T, a.b)``: the member path becomes ``a_b`` (tree-sitter wants one field name).
 * typename macros: used as a type (``QLIST_HEAD(, VFIOGroup) list``, ``TAILQ_HEAD(n, t) *h``,
   i.e. an identifier or ``*`` follows) every argument but the last is blanked with its comma
   (``QLIST_HEAD(  VFIOGroup)`` is a macro type specifier); used as an expression
@@ -41,7 +52,11 @@ names are matched as whole identifiers):
   **the first branch is kept** as plain code (the ``#if`` side, as if its condition held; the
   ``#else`` side for ``#if 0``) and the directive lines and every other branch are blanked.
   Groups whose branches are whole statements, declarations or functions are left for
-  tree-sitter, which parses them as ``preproc_if`` with every branch visible.
+  tree-sitter, which parses them as ``preproc_if`` with every branch visible. Other directives
+  (``#define``...) right after a line ending in ``,``, ``=``, ``(``, ``= {`` or an operator sit
+  inside an expression or initializer and are blanked.
+
+A ``#`` outside comments, literals and directive lines starts a directive (true of valid C).
 
 The pass never inserts or removes a byte, never moves a newline and never edits text inside a
 comment or literal except when that text is an argument of a macro it blanks as a whole.
@@ -421,18 +436,23 @@ _RUN = (rb"(?:[ \t\r\f\v]*(?:/(?:" + _COMMENT + rb"|" + _LINE_COMMENT + rb"))"
         rb"|[ \t\r\f\v]*\n(?:[ \t\r\f\v]*\n)*[ \t\f\v\r]*(?:/(?:" + _COMMENT + rb"|"
         + _LINE_COMMENT + rb")|#[ \t]*(?!" + _CONDITIONAL + rb")\w*" + _DIRECTIVE_BODY + rb"))*")
 # Comments, literals and directive lines, in one pattern that starts with a character class
-# (sre then skips quickly to the next candidate); a lone `/` or `\n` matches too and is kept.
-# Runs of comments and plain directives come as one match; a conditional directive alone, with
-# its word; a directive right after a line ending in `,`, `=`, `(`, `{`... is marked `inside`.
+# (sre then skips quickly to the next candidate); a lone `/` matches too and is kept. Runs of
+# comments and plain directives come as one match; a conditional directive alone, with its word.
 _LEX_RE = re.compile(
-    rb"[/\"'\n](?:(?<=/)(?:(?:" + _COMMENT + rb"|" + _LINE_COMMENT + rb")" + _RUN + rb")?"
+    rb"[/\"'#](?:(?<=/)(?:(?:" + _COMMENT + rb"|" + _LINE_COMMENT + rb")" + _RUN + rb")?"
     rb"|(?<=\")" + _STRING[1:] + rb"|(?<=')" + _CHAR[1:] +
-    rb"|(?<=\n)(?:(?<=[,=(\[{?:|&+<\-]\n)(?P<inside>)|)[ \t\f\v\r]*#[ \t]*"
-    rb"(?:(?P<cond>" + _CONDITIONAL + rb")" + _DIRECTIVE_BODY
+    # outside literals, comments and directives, a `#` starts a directive (in valid C)
+    rb"|(?<=#)[ \t]*(?:(?P<cond>" + _CONDITIONAL + rb")" + _DIRECTIVE_BODY
     + rb"|\w*" + _DIRECTIVE_BODY + _RUN + rb"))", re.S)
 
 
-def _lex(source: bytes) -> tuple[bytearray, list[tuple[int, int, bytes]], list[tuple[int, int]],
+@cache
+def _quoted_blank(quote: int, size: int) -> bytes:
+    """A blanked one-line literal of ``size`` bytes: its quotes around spaces."""
+    return bytes((quote,)) + b" " * (size - 2) + bytes((quote,))
+
+
+def _lex(source: bytes) -> tuple[bytes, list[tuple[int, int, bytes]], list[tuple[int, int]],
                                  list[tuple[int, int]]]:
     """The code view of a text: comments, literal contents (quotes kept) and directive lines
     blanked. Also the conditional directives (start, end, word), the runs of other directives
@@ -445,29 +465,34 @@ def _lex(source: bytes) -> tuple[bytearray, list[tuple[int, int, bytes]], list[t
     def blank(m: re.Match[bytes]) -> bytes:
         text = m.group()
         first = text[0]
-        if first == 0x0A:  # '\n' + directive: offsets in `source` (one `\n` added)
+        if first == 0x23:  # '#': a directive, or a run of them
             word = m.group("cond")
             if word is not None:
-                conds.append((m.start(), m.end() - 1, word))
+                conds.append((m.start(), m.end(), word))
             else:
-                runs.append((m.start(), m.end() - 1))
-                if m.group("inside") is not None:
-                    inside.append((m.start(), m.end() - 1))
+                runs.append((m.start(), m.end()))
             return text.translate(_BLANK)
-        if len(text) < 2:
+        size = len(text)
+        if size < 2:
             return text
         if first == 0x2F:  # '/'
             if b"#" in text:  # a run of comments and directives
-                runs.append((m.start() - 1, m.end() - 1))
-            return text.translate(_BLANK)
+                runs.append(m.span())
+            return text.translate(_BLANK) if b"\n" in text else b" " * size
         if text[-1] == first:
+            if b"\n" not in text:
+                return _quoted_blank(first, size)
             return text[:1] + text[1:-1].translate(_BLANK) + text[-1:]
         return text[:1] + text[1:].translate(_BLANK)
 
-    code = bytearray(_LEX_RE.sub(blank, b"\n" + source))
-    del code[0]
-    # keep the marks where that previous line is code (not a comment or another directive)
-    inside = [r for r in inside if r[0] >= 2 and code[r[0] - 2] in _INSIDE_MARKS]
+    code = _LEX_RE.sub(blank, source)
+    # runs of directives right after a line ending in `,`, `=`, `(`, `{`, an operator: they
+    # sit in the middle of an expression or initializer
+    for start, end in runs:
+        if source[start] == 0x23:
+            line = source.rfind(b"\n", 0, start)
+            if line >= 1 and code[line - 1] in _INSIDE_MARKS:
+                inside.append((start, end))
     return code, conds, runs, inside
 
 
@@ -475,6 +500,7 @@ _WORDS_ONLY = bytes(c if (0x30 <= c <= 0x39 or 0x41 <= c <= 0x5A or 0x61 <= c <=
                         or c == 0x5F) else 0x20 for c in range(256))
 _BLANK = bytes(c if c == 0x0A else 0x20 for c in range(256))
 _PAREN_RE = re.compile(rb"[()]")
+_NESTING_RE = re.compile(rb"[()\[\]{},]")
 _BLANKS = b" \t\n\r\f\v\\"
 _SIG_RE = re.compile(rb"[^ \t\n\r\f\v\\]")
 _LOOP_HINTS = (b"for_each", b"foreach", b"FOREACH", b"FOR_EACH")
@@ -526,17 +552,12 @@ def _compiled(table: MacroTable) -> _Compiled:
     return _Compiled(frozenset(n for n in kind if _WORD_RE.fullmatch(n)), kind)
 
 
-def _find_names(code: bytearray, compiled: _Compiled, split: bool = True
+def _find_names(code: bytearray, present: Iterable[bytes], kinds: dict[bytes, str]
                 ) -> list[tuple[int, int, str]]:
-    """Occurrences of table names as whole identifiers in the code view.
-
-    Splitting the text into words (C speed) tells which names occur at all; only those are then
-    searched for, so the cost does not grow with the size of the table."""
-    present = (compiled.names.intersection(bytes(code).translate(_WORDS_ONLY).split()) if split
-               else compiled.names)
+    """Occurrences of the given names as whole identifiers in the code view."""
     hits = []
     for name in present:
-        kind = compiled.kind[name]
+        kind = kinds[name]
         size = len(name)
         pos = code.find(name)
         while pos >= 0:
@@ -553,9 +574,13 @@ class _Rewriter:
     def __init__(self, source: bytes, compiled: _Compiled) -> None:
         self.src = source
         self.out = bytearray(source)
-        code, self.conds, self.runs, self.inside = _lex(source)
+        view, self.conds, self.runs, self.inside = _lex(source)
+        code = bytearray(view)
         self.code = code
-        self.hits = _find_names(code, compiled)
+        # splitting the text into words (C speed) tells which names occur at all; only those
+        # are then searched for, so the cost does not grow with the size of the table
+        present = compiled.names.intersection(view.translate(_WORDS_ONLY).split())
+        self.hits = _find_names(code, present, compiled.kind)
 
     # --- helpers over the code view (comments, literals and directives blanked) ---
 
@@ -605,16 +630,15 @@ class _Rewriter:
     def args(self, open_pos: int, close_pos: int) -> list[tuple[int, int]]:
         """Spans of the top-level arguments between the parentheses."""
         spans, depth, start = [], 0, open_pos + 1
-        code = self.code
-        for i in range(open_pos + 1, close_pos):
-            ch = code[i]
+        for m in _NESTING_RE.finditer(self.code, open_pos + 1, close_pos):
+            ch = m.group()
             if ch in b"([{":
                 depth += 1
             elif ch in b")]}":
                 depth -= 1
-            elif ch == 0x2C and depth == 0:
-                spans.append((start, i))
-                start = i + 1
+            elif depth == 0:  # ','
+                spans.append((start, m.start()))
+                start = m.end()
         spans.append((start, close_pos))
         return spans
 
@@ -975,7 +999,7 @@ def neutralise(source: bytes, table: MacroTable) -> bytes:
             pos = code.find(hint, e)
     local = rw.local_macros(compiled) if b"define" in source else {}
     if local:
-        hits += _find_names(code, _Compiled(frozenset(local), local), split=False)
+        hits += _find_names(code, local, local)
     if b"..." in code:
         rw.case_ranges()
     hits.sort()

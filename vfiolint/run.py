@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 import traceback
+from collections.abc import Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, BinaryIO
@@ -28,7 +29,9 @@ from vfiolint.ruleset import Rule
 if TYPE_CHECKING:
     from rich.progress import Progress
 
+    from vfiolint.engine import FileCoverage
     from vfiolint.inputs.git import BlobReader, GitPatch, LoggedCommit
+    from vfiolint.source import UnitPair
 
 # Below this many inputs or commits, starting worker processes costs more than it saves.
 MIN_PARALLEL = 32
@@ -86,7 +89,6 @@ def analyse_with_coverage(loaded: Loaded, rules: list[Rule], config: Config | No
                           ) -> tuple[list[Finding], list[Coverage]]:
     """Run the rules over one loaded input; say, per patch or source file, what was read."""
     from vfiolint.engine import check_source, compare_pair
-    from vfiolint.source import patch_units
 
     config = config or Config()
     findings: list[Finding] = []
@@ -97,13 +99,34 @@ def analyse_with_coverage(loaded: Loaded, rules: list[Rule], config: Config | No
         coverage.append(Coverage(loaded.input, None, (cov,)))
     for patch in loaded.patches:
         ref = _patch_ref(patch)
-        hunks = {f.path: len(f.hunks) for f in patch.files}
-        results = [compare_pair(pair, rules, loaded.input, ref, config, hunks.get(pair.path, 0))
-                   for pair in patch_units(patch)]
+        results = [compare_pair(pair, rules, loaded.input, ref, config, hunks)
+                   if pair is not None else ([], skipped)
+                   for pair, hunks, skipped in _pairs_to_read(patch, rules, config)]
         findings += waive_by_trailers([f for r in results for f in r[0]], patch, rules)
         coverage.append(Coverage(loaded.input, ref, tuple(r[1] for r in results),
                                  len(patch.files)))
     return findings, coverage
+
+
+def _pairs_to_read(patch: Patch, rules: list[Rule], config: Config
+                   ) -> Iterator[tuple[UnitPair | None, int, FileCoverage]]:
+    """Yield each C file's image pair, or None where no rule's keywords occur in its hunks (a
+    hunk image is made of those lines only: nothing there could match, so nothing is built)."""
+    from vfiolint.engine import FileCoverage, ImageCoverage, rules_for
+    from vfiolint.source import hunk_pair, is_c_path
+
+    for f in patch.files:
+        if not is_c_path(f.path) or not f.hunks:
+            continue
+        text = "\n".join(x.text for h in f.hunks for x in h.lines).encode("utf-8",
+                                                                       "surrogateescape")
+        skipped = FileCoverage(f.path, "hunks", len(f.hunks),
+                               None if f.old_path is None else ImageCoverage(False),
+                               None if f.new_path is None else ImageCoverage(False))
+        if rules_for(rules, f.path, config, text):
+            yield hunk_pair(f), len(f.hunks), skipped
+        else:
+            yield None, len(f.hunks), skipped
 
 
 def _git_findings(git_patch: GitPatch, rules: list[Rule], config: Config,

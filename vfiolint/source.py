@@ -69,54 +69,47 @@ def is_c_path(path: str) -> bool:
     return path.endswith(C_SUFFIXES)
 
 
+LEX_RE = re.compile(r"/\*|\*/|//|\\.|[\"'\n#(){}\[\]]", re.DOTALL)
+
+
 def _lex_brackets(text: str) -> tuple[list[str], list[str], str]:
-    """Return unmatched closers (in order), unclosed openers (outermost first), and end state."""
+    """Return unmatched closers (in order), unclosed openers (outermost first), and end state.
+
+    Strings, character literals, comments and preprocessor lines hold no brackets; the
+    scan jumps from one special character to the next."""
     closers: list[str] = []
     stack: list[str] = []
     first_comment = COMMENT_MARK_RE.search(text)
     state = "comment" if first_comment and first_comment.group(0) == "*/" else "code"
-    i, n = 0, len(text)
-    line_start = True
-    while i < n:
-        ch = text[i]
-        two = text[i : i + 2]
+    line_start = 0  # offset just after the last newline
+    for m in LEX_RE.finditer(text):
+        tok = m.group(0)
         if state == "comment":
-            if two == "*/":
-                state, i = "code", i + 2
-                continue
+            if tok == "*/":
+                state = "code"
         elif state in {'"', "'"}:
-            if ch == "\\":
-                i += 2
-                continue
-            if ch == state or ch == "\n":
+            if tok == state or tok == "\n":
                 state = "code"
-        elif state == "line":
-            if ch == "\n":
+        elif state == "line" or state == "pp":
+            if tok == "\n":
                 state = "code"
-        elif state == "pp":
-            if ch == "\n" and text[i - 1 : i] != "\\":
-                state = "code"
-        elif two == "/*":
-            state, i = "comment", i + 2
-            continue
-        elif two == "//":
+        elif tok == "/*":
+            state = "comment"
+        elif tok == "//":
             state = "line"
-        elif ch in "\"'":
-            state = ch
-        elif ch == "#" and line_start:
+        elif tok in {'"', "'"}:
+            state = tok
+        elif tok == "#" and not text[line_start:m.start()].strip():
             state = "pp"
-        elif ch in OPENERS:
-            stack.append(ch)
-        elif ch in CLOSERS:
-            if stack and stack[-1] == CLOSERS[ch]:
+        elif tok in OPENERS:
+            stack.append(tok)
+        elif tok in CLOSERS:
+            if stack and stack[-1] == CLOSERS[tok]:
                 stack.pop()
             elif not stack:
-                closers.append(ch)
-        if ch == "\n":
-            line_start = True
-        elif not ch.isspace():
-            line_start = False
-        i += 1
+                closers.append(tok)
+        if tok == "\n" or (tok.startswith("\\") and tok.endswith("\n")):
+            line_start = m.end()
     return closers, stack, state
 
 
