@@ -150,6 +150,7 @@ def c_sections(text: str) -> str:
 START = "\x1e\x1evfiolint-commit "
 END = "\x1e\x1evfiolint-message-end"
 LOG_FORMAT = f"{START}%H{FIELD}%P{FIELD}%an <%ae>{FIELD}%aD{FIELD}%s{FIELD}%B{END}"
+START_B, END_B = START.encode(), END.encode()
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,17 +166,21 @@ class LoggedCommit:
     diff: str
 
 
-def _logged(header: str, message_lines: list[str], diff_lines: list[str]) -> LoggedCommit:
-    """Build a LoggedCommit from the pieces of the log stream."""
-    commit, parents, author, date, subject, first = header.split(FIELD, 5)
-    message = "\n".join([first, *message_lines]).strip()
+def _logged(chunk: bytes) -> LoggedCommit:
+    """Build a LoggedCommit from one commit's bytes of the log stream."""
+    head, _, diff_text = chunk[len(START_B):].partition(END_B)
+    text = head.decode("utf-8", "surrogateescape")
+    commit, parents, author, date, subject, message = text.split(FIELD, 5)
     parent = parents.split()[0] if parents.split() else EMPTY_TREE
-    return LoggedCommit(commit, parent, author, date, subject, message,
-                        "\n".join(diff_lines) + "\n")
+    return LoggedCommit(commit, parent, author, date, subject, message.strip(),
+                        diff_text.lstrip(b"\n").decode("utf-8", "surrogateescape"))
 
 
 def log_range(repo: Path, revision_range: str) -> Iterator[LoggedCommit]:
-    """Stream the non-merge commits of a range, oldest first, from one ``git log -p``."""
+    """Stream the non-merge commits of a range, oldest first, from one ``git log -p``.
+
+    The stream is read in large blocks and cut at the commit markers, so each commit is
+    decoded once rather than line by line."""
     words = revision_range.split()
     for word in words:
         check_revision(word.lstrip("^") or "-")
@@ -184,28 +189,17 @@ def log_range(repo: Path, revision_range: str) -> Iterator[LoggedCommit]:
            *limit, f"--format={LOG_FORMAT}", "--end-of-options", *words, "--"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert proc.stdout is not None
-    header: str | None = None
-    message: list[str] = []
-    diff_lines: list[str] = []
-    in_message = False
-    for raw in proc.stdout:
-        line = raw.decode("utf-8", "surrogateescape").rstrip("\n")
-        if line.startswith(START):
-            if header is not None:
-                yield _logged(header, message, diff_lines)
-            header, message, diff_lines = line[len(START):], [], []
-            in_message = not header.endswith(END)
-            header = header.removesuffix(END)
-        elif in_message:
-            if line.endswith(END):
-                message.append(line.removesuffix(END))
-                in_message = False
-            else:
-                message.append(line)
-        elif header is not None:
-            diff_lines.append(line)
-    if header is not None:
-        yield _logged(header, message, diff_lines)
+    buffer = bytearray()
+    boundary = b"\n" + START_B
+    while block := proc.stdout.read(1 << 20):
+        buffer += block
+        cut = buffer.find(boundary, 1)
+        while cut >= 0:
+            yield _logged(bytes(buffer[:cut]))
+            del buffer[: cut + 1]
+            cut = buffer.find(boundary, 1)
+    if buffer.startswith(START_B):
+        yield _logged(bytes(buffer))
     err = proc.stderr.read().decode("utf-8", "replace").strip().splitlines() if proc.stderr else []
     if proc.wait() != 0:
         raise GitError(f"git log: {err[-1] if err else 'failed'}")
