@@ -140,3 +140,34 @@ def test_bad_ranges_are_clear_errors(repo: Path) -> None:
         assert err.startswith("vfiolint: ") and len(err.strip().splitlines()) == 1, err
         assert "Traceback" not in err
     assert not Path("/tmp/x").exists()
+
+
+def test_a_commit_git_cannot_show_is_one_error_and_hides_nothing(repo: Path) -> None:
+    base = git(repo, "rev-parse", "HEAD").strip()
+    commit(repo, {"drivers/pci_vfio.c": NARROW_HEADER + PADDING + SAFE}, "pci: shrink bar_map")
+    broken = commit(repo, {"drivers/other.c": "int lost(void) { return 1; }\n"}, "add other")
+    commit(repo, {"drivers/pci_vfio.c": HEADER + PADDING + SAFE}, "pci: widen bar_map again")
+    blob = git(repo, "rev-parse", f"{broken}:drivers/other.c").strip()
+    (repo / ".git" / "objects" / blob[:2] / blob[2:]).unlink()  # a missing object
+    code, found, doc = check(repo, "--git", f"{base}..HEAD")
+    line = (HEADER + PADDING).count("\n") + 3
+    assert found == [
+        ("VFIO003", "introduced", "drivers/pci_vfio.c", line, "pci: shrink bar_map"),
+        ("VFIO003", "fixed", "drivers/pci_vfio.c", line, "pci: widen bar_map again"),
+    ]
+    assert code == 2
+    assert [e["input"] for e in doc["errors"]] == [broken]
+    assert doc["errors"][0]["message"].startswith(f"{broken[:12]}: git log: fatal: ")
+
+
+def test_shallow_clone_with_a_missing_parent_is_a_clear_error(repo: Path, tmp_path: Path) -> None:
+    for i in range(3):
+        commit(repo, {"drivers/pci_vfio.c": HEADER + PADDING + SAFE.replace("0;", f"{i + 1};")},
+               f"change {i}")
+    shallow = tmp_path / "shallow"
+    git(tmp_path, "clone", "-q", "--depth", "2", f"file://{repo}", str(shallow))
+    proc = run_cli("check", "--format", "json", "--repo", str(shallow), "--git", "HEAD~3..HEAD")
+    err = proc.stderr.decode()
+    assert proc.returncode == 2
+    assert len(err.strip().splitlines()) == 1 and err.startswith("vfiolint: git rev-list: fatal:")
+    assert "Traceback" not in err

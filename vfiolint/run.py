@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from rich.progress import Progress
 
     from vfiolint.engine import FileCoverage
-    from vfiolint.inputs.git import BlobReader, GitPatch, LoggedCommit
+    from vfiolint.inputs.git import BlobReader, BrokenCommit, GitPatch, LoggedCommit
     from vfiolint.source import UnitPair
 
 # Below this many inputs or commits, starting worker processes costs more than it saves.
@@ -163,12 +163,15 @@ class Task:
     limits: Limits = field(default_factory=Limits)
 
 
-def commit_outcome(reader: BlobReader, item: LoggedCommit, index: int, range_name: str,
-                   rules: list[Rule], config: Config, task: Task) -> Outcome:
+def commit_outcome(reader: BlobReader, item: LoggedCommit | BrokenCommit, index: int,
+                   range_name: str, rules: list[Rule], config: Config, task: Task) -> Outcome:
     """Analyse one commit of a range; a failure is that commit's error."""
     from vfiolint.inputs import git
 
     outcome = Outcome(keep_hunks=task.keep_hunks, inputs=1)
+    if isinstance(item, git.BrokenCommit):
+        outcome.errors.append((item.commit, item.message))
+        return outcome
     try:
         with deadline(task.timeout, item.commit[:12]):
             git_patch = git.logged_patch(reader, item, index, range_name)
@@ -179,7 +182,8 @@ def commit_outcome(reader: BlobReader, item: LoggedCommit, index: int, range_nam
     return outcome
 
 
-def _commits_in_worker(batch: list[tuple[LoggedCommit, int, str, Task]]) -> Outcome:
+def _commits_in_worker(batch: list[tuple[LoggedCommit | BrokenCommit, int, str, Task]]
+                       ) -> Outcome:
     """Pool entry point for a batch of commits."""
     from vfiolint import parallel
     from vfiolint.inputs.git import BlobReader

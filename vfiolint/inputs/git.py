@@ -35,9 +35,15 @@ def git(repo: Path, *args: str, data: bytes | None = None) -> bytes:
     except OSError as exc:
         raise GitError(f"git: cannot run: {exc.strerror or exc}") from exc
     if proc.returncode != 0:
-        message = proc.stderr.decode("utf-8", "replace").strip().splitlines()
-        raise GitError(f"git {args[0]}: {message[-1] if message else 'failed'}")
+        raise GitError(f"git {args[0]}: {git_message(proc.stderr)}")
     return proc.stdout
+
+
+def git_message(stderr: bytes) -> str:
+    """Pick the line of git's standard error that says what went wrong."""
+    lines = [x.strip() for x in stderr.decode("utf-8", "replace").splitlines() if x.strip()]
+    return next((x for x in lines if x.startswith(("fatal:", "error:"))),
+                lines[0] if lines else "failed")
 
 
 def check_revision(value: str) -> str:
@@ -108,7 +114,7 @@ def commits(repo: Path, revision_range: str) -> list[str]:
         return [out.decode().strip()]
     for word in words:
         check_revision(word.lstrip("^") or "-")
-    out = git(repo, "rev-list", "--no-merges", "--reverse", "--end-of-options", *words)
+    out = git(repo, "rev-list", "--no-merges", "--reverse", "--end-of-options", *words, "--")
     return out.decode().split()
 
 
@@ -176,19 +182,26 @@ def _logged(chunk: bytes) -> LoggedCommit:
                         diff_text.lstrip(b"\n").decode("utf-8", "surrogateescape"))
 
 
-def log_range(repo: Path, revision_range: str) -> Iterator[LoggedCommit]:
-    """Stream the non-merge commits of a range, oldest first, from one ``git log -p``.
+@dataclass(frozen=True, slots=True)
+class BrokenCommit:
+    """A commit git could not show (a missing object, a corrupt pack)."""
 
-    The stream is read in large blocks and cut at the commit markers, so each commit is
-    decoded once rather than line by line."""
-    words = revision_range.split()
-    for word in words:
-        check_revision(word.lstrip("^") or "-")
-    limit = ["--max-count=1"] if len(words) == 1 and ".." not in revision_range else []
-    cmd = ["git", "-C", str(repo), "log", "--no-merges", "--reverse", "-p", *DIFF_OPTIONS,
-           *limit, f"--format={LOG_FORMAT}", "--end-of-options", *words, "--"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    commit: str
+    message: str
+
+
+def _log_stream(repo: Path, args: list[str], stdin: bytes | None = None
+                ) -> Iterator[LoggedCommit]:
+    """Run one ``git log -p`` and yield its commits; a failing git raises GitError, after the
+    commits it showed whole (the one it broke on is never yielded half)."""
+    cmd = ["git", "-C", str(repo), "log", "--no-merges", "-p", *DIFF_OPTIONS,
+           f"--format={LOG_FORMAT}", *args]
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE if stdin is not None else None,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert proc.stdout is not None
+    if stdin is not None and proc.stdin is not None:
+        proc.stdin.write(stdin)
+        proc.stdin.close()
     buffer = bytearray()
     boundary = b"\n" + START_B
     while block := proc.stdout.read(1 << 20):
@@ -198,11 +211,42 @@ def log_range(repo: Path, revision_range: str) -> Iterator[LoggedCommit]:
             yield _logged(bytes(buffer[:cut]))
             del buffer[: cut + 1]
             cut = buffer.find(boundary, 1)
+    err = proc.stderr.read() if proc.stderr else b""
+    if proc.wait() != 0:
+        raise GitError(f"git log: {git_message(err)}")
     if buffer.startswith(START_B):
         yield _logged(bytes(buffer))
-    err = proc.stderr.read().decode("utf-8", "replace").strip().splitlines() if proc.stderr else []
-    if proc.wait() != 0:
-        raise GitError(f"git log: {err[-1] if err else 'failed'}")
+
+
+def log_range(repo: Path, revision_range: str) -> Iterator[LoggedCommit | BrokenCommit]:
+    """Stream the non-merge commits of a range, oldest first, from one ``git log -p``.
+
+    If git breaks on a commit (a missing object), that commit becomes a BrokenCommit and a
+    new stream goes on with the commits after it: one broken commit hides nothing else."""
+    words = revision_range.split()
+    for word in words:
+        check_revision(word.lstrip("^") or "-")
+    limit = ["--max-count=1"] if len(words) == 1 and ".." not in revision_range else []
+    shown = 0
+    try:
+        for item in _log_stream(repo, ["--reverse", *limit, "--end-of-options", *words, "--"]):
+            shown += 1
+            yield item
+        return
+    except GitError as exc:
+        failure = exc
+    remaining = commits(repo, revision_range)[shown:]
+    while remaining:
+        yield BrokenCommit(remaining[0], f"{remaining[0][:12]}: {failure}")
+        remaining = remaining[1:]
+        feed = "".join(f"{c}\n" for c in remaining).encode()
+        try:
+            for item in _log_stream(repo, ["--no-walk=unsorted", "--stdin"], feed):
+                remaining = remaining[1:]
+                yield item
+            return
+        except GitError as exc:
+            failure = exc
 
 
 def logged_patch(reader: BlobReader, logged: LoggedCommit, index: int,
@@ -224,7 +268,7 @@ def count_range(repo: Path, revision_range: str) -> int:
     words = revision_range.split()
     if len(words) == 1 and ".." not in revision_range:
         return 1
-    out = git(repo, "rev-list", "--count", "--no-merges", "--end-of-options", *words)
+    out = git(repo, "rev-list", "--count", "--no-merges", "--end-of-options", *words, "--")
     return int(out.decode().strip() or 0)
 
 
