@@ -6,6 +6,7 @@ Rows and columns are 0-based here, as tree-sitter gives them; everything outside
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from functools import cache
 
 import tree_sitter
@@ -35,15 +36,18 @@ def parse(source: bytes) -> tree_sitter.Tree:
     return parser().parse(source)
 
 
-def error_count(node: tree_sitter.Node) -> int:
-    """Count ERROR and MISSING nodes below ``node`` (0 for a clean parse)."""
+def error_nodes(node: tree_sitter.Node) -> Iterator[tree_sitter.Node]:
+    """Yield the ERROR and MISSING nodes below ``node`` (none for a clean parse)."""
     if not node.has_error:
-        return 0
-    count = 0
+        return
     stack = [node]
     while stack:
         current = stack.pop()
         if current.is_error or current.is_missing:
-            count += 1
+            yield current
         stack.extend(c for c in current.children if c.has_error or c.is_missing)
-    return count
+
+
+def error_count(node: tree_sitter.Node) -> int:
+    """Count ERROR and MISSING nodes below ``node`` (0 for a clean parse)."""
+    return sum(1 for _ in error_nodes(node))

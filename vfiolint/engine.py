@@ -112,20 +112,9 @@ MAX_ERROR_LINES = 20
 
 def measure(tree_root: Node, unit: SourceUnit) -> ImageCoverage:
     """Count a parse's ERROR and MISSING nodes and the real lines they start on."""
-    if not tree_root.has_error:
-        return ImageCoverage(True)
-    lines: set[int] = set()
-    count = 0
-    stack = [tree_root]
-    while stack:
-        node = stack.pop()
-        if node.is_error or node.is_missing:
-            count += 1
-            line = unit.real_line(node.start_point.row)
-            if line is not None:
-                lines.add(line)
-        stack.extend(c for c in node.children if c.has_error or c.is_missing)
-    return ImageCoverage(True, count, tuple(sorted(lines)[:MAX_ERROR_LINES]))
+    errors = list(cparse.error_nodes(tree_root))
+    lines = {line for n in errors if (line := unit.real_line(n.start_point.row)) is not None}
+    return ImageCoverage(True, len(errors), tuple(sorted(lines)[:MAX_ERROR_LINES]))
 
 
 def match_unit(rules: list[Rule], unit: SourceUnit,

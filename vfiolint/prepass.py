@@ -602,6 +602,14 @@ class _Rewriter:
             step *= 4
         return -1
 
+    def arguments(self, end: int) -> tuple[int, int] | None:
+        """Return the ``(`` and ``)`` of the balanced argument list right after a name."""
+        open_pos = self.next_sig(end)
+        if open_pos >= len(self.code) or self.code[open_pos] != 0x28:
+            return None
+        close = self.close_paren(open_pos)
+        return None if close is None else (open_pos, close)
+
     def close_paren(self, open_pos: int) -> int | None:
         """Index of the ``)`` matching the ``(`` at open_pos, None when unbalanced."""
         depth = 0
@@ -679,12 +687,10 @@ class _Rewriter:
 
     def for_each(self, start: int, end: int, listed: bool) -> int:
         """``NAME(args) stmt`` -> ``while(args) stmt``; returns where to continue."""
-        open_pos = self.next_sig(end)
-        if open_pos >= len(self.code) or self.code[open_pos] != 0x28:
+        found = self.arguments(end)
+        if found is None:
             return end
-        close = self.close_paren(open_pos)
-        if close is None:
-            return end
+        open_pos, close = found
         after = self.next_sig(close + 1)
         nxt = bytes(self.code[after:after + 1])
         follows = nxt == b"{" or (nxt.isalpha() or nxt == b"_")
@@ -708,13 +714,11 @@ class _Rewriter:
 
     def attribute(self, start: int, end: int) -> int:
         self.drop(start, end)
-        open_pos = self.next_sig(end)
-        if open_pos < len(self.code) and self.code[open_pos] == 0x28:
-            close = self.close_paren(open_pos)
-            if close is not None:
-                self.drop(open_pos, close + 1)
-                return close + 1
-        return end
+        found = self.arguments(end)
+        if found is None:
+            return end
+        self.drop(found[0], found[1] + 1)
+        return found[1] + 1
 
     def statement(self, start: int, end: int, depth: int) -> int:
         open_pos = self.next_sig(end)
@@ -835,12 +839,11 @@ class _Rewriter:
                 return pos
 
     def typename(self, start: int, end: int) -> int:
-        open_pos = self.next_sig(end)
-        if open_pos >= len(self.code) or self.code[open_pos] != 0x28:
+        """Blank the struct/union/enum keywords in a type-taking macro's arguments."""
+        found = self.arguments(end)
+        if found is None:
             return end
-        close = self.close_paren(open_pos)
-        if close is None:
-            return end
+        open_pos, close = found
         if self.code[start:end] == b"offsetof":
             # offsetof(T, a.b): tree-sitter wants one field name; `a_b` keeps the length
             spans = self.args(open_pos, close)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from vfiolint.findings import Finding, Status
+from vfiolint.findings import Finding
+from vfiolint.report import problems
 
 LEVELS = {"error": "error", "warning": "warning", "note": "notice"}
 
@@ -20,11 +21,8 @@ def _property(text: str) -> str:
 def render(findings: list[Finding], errors: list[tuple[str, str]]) -> str:
     """Render ``::error file=…,line=…::…`` lines; fixed hazards have no post-image line to mark."""
     out = []
-    for f in findings:
-        if f.status is Status.FIXED or f.waiver is not None:
-            continue
-        level = LEVELS[f.severity.value] if f.status is Status.INTRODUCED or f.patch is None \
-            else "notice"
+    for f, blamed in problems(findings):
+        level = LEVELS[f.severity.value] if blamed else "notice"
         props = (f"file={_property(f.path)},line={f.line},endLine={f.end_line},"
                  f"col={f.span.column},title={_property(f'{f.rule} {f.name} ({f.status})')}")
         out.append(f"::{level} {props}::{_data(f.message)}")
