@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from vfiolint.run import analyse
 from vfiolint.findings import Finding
 from vfiolint.inputs import load
 from vfiolint.policy import keep
 from vfiolint.ruleset import Rule, load_rules
+from vfiolint.run import analyse
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -161,8 +161,9 @@ def _cmd_check(args: argparse.Namespace) -> int:
     if args.no_prefilter:
         rules = [replace(r, keywords=()) for r in rules]
     outcome = run_check(args, rules, config)
+    outcome.errors = [(name, one_line(message)) for name, message in outcome.errors]
     for _, message in outcome.errors:
-        print(f"vfiolint: {message.splitlines()[0]}", file=sys.stderr)
+        print(f"vfiolint: {message}", file=sys.stderr)
     _print_report(args, outcome, rules)
     if outcome.errors:
         return EXIT_ERROR
@@ -190,8 +191,22 @@ def _cmd_explain(args: argparse.Namespace) -> int:
     raise UsageError(f"no rule {args.rule}; 'vfiolint rules' lists them")
 
 
+def one_line(message: str) -> str:
+    """Keep an error on one line: line breaks in names or quoted input become escapes."""
+    return message.replace("\r", "\\r").replace("\n", "\\n")
+
+
+def _tolerant_streams() -> None:
+    """Let any character reach standard output and error (names that are not UTF-8 arrive as
+    lone surrogates): what cannot be encoded is written as a backslash escape."""
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run vfiolint and return its exit code."""
+    _tolerant_streams()
     try:
         args = build_parser().parse_args(argv)
     except UsageError as exc:
@@ -206,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as exc:
         print(f"vfiolint: {exc}", file=sys.stderr)
     except (VfiolintError, InputError) as exc:
-        for line in str(exc).splitlines():
+        for line in str(exc).splitlines():  # rule-load errors: one line per problem
             print(f"vfiolint: {line}", file=sys.stderr)
     except KeyboardInterrupt:
         print("vfiolint: interrupted", file=sys.stderr)

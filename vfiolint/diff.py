@@ -56,8 +56,8 @@ def strip_prefix(path: str | None) -> str | None:
     if path == "/dev/null":
         return None
     if path.startswith(("a/", "b/")):
-        return path[2:]
-    return path
+        path = path[2:]
+    return path or None
 
 
 def is_signature(lines: Sequence[str], i: int) -> bool:
@@ -249,14 +249,20 @@ def repair(lines: Sequence[str]) -> list[FileSection]:
             if any(x[:1] in "+-" for x in body):
                 hunks.append(_canonical_hunk(m, section, body))
         old_p, new_p = strip_prefix(old), strip_prefix(new)
-        if not hunks and not extended:
+        if (not hunks and not extended) or (old_p is None and new_p is None):
             continue
         path = new_p or old_p or "?"
-        head = [f"diff --git a/{old_p or path} b/{new_p or path}"]
-        head += [x for x in extended if not x.startswith("index ")]
-        if old_p is None and not any(x.startswith("new file mode") for x in extended):
+        spaced = any(c.isspace() for c in (old_p or "") + (new_p or ""))
+        if spaced and not hunks:
+            continue  # a rename or mode change of an oddly named file: nothing to analyse
+        # A 'diff --git' line cannot say where a path with a space ends: leave it out then.
+        head = [] if spaced else [f"diff --git a/{old_p or path} b/{new_p or path}"]
+        head += [x for x in extended if not x.startswith("index ") and not spaced]
+        if not spaced and old_p is None and not any(x.startswith("new file mode")
+                                                    for x in extended):
             head.append("new file mode 100644")
-        if new_p is None and not any(x.startswith("deleted file mode") for x in extended):
+        if not spaced and new_p is None and not any(x.startswith("deleted file mode")
+                                                    for x in extended):
             head.append("deleted file mode 100644")
         if hunks:
             head.append(f"--- {'a/' + old_p if old_p else '/dev/null'}")
@@ -276,7 +282,7 @@ def parse(text: str) -> tuple[FileDiff, ...]:
     try:
         patchset = PatchSet(text)
     except UnidiffParseError as exc:
-        raise InputError(f"diff: {exc}") from exc
+        raise InputError(f"diff: {' '.join(str(exc).split())}") from exc
     files = []
     for pf in patchset:
         hunks = tuple(

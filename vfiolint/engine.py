@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from functools import lru_cache, partial
+from functools import lru_cache
 
 from tree_sitter import Node, QueryCursor
 
 from vfiolint import cparse, prepass
 from vfiolint.config import Config
 from vfiolint.findings import Confidence, Finding, PatchRef, Span, Status, fingerprint
-from vfiolint.predicates import REGISTRY, Captures, Context
+from vfiolint.predicates import Captures, Context, custom_predicates, holds
 from vfiolint.prepass import MacroTable
 from vfiolint.ruleset import Rule
 from vfiolint.scope import Facts, function_name, squash, text_of
@@ -48,10 +48,14 @@ class Match:
         return any(low <= line <= high for line in unit.touched)
 
 
-def _dispatch(ctx: Context, name: str, args: list[tuple[str, str]], _index: int,
-              captures: Captures) -> bool:
-    """Route a custom predicate to its function (names were checked at rule load)."""
-    return REGISTRY[name](ctx, args, captures)
+def valid_utf8(text: bytes) -> bytes:
+    """Replace each byte that is not UTF-8 with ``?``: the same length, so every offset holds,
+    and tree-sitter never meets capture text it cannot decode."""
+    try:
+        text.decode("utf-8")
+    except UnicodeDecodeError:
+        return text.decode("utf-8", "surrogateescape").encode("utf-8", "replace")
+    return text
 
 
 def real_span(node: Node, unit: SourceUnit) -> Span | None:
@@ -148,7 +152,7 @@ def _cached_match(rules: tuple[Rule, ...], path: str, text: bytes, origin: Origi
     column is the user's); snippets and waivers are read from the original text."""
     unit = SourceUnit(path, text, origin, line_map)
     active = list(rules)
-    tree = cparse.parse(prepass.neutralise(unit.text, table))
+    tree = cparse.parse(valid_utf8(prepass.neutralise(unit.text, table)))
     facts = Facts(tree)
     ctx = Context(unit, facts)
     rows = unit.text.split(b"\n")
@@ -156,9 +160,10 @@ def _cached_match(rules: tuple[Rule, ...], path: str, text: bytes, origin: Origi
     for rule in active:
         seen: set[tuple[int, int]] = set()
         functions: set[str | None] = set()
-        cursor = QueryCursor(rule.query)
-        check = partial(_dispatch, ctx)
-        for pattern, captures in cursor.matches(tree.root_node, predicate=check):  # type: ignore[call-arg]
+        checks = custom_predicates(rule.query_text)
+        for pattern, captures in QueryCursor(rule.query).matches(tree.root_node):
+            if not holds(ctx, checks[pattern], captures):
+                continue
             node = captures["finding"][0]
             span = real_span(node, unit)
             if span is None or (node.start_byte, node.end_byte) in seen:

@@ -23,6 +23,7 @@ Predicate = Callable[["Context", Args, Captures], bool]
 
 REGION_NAME_RE = re.compile(r"(?i)(^|_)(reg|regs|region|regions|info|rinfo|reginfo)(_|$)")
 REGION_FIELDS = ("offset", "size")
+REGION_FIELD_TEXT_RE = re.compile(rb"(\.|->)\s*(offset|size)\b")
 KERNEL_VFIO_RE = re.compile(r"(^|/)(drivers/vfio/|include/linux/vfio|include/uapi/linux/vfio)")
 COMPARISONS = frozenset({"==", "!=", "<", ">", "<=", ">=", "&&", "||"})
 
@@ -41,6 +42,61 @@ class Context:
 
 
 REGISTRY: dict[str, Predicate] = {}
+CUSTOM_RE = re.compile(r'\(#(vf-[a-z0-9-]+\?)((?:\s+(?:@[\w.-]+|"(?:[^"\\]|\\.)*"))*)\s*\)')
+ARG_RE = re.compile(r'@([\w.-]+)|"((?:[^"\\]|\\.)*)"')
+
+
+def split_patterns(query: str) -> list[str]:
+    """Split a query into its top-level patterns, in the order tree-sitter numbers them."""
+    patterns: list[str] = []
+    depth, start, i, n = 0, -1, 0, len(query)
+    while i < n:
+        ch = query[i]
+        if ch == ";":
+            end = query.find("\n", i)
+            i = n if end < 0 else end
+            continue
+        if ch == '"':
+            i += 1
+            while i < n and query[i] != '"':
+                i += 2 if query[i] == "\\" else 1
+        elif ch in "([":
+            if depth == 0:
+                start = i
+            depth += 1
+        elif ch in ")]":
+            depth -= 1
+            if depth == 0 and start >= 0:
+                j = i + 1
+                while j < n and query[j] in "*+?":
+                    j += 1
+                patterns.append(query[start:j])
+                start = -1
+        i += 1
+    return patterns
+
+
+@cache
+def custom_predicates(query: str) -> tuple[tuple[tuple[str, Args], ...], ...]:
+    """Return, per pattern, the ``#vf-...?`` predicates and their arguments.
+
+    They are applied here, after tree-sitter's own (#eq?, #match?, #any-of?): the binding's
+    predicate callback leaks memory on every call (py-tree-sitter 0.25 and 0.26)."""
+    out = []
+    for pattern in split_patterns(query):
+        checks = []
+        for m in CUSTOM_RE.finditer(pattern):
+            args: Args = [(a, "capture") if a else (b.replace('\\"', '"').replace("\\\\", "\\"),
+                                                  "string")
+                          for a, b in ARG_RE.findall(m.group(2))]
+            checks.append((m.group(1), args))
+        out.append(tuple(checks))
+    return tuple(out)
+
+
+def holds(ctx: Context, checks: tuple[tuple[str, Args], ...], captures: Captures) -> bool:
+    """Tell whether a match passes all its pattern's custom predicates."""
+    return all(REGISTRY[name](ctx, args, captures) for name, args in checks)
 
 
 def predicate(name: str) -> Callable[[Predicate], Predicate]:
@@ -320,8 +376,8 @@ def narrow_region_store(ctx: Context, args: Args, captures: Captures) -> bool:
     """Keep a store, cast, return or same-file call that puts a vfio_region_info offset in a
     type that can be 32-bit, or its size in a type narrower than size_t."""
     node = _node(args, captures)
-    if node is None:
-        return False
+    if node is None or not REGION_FIELD_TEXT_RE.search(node.text or b""):
+        return False  # no .offset/.size read here: nothing to judge
     for value, type_text in _targets(ctx, node):
         if type_text is None:
             continue

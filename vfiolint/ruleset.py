@@ -18,7 +18,7 @@ import tree_sitter
 from vfiolint import cparse
 from vfiolint.errors import RuleError
 from vfiolint.findings import Confidence, Severity
-from vfiolint.predicates import REGISTRY
+from vfiolint.predicates import REGISTRY, custom_predicates
 
 REQUIRED = ("id", "name", "summary", "severity", "confidence", "status", "message", "query", "doc")
 KNOWN = {*REQUIRED, "paths", "keywords", "references", "corpus", "cwe", "one_per_function",
@@ -134,9 +134,12 @@ def check_rule(data: dict[str, object], file: Path, root: Path | None = None) ->
     if "@finding" not in query:
         problems.append("query: captures no @finding")
     try:
-        cparse.query(query)
+        compiled = cparse.query(query)
     except (tree_sitter.QueryError, ValueError) as exc:
         problems.append(f"query: {' '.join(str(exc).split())}")
+    else:
+        if len(custom_predicates(query)) != compiled.pattern_count:
+            problems.append("query: its patterns could not be told apart for #vf- predicates")
     return problems
 
 

@@ -146,6 +146,7 @@ class Facts:
     _callees: dict[int, frozenset[str]] = field(default_factory=dict)
     _records: dict[str, list[Node]] | None = None
     _typedefs: dict[str, Node] | None = None
+    _declared: dict[int, dict[str, Declared]] = field(default_factory=dict)
 
     @property
     def root(self) -> Node:
@@ -257,19 +258,31 @@ class Facts:
     def lookup(self, name: str, at: Node) -> Declared | None:
         """Find the declaration of a variable visible at a node: function scope, then file."""
         fn = self.function_of(at)
-        places = [fn] if fn is not None else []
-        places.append(self.root)
-        for place in places:
-            for decl in self.walk(place):
-                if decl.type not in {"declaration", "parameter_declaration"}:
-                    continue
-                if place is self.root and self.function_of(decl) is not None:
-                    continue
-                for found, declarator in _declared_names(decl):
-                    type_node = decl.child_by_field_name("type")
-                    if found == name and type_node is not None:
-                        return Declared(type_node, declarator)
-        return None
+        if fn is not None:
+            found = self._declarations(fn).get(name)
+            if found is not None:
+                return found
+        return self._declarations(self.root).get(name)
+
+    def _declarations(self, place: Node) -> dict[str, Declared]:
+        """Index the names a function (parameters and locals) or the file scope declares; the
+        first declaration of a name wins, as the nearest one would in a walk."""
+        cached = self._declared.get(place.id)
+        if cached is not None:
+            return cached
+        table: dict[str, Declared] = {}
+        for decl in self.walk(place):
+            if decl.type not in {"declaration", "parameter_declaration"}:
+                continue
+            if place is self.root and self.function_of(decl) is not None:
+                continue
+            type_node = decl.child_by_field_name("type")
+            if type_node is None:
+                continue
+            for found, declarator in _declared_names(decl):
+                table.setdefault(found, Declared(type_node, declarator))
+        self._declared[place.id] = table
+        return table
 
     def records(self) -> dict[str, list[Node]]:
         """Return the struct and union bodies of the unit by tag (anonymous ones under "")."""

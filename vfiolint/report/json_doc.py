@@ -93,4 +93,6 @@ def render(findings: list[Finding], errors: list[tuple[str, str]],
         "coverage": [coverage_object(c) for c in sorted(
             coverage or [], key=lambda c: (c.input, c.patch.index if c.patch else -1))],
     }
-    return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+    # ASCII only: valid JSON whatever the terminal's encoding, even for names and paths that
+    # are not UTF-8 (they arrive as lone surrogates and leave as \\udcXX escapes).
+    return json.dumps(doc, indent=2) + "\n"
