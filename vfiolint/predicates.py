@@ -14,7 +14,7 @@ from functools import cache
 
 from tree_sitter import Node
 
-from vfiolint.scope import Declared, Facts, squash, text_of, width_class
+from vfiolint.scope import Declared, Facts, enclosing, squash, text_of, width_class
 from vfiolint.source import SourceUnit
 
 Args = list[tuple[str, str]]
@@ -423,13 +423,29 @@ def _msix_test(ctx: Context, operand: Node, op: str) -> bool:
 
 
 def _is_switch(ctx: Context, operand: Node) -> bool:
-    """Tell whether an operand is a platform or configuration switch rather than a range test."""
+    """Tell whether an operand is a platform or configuration switch rather than a range test
+    or a local flag (``!again`` in a retry loop decides nothing about the platform)."""
+    inner = operand
     if operand.type == "unary_expression" and text_of(operand).startswith("!"):
-        inner = operand.child_by_field_name("argument")
-        return inner is not None and not any(
-            _op(n) in COMPARISONS for n in ctx.facts.walk(inner) if n.type == "binary_expression"
-        )
-    return operand.type in {"call_expression", "identifier", "field_expression"}
+        inner = _unwrap(operand.child_by_field_name("argument") or operand)
+        if any(_op(n) in COMPARISONS for n in ctx.facts.walk(inner)
+               if n.type == "binary_expression"):
+            return False
+    elif operand.type not in {"call_expression", "identifier", "field_expression"}:
+        return False
+    return not (inner.type == "identifier" and _is_local(ctx, inner))
+
+
+def _is_local(ctx: Context, ident: Node) -> bool:
+    """Tell whether an identifier names a variable declared in its function's body (not a
+    parameter, a global or a module parameter)."""
+    declared = ctx.facts.lookup(text_of(ident), ident)
+    if declared is None or enclosing(declared.declarator, "parameter_declaration") is not None:
+        return False
+    fn = ctx.facts.function_of(declared.declarator)
+    # A hunk fragment wrapped in a synthetic function (its first line is no real line) may
+    # hold file-scope declarations: they are not locals.
+    return fn is not None and ctx.unit.real_line(fn.start_point.row) is not None
 
 
 CONFIG_RE = re.compile(r"\b(IS_ENABLED|IS_BUILTIN|IS_REACHABLE)\s*\(|\bCONFIG_\w+")

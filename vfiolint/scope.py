@@ -274,7 +274,7 @@ class Facts:
         for decl in self.walk(place):
             if decl.type not in {"declaration", "parameter_declaration"}:
                 continue
-            if place is self.root and self.function_of(decl) is not None:
+            if place.id == self.root.id and self.function_of(decl) is not None:
                 continue
             type_node = decl.child_by_field_name("type")
             if type_node is None:

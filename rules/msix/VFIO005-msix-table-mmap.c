@@ -284,3 +284,19 @@ static int case_overlap_helper(struct vfio_pci_device *vdev, unsigned int index,
 		return -EINVAL;
 	return 0;
 }
+
+/* A retry flag local to the function is not a platform switch (DPDK's 2019 retry logic). */
+static int case_ok_local_retry_flag(struct vfio_pci_device *vdev, int index, void *map_addr)
+{
+	bool again = false;
+
+	for (;;) {
+		// ok: VFIO005
+		if (map_addr == NULL && vdev->msix_bar == index && !again) {
+			again = true;
+			continue;
+		}
+		break;
+	}
+	return 0;
+}
