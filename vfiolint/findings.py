@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -95,5 +94,7 @@ class Finding:
 
 def fingerprint(rule: str, path: str, function: str | None, text: str) -> str:
     """Hash what identifies a hazard across images, resends and line shifts: no line numbers."""
+    import hashlib  # only runs with findings pay for the OpenSSL binding
+
     key = "\x1f".join((rule, path, function or "", text))
     return hashlib.sha256(key.encode("utf-8", "surrogateescape")).hexdigest()[:20]

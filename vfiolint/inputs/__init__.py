@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import io
 import logging
 import re
@@ -126,14 +125,15 @@ class InputReader:
         self.count = 0
         self.found = False
         self.mail = False
-        self.bodies: set[bytes] = set()
+        self.bodies: set[int] = set()
 
     def _resent(self, data: bytes) -> bool:
         """Tell whether a message's body is byte for byte one already read (a resend)."""
         cut = data.find(b"\n\n")
         if cut < 0 or len(data) - cut < 64:
             return False
-        digest = hashlib.blake2b(data[cut:], digest_size=16).digest()
+        # Only compared within this run: the built-in 64-bit hash serves, no digest needed.
+        digest = hash(data[cut:])
         if digest in self.bodies:
             return True
         self.bodies.add(digest)
