@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import jsonschema
@@ -137,3 +139,14 @@ def test_version() -> None:
     proc = run_cli("--version")
     assert proc.returncode == 0
     assert proc.stdout.decode().startswith("vfiolint ")
+
+
+def test_a_reader_that_goes_away_is_not_an_error() -> None:
+    proc = subprocess.Popen([sys.executable, "-m", "vfiolint", "check", "corpus"], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.readline()
+    proc.stdout.close()  # like 'vfiolint check corpus | head -1'
+    err = proc.stderr.read().decode()
+    assert proc.wait() == 1  # the verdict stands: the corpus introduces hazards
+    assert err == ""

@@ -164,7 +164,12 @@ def _cmd_check(args: argparse.Namespace) -> int:
     outcome.errors = [(name, one_line(message)) for name, message in outcome.errors]
     for _, message in outcome.errors:
         print(f"vfiolint: {message}", file=sys.stderr)
-    _print_report(args, outcome, rules)
+    try:
+        _print_report(args, outcome, rules)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader went away (``vfiolint check … | head``): stop writing, keep the verdict.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     if outcome.errors:
         return EXIT_ERROR
     return EXIT_FINDINGS if failing(outcome.findings) else EXIT_CLEAN
