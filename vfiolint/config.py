@@ -59,11 +59,6 @@ class Config:
         return any(fnmatch.fnmatch(path, glob) and (rule_id in ids or name in ids)
                    for glob, ids in self.per_path_ignore)
 
-    def macro_names(self, kind: str) -> tuple[str, ...]:
-        """Return the configured macro names of one kind."""
-        return dict(self.macros).get(kind, ())
-
-
 def _strings(table: dict[str, object], key: str, where: str) -> tuple[str, ...]:
     """Read a list of strings."""
     value = table.get(key, [])

@@ -227,22 +227,6 @@ def userspace_path(ctx: Context, args: Args, captures: Captures) -> bool:
     return not KERNEL_VFIO_RE.search(ctx.unit.path)
 
 
-@predicate("vf-in-function?")
-def in_function(ctx: Context, args: Args, captures: Captures) -> bool:
-    """Keep a match inside a function whose name matches the pattern."""
-    node = _node(args, captures)
-    fn = ctx.facts.function_of(node) if node is not None else None
-    name = _function_name(fn)
-    return bool(name and regex(_string(args, 1)).search(name))
-
-
-def _function_name(fn: Node | None) -> str | None:
-    """Return a function definition's name, if any."""
-    from vfiolint.scope import function_name
-
-    return function_name(fn) if fn is not None else None
-
-
 def _op(node: Node) -> str:
     """Return a binary expression's operator."""
     op = node.child_by_field_name("operator")

@@ -69,13 +69,6 @@ class Rule:
         """Return the compiled query."""
         return cparse.query(self.query_text)
 
-    def applies_to(self, path: str, *texts: bytes) -> bool:
-        """Tell whether the rule can match: path filter, then the keyword pre-filter over all
-        the texts given (both images of a file are judged together)."""
-        if self.paths and not any(fnmatch.fnmatch(path, p) for p in self.paths):
-            return False
-        return not self.keywords or any(k in t for k in self.keywords for t in texts)
-
     def wants(self, path: str, keywords_found: set[bytes]) -> bool:
         """Tell whether the rule can match a file, given which keywords occur in it."""
         if self.paths and not any(fnmatch.fnmatch(path, p) for p in self.paths):

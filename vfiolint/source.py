@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from vfiolint import cparse
-from vfiolint.model import FileDiff, Hunk, Line, LineKind, Patch
+from vfiolint.model import FileDiff, Hunk, Line, LineKind
 
 C_SUFFIXES = (".c", ".h", ".inc")
 OPENERS = {"(": ")", "[": "]", "{": "}"}
@@ -255,11 +255,6 @@ def hunk_pair(filediff: FileDiff) -> UnitPair:
     post = None if filediff.new_path is None else hunk_image(
         filediff.hunks, filediff.new_path, LineKind.ADDED)
     return UnitPair(filediff.path, pre, post)
-
-
-def patch_units(patch: Patch) -> list[UnitPair]:
-    """Build the image pairs of every C file a patch touches, from its hunks."""
-    return [hunk_pair(f) for f in patch.files if is_c_path(f.path) and f.hunks]
 
 
 def file_pair(filediff: FileDiff, pre: bytes | None, post: bytes | None) -> UnitPair:

@@ -118,16 +118,6 @@ def commits(repo: Path, revision_range: str) -> list[str]:
     return out.decode().split()
 
 
-def _metadata(repo: Path, commit: str) -> tuple[str, str, str, str, str]:
-    """Return subject, author, date, message and the first parent (or the empty tree)."""
-    fmt = FIELD.join(["%s", "%an <%ae>", "%aD", "%B", "%P"]) + RECORD
-    out = git(repo, "show", "-s", f"--format={fmt}", "--end-of-options", commit)
-    subject, author, date, message, parents = out.decode("utf-8", "replace").split(RECORD)[
-        0].split(FIELD)
-    parent = parents.split()[0] if parents.split() else EMPTY_TREE
-    return subject, author, date, message.strip(), parent
-
-
 def _pairs(reader: BlobReader, files: tuple[FileDiff, ...], old_rev: str,
            new_rev: str) -> tuple[UnitPair, ...]:
     """Read both whole images of every C file a diff touches (``new_rev`` "" is the index)."""
@@ -270,22 +260,6 @@ def count_range(repo: Path, revision_range: str) -> int:
         return 1
     out = git(repo, "rev-list", "--count", "--no-merges", "--end-of-options", *words, "--")
     return int(out.decode().strip() or 0)
-
-
-def commit_patch(repo: Path, reader: BlobReader, commit: str, index: int,
-                 input_name: str) -> GitPatch:
-    """Read one commit as a patch with whole-file images, diffed against its first parent."""
-    subject, author, date, message, parent = _metadata(repo, commit)
-    raw = git(repo, "diff", *DIFF_OPTIONS, parent, commit, "--")
-    files = _diff_files(raw)
-    prefixes, revision, inferred, counter, expected = parse_subject(subject)
-    patch = Patch(
-        input=input_name, index=index, msgid=None, subject=subject, prefixes=prefixes,
-        revision=revision, revision_inferred=inferred, counter=counter, expected=expected,
-        author=author, date=date, trailers=parse_trailers(message), message=message,
-        files=files, commit=commit,
-    )
-    return GitPatch(patch, _pairs(reader, files, parent, commit))
 
 
 def staged_patch(repo: Path, input_name: str) -> GitPatch | None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import email
 import email.policy
-import itertools
 import logging
 import re
 from collections import Counter
@@ -65,22 +64,6 @@ def decode_text(data: bytes) -> str:
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         return data.decode("utf-16", errors="replace")
     return data.decode("utf-8", errors="surrogateescape")
-
-
-def split_mbox(text: str) -> list[str]:
-    """Split text at mbox ``From `` separators; text with none is one message."""
-    lines = text.splitlines(keepends=True)
-    starts = [
-        i
-        for i, line in enumerate(lines)
-        if MBOX_FROM_RE.match(line) and _header_block_at(lines, i + 1)
-    ]
-    if len(starts) < 2:
-        return [text]
-    chunks = ["".join(lines[: starts[0]])] if starts[0] else []
-    bounds = [*starts, len(lines)]
-    chunks += ["".join(lines[a:b]) for a, b in itertools.pairwise(bounds)]
-    return [c for c in chunks if c.strip()]
 
 
 def _header_block_at(lines: list[str], i: int) -> bool:
@@ -362,19 +345,3 @@ def read_message(text: str, input_name: str, hunk_limit: int) -> list[Patch]:
     if not found:
         log.info("%s: %s has no diff; skipped", input_name, env.subject or "a message")
     return found
-
-
-def read_patches(text: str, input_name: str, hunk_limit: int = 5000
-                 ) -> tuple[list[Patch], list[InputError]]:
-    """Return the distinct patches of a mail-like text in order, and one error per bad message."""
-    patches: list[Patch] = []
-    errors: list[InputError] = []
-    repeats = Repeats()
-    for number, chunk in enumerate(split_mbox(text), 1):
-        try:
-            found = read_message(chunk, input_name, hunk_limit)
-        except InputError as exc:
-            errors.append(InputError(f"{input_name}: message {number}: {exc}"))
-            continue
-        patches += [kept for p in found if (kept := repeats.admit(p)) is not None]
-    return patches, errors
