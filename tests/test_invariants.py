@@ -46,3 +46,17 @@ def test_jobs_give_byte_identical_output_on_a_range(tmp_path: Path) -> None:
     assert one.stdout == two.stdout
     assert one.stdout.count(b'"status": "introduced"') == 20
     assert one.stdout.count(b'"status": "fixed"') == 20
+
+
+def test_the_content_cache_changes_no_finding(rules: list) -> None:  # type: ignore[type-arg]
+    from tests.conftest import ROOT, findings_of
+    from vfiolint import engine
+
+    documents = sorted(p for p in (ROOT / "corpus").rglob("*") if p.suffix in {".patch", ".txt"})
+    engine._cached_match.cache_clear()
+    engine.keywords_in.cache_clear()
+    cold = [findings_of(str(p), p.read_bytes(), rules) for p in documents]
+    warm = [findings_of(str(p), p.read_bytes(), rules) for p in documents]  # every image cached
+    assert engine._cached_match.cache_info().hits > 0
+    assert cold == warm
+    assert any(found for found, _ in cold)
