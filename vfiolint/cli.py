@@ -147,13 +147,10 @@ def _cmd_check(args: argparse.Namespace) -> int:
         raise UsageError("check needs an INPUT, --git RANGE or --staged")
     if args.git and args.staged:
         raise UsageError("--git and --staged cannot be combined")
-    from vfiolint import prepass
-
     in_repo = bool(args.git or args.staged)
     config = load_config(args.config or find_config(args.repo.resolve() if in_repo
                                                     else Path.cwd()))
-    config = replace(config, macro_table=prepass.table_for(
-        config.macros, args.repo.resolve() if in_repo else None))
+    config = replace(config, repo=args.repo.resolve() if in_repo else None)
     select = _ids(args.select)
     if select is None and config.select is not None:
         select = set(config.select)

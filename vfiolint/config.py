@@ -22,12 +22,8 @@ import fnmatch
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from vfiolint.errors import VfiolintError
-
-if TYPE_CHECKING:
-    from vfiolint.prepass import MacroTable
 
 MACRO_KINDS = ("for-each", "attribute", "statement", "typename")
 KEYS = {"select", "ignore", "exclude", "per-path-ignore", "macros"}
@@ -47,8 +43,8 @@ class Config:
     per_path_ignore: tuple[tuple[str, frozenset[str]], ...] = ()
     macros: tuple[tuple[str, tuple[str, ...]], ...] = ()
     source: Path | None = field(default=None, compare=False)
-    # Derived at start from ``macros`` and the repository's .clang-format: not a file key.
-    macro_table: MacroTable | None = None
+    # The repository whose .clang-format adds macro names (--git/--staged): not a file key.
+    repo: Path | None = None
 
     def excluded(self, path: str) -> bool:
         """Tell whether a path is excluded from checking."""

@@ -10,14 +10,14 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 from tree_sitter import Node, QueryCursor
 
-from vfiolint import cparse, prepass
+from vfiolint import cparse
 from vfiolint.config import Config
 from vfiolint.findings import Confidence, Finding, PatchRef, Span, Status, fingerprint
 from vfiolint.predicates import Captures, Context, custom_predicates, holds
-from vfiolint.prepass import MacroTable
 from vfiolint.ruleset import Rule
 from vfiolint.scope import Facts, function_name, squash, text_of
 from vfiolint.source import Origin, SourceUnit, UnitPair
@@ -129,7 +129,7 @@ def match_unit(rules: list[Rule], unit: SourceUnit,
 
 
 def match_and_measure(rules: list[Rule], unit: SourceUnit, known: frozenset[str] | None = None,
-                      table: MacroTable | None = None) -> tuple[list[Match], ImageCoverage]:
+                      config: Config = DEFAULT_CONFIG) -> tuple[list[Match], ImageCoverage]:
     """Run the given rules on one image and say how much of it could be read.
 
     Results are cached by content (path, text, line map, rules): in a commit range the
@@ -138,13 +138,14 @@ def match_and_measure(rules: list[Rule], unit: SourceUnit, known: frozenset[str]
     if not rules:
         return [], ImageCoverage(False)
     return _cached_match(tuple(rules), unit.path, unit.text, unit.origin, unit.line_map, known,
-                         table or prepass.BUILTIN)
+                         config.macros, config.repo)
 
 
 # A bounded cache on a pure function of immutable values: the run owns no mutable state.
 @lru_cache(maxsize=64)
 def _cached_match(rules: tuple[Rule, ...], path: str, text: bytes, origin: Origin,
-                  line_map: tuple[int | None, ...], known: frozenset[str], table: MacroTable
+                  line_map: tuple[int | None, ...], known: frozenset[str],
+                  macros: tuple[tuple[str, tuple[str, ...]], ...], repo: Path | None
                   ) -> tuple[list[Match], ImageCoverage]:
     """Parse and match one image (the touched lines do not matter here, only when pairing).
 
@@ -152,6 +153,9 @@ def _cached_match(rules: tuple[Rule, ...], path: str, text: bytes, origin: Origi
     column is the user's); snippets and waivers are read from the original text."""
     unit = SourceUnit(path, text, origin, line_map)
     active = list(rules)
+    from vfiolint import prepass  # loaded by the first parse: many runs parse nothing
+
+    table = prepass.table_for(macros, repo)
     tree = cparse.parse(valid_utf8(prepass.neutralise(unit.text, table)))
     facts = Facts(tree)
     ctx = Context(unit, facts)
@@ -244,9 +248,8 @@ def compare_pair(pair: UnitPair, rules: list[Rule], input_name: str, patch: Patc
     texts = [u.text for u in (pair.pre, pair.post) if u is not None]
     active = rules_for(rules, pair.path, config, *texts)
     known = frozenset(r.id for r in rules) | frozenset(r.name for r in rules)
-    table = config.macro_table
-    pre, pre_cov = match_and_measure(active, pair.pre, known, table) if pair.pre else ([], None)
-    post, post_cov = (match_and_measure(active, pair.post, known, table) if pair.post
+    pre, pre_cov = match_and_measure(active, pair.pre, known, config) if pair.pre else ([], None)
+    post, post_cov = (match_and_measure(active, pair.post, known, config) if pair.post
                       else ([], None))
     image = pair.post or pair.pre
     origin = image.origin.value if image is not None else "hunks"
@@ -284,7 +287,7 @@ def check_source(unit: SourceUnit, rules: list[Rule], input_name: str,
     """Report every match in a plain source file as present, and say what was read."""
     active = rules_for(rules, unit.path, config, unit.text)
     known = frozenset(r.id for r in rules) | frozenset(r.name for r in rules)
-    matches, coverage = match_and_measure(active, unit, known, config.macro_table)
+    matches, coverage = match_and_measure(active, unit, known, config)
     return ([_finding(m, Status.PRESENT, unit.path, input_name, None) for m in matches],
             FileCoverage(unit.path, unit.origin.value, 0, None, coverage))
 

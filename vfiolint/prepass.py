@@ -398,6 +398,7 @@ def from_clang_format(text: str) -> MacroTable:
     return MacroTable.of(**{k: v for k, v in found.items()})
 
 
+@cache  # one table per run: its inputs are fixed for the run
 def table_for(config_macros: tuple[tuple[str, tuple[str, ...]], ...],
               repo: Path | None) -> MacroTable:
     """Built-in tables + the repository's ``.clang-format`` (when there is one) + configuration.
