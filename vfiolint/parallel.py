@@ -11,7 +11,6 @@ from __future__ import annotations
 import atexit
 import os
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -89,6 +88,8 @@ def ordered_map(fn: Callable[[T], R], items: Iterable[T], jobs: int,
     """Apply ``fn`` to items in ``jobs`` processes, yielding results in the items' order.
 
     At most ``jobs * WINDOW`` items are in flight, so a long stream of work stays bounded."""
+    from concurrent.futures import Future, ProcessPoolExecutor  # only runs with a pool pay
+
     pending: list[Future[R]] = []
     with ProcessPoolExecutor(max_workers=jobs, initializer=_initialise,
                              initargs=(setup,)) as pool:
