@@ -17,8 +17,9 @@ from tree_sitter import Node, QueryCursor
 from vfiolint import cparse
 from vfiolint.config import Config
 from vfiolint.findings import Confidence, Finding, PatchRef, Span, Status, fingerprint
+from vfiolint.model import FileDiff
 from vfiolint.predicates import Captures, Context, custom_predicates, holds
-from vfiolint.ruleset import Rule
+from vfiolint.ruleset import Rule, rule_names
 from vfiolint.scope import Facts, function_name, squash, text_of
 from vfiolint.source import Origin, SourceUnit, UnitPair
 from vfiolint.waivers import Waiver, inline_waiver
@@ -110,6 +111,13 @@ class FileCoverage:
     pre: ImageCoverage | None
     post: ImageCoverage | None
 
+    @classmethod
+    def unread(cls, filediff: FileDiff) -> FileCoverage:
+        """Describe a file whose hunks hold no rule's keywords: nothing there was parsed."""
+        return cls(filediff.path, "hunks", len(filediff.hunks),
+                   None if filediff.old_path is None else ImageCoverage(False),
+                   None if filediff.new_path is None else ImageCoverage(False))
+
 
 MAX_ERROR_LINES = 20
 
@@ -134,7 +142,7 @@ def match_and_measure(rules: list[Rule], unit: SourceUnit, known: frozenset[str]
 
     Results are cached by content (path, text, line map, rules): in a commit range the
     post-image of one commit is the pre-image of the next, and a blob is parsed once."""
-    known = known if known is not None else frozenset(r.id for r in rules)
+    known = known if known is not None else rule_names(rules)
     if not rules:
         return [], ImageCoverage(False)
     return _cached_match(tuple(rules), unit.path, unit.text, unit.origin, unit.line_map, known,
@@ -199,12 +207,12 @@ def _cached_match(rules: tuple[Rule, ...], path: str, text: bytes, origin: Origi
 
 
 def _finding(m: Match, status: Status, path: str, input_name: str,
-             patch: PatchRef | None) -> Finding:
-    """Make a Finding of a match."""
+             patch: PatchRef | None, key: str | None = None) -> Finding:
+    """Make a Finding of a match (``key``: its fingerprint, when already computed)."""
     return Finding(
         rule=m.rule.id, name=m.rule.name, status=status, severity=m.rule.severity,
         confidence=m.confidence, path=path, span=m.span, message=m.message, function=m.function,
-        fingerprint=fingerprint(m.rule.id, path, m.function, m.text), input=input_name,
+        fingerprint=key or _key(m, path), input=input_name,
         patch=patch, snippet=m.snippet, waiver=m.waiver,
     )
 
@@ -247,7 +255,7 @@ def compare_pair(pair: UnitPair, rules: list[Rule], input_name: str, patch: Patc
     A rule runs on both images or on neither, so a hazard in both is never half seen."""
     texts = [u.text for u in (pair.pre, pair.post) if u is not None]
     active = rules_for(rules, pair.path, config, *texts)
-    known = frozenset(r.id for r in rules) | frozenset(r.name for r in rules)
+    known = rule_names(rules)
     pre, pre_cov = match_and_measure(active, pair.pre, known, config) if pair.pre else ([], None)
     post, post_cov = (match_and_measure(active, pair.post, known, config) if pair.post
                       else ([], None))
@@ -269,10 +277,11 @@ def compare_pair(pair: UnitPair, rules: list[Rule], input_name: str, patch: Patc
             if m_new.rule.absence_of_guard and m_new.partial:
                 continue  # the guard may sit in the part of the function the hunks do not show
             if m_new.touched(pair.post) or m_old.touched(pair.pre):
-                findings.append(_finding(m_new, Status.PRESENT, pair.path, input_name, patch))
-        findings += [_finding(m, Status.INTRODUCED, pair.path, input_name, patch)
+                findings.append(_finding(m_new, Status.PRESENT, pair.path, input_name, patch, key))
+        findings += [_finding(m, Status.INTRODUCED, pair.path, input_name, patch, key)
                      for m in new[both:]]
-        findings += [_finding(m, Status.FIXED, pair.path, input_name, patch) for m in old[both:]]
+        findings += [_finding(m, Status.FIXED, pair.path, input_name, patch, key)
+                     for m in old[both:]]
     return findings, coverage
 
 
@@ -286,7 +295,7 @@ def check_source(unit: SourceUnit, rules: list[Rule], input_name: str,
                  config: Config = DEFAULT_CONFIG) -> tuple[list[Finding], FileCoverage]:
     """Report every match in a plain source file as present, and say what was read."""
     active = rules_for(rules, unit.path, config, unit.text)
-    known = frozenset(r.id for r in rules) | frozenset(r.name for r in rules)
+    known = rule_names(rules)
     matches, coverage = match_and_measure(active, unit, known, config)
     return ([_finding(m, Status.PRESENT, unit.path, input_name, None) for m in matches],
             FileCoverage(unit.path, unit.origin.value, 0, None, coverage))

@@ -179,6 +179,11 @@ def load_rules(directory: Path | None = None) -> list[Rule]:
     return sorted((r for r in rules if r.status != "removed"), key=lambda r: r.id)
 
 
+def rule_names(rules: list[Rule]) -> frozenset[str]:
+    """Return every ID and name the rules answer to (what waivers and --select may name)."""
+    return frozenset(r.id for r in rules) | frozenset(r.name for r in rules)
+
+
 def select_rules(rules: list[Rule], select: set[str] | None, ignore: set[str]) -> list[Rule]:
     """Keep the rules named by ``--select`` (all if None) and not named by ``--ignore``."""
     return [r for r in rules

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 import traceback
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, BinaryIO
@@ -70,10 +70,10 @@ def _patch_ref(patch: Patch) -> PatchRef:
 
 def waive_by_trailers(findings: list[Finding], patch: Patch, rules: list[Rule]) -> list[Finding]:
     """Mark the findings a patch's ``Vfiolint-Waive:`` trailers accept."""
+    from vfiolint.ruleset import rule_names
     from vfiolint.waivers import trailer_waivers
 
-    known = frozenset(r.id for r in rules) | frozenset(r.name for r in rules)
-    waived = trailer_waivers(patch.trailers, patch.label, known)
+    waived = trailer_waivers(patch.trailers, patch.label, rule_names(rules))
     if not waived:
         return findings
     return [replace(f, waiver=waived.get(f.rule) or waived.get(f.name))
@@ -88,7 +88,7 @@ def analyse(loaded: Loaded, rules: list[Rule], config: Config | None = None) -> 
 def analyse_with_coverage(loaded: Loaded, rules: list[Rule], config: Config | None = None
                           ) -> tuple[list[Finding], list[Coverage]]:
     """Run the rules over one loaded input; say, per patch or source file, what was read."""
-    from vfiolint.engine import check_source, compare_pair
+    from vfiolint.engine import check_source
 
     config = config or Config()
     findings: list[Finding] = []
@@ -98,21 +98,21 @@ def analyse_with_coverage(loaded: Loaded, rules: list[Rule], config: Config | No
         findings += found
         coverage.append(Coverage(loaded.input, None, (cov,)))
     for patch in loaded.patches:
-        ref = _patch_ref(patch)
-        results = [compare_pair(pair, rules, loaded.input, ref, config, hunks)
-                   if pair is not None else ([], skipped)
-                   for pair, hunks, skipped in _pairs_to_read(patch, rules, config)]
-        findings += waive_by_trailers([f for r in results for f in r[0]], patch, rules)
-        coverage.append(Coverage(loaded.input, ref, tuple(r[1] for r in results),
-                                 len(patch.files)))
+        patch_findings, patch_coverage = _patch_results(
+            patch, _read_pairs(patch, rules, config), rules, config)
+        findings += patch_findings
+        coverage.append(patch_coverage)
     return findings, coverage
 
 
-def _pairs_to_read(patch: Patch, rules: list[Rule], config: Config
-                   ) -> Iterator[tuple[UnitPair | None, int, FileCoverage]]:
-    """Yield each C file's image pair, or None where no rule's keywords occur in its hunks (a
-    hunk image is made of those lines only: nothing there could match, so nothing is built)."""
-    from vfiolint.engine import FileCoverage, ImageCoverage, rules_for
+PairOrSkip = tuple["UnitPair | None", "FileCoverage | None"]
+
+
+def _read_pairs(patch: Patch, rules: list[Rule], config: Config) -> Iterator[PairOrSkip]:
+    """Yield each C file's hunk images, or the coverage of a file not worth building them for:
+    a hunk image is made of the hunks' lines only, so without a rule's keyword there nothing
+    in it could match."""
+    from vfiolint.engine import FileCoverage, rules_for
     from vfiolint.source import hunk_pair, is_c_path
 
     for f in patch.files:
@@ -120,27 +120,41 @@ def _pairs_to_read(patch: Patch, rules: list[Rule], config: Config
             continue
         text = "\n".join(x.text for h in f.hunks for x in h.lines).encode("utf-8",
                                                                        "surrogateescape")
-        skipped = FileCoverage(f.path, "hunks", len(f.hunks),
-                               None if f.old_path is None else ImageCoverage(False),
-                               None if f.new_path is None else ImageCoverage(False))
         if rules_for(rules, f.path, config, text):
-            yield hunk_pair(f), len(f.hunks), skipped
+            yield hunk_pair(f), None
         else:
-            yield None, len(f.hunks), skipped
+            yield None, FileCoverage.unread(f)
+
+
+def _patch_results(patch: Patch, pairs: Iterable[PairOrSkip], rules: list[Rule],
+                   config: Config) -> tuple[list[Finding], Coverage]:
+    """Compare every image pair of a patch, waive what its trailers accept, and say what was
+    read; the same for a mailed patch and for a commit."""
+    from vfiolint.engine import compare_pair
+
+    ref = _patch_ref(patch)
+    hunks = {f.path: len(f.hunks) for f in patch.files}
+    findings: list[Finding] = []
+    files: list[FileCoverage] = []
+    for pair, skipped in pairs:
+        if pair is None:
+            assert skipped is not None
+            files.append(skipped)
+            continue
+        found, cov = compare_pair(pair, rules, patch.input, ref, config, hunks.get(pair.path, 0))
+        findings += found
+        files.append(cov)
+    return (waive_by_trailers(findings, patch, rules),
+            Coverage(patch.input, ref, tuple(files), len(patch.files)))
 
 
 def _git_findings(git_patch: GitPatch, rules: list[Rule], config: Config,
                   outcome: Outcome) -> list[Finding]:
     """Run the rules over one commit's whole-file image pairs, recording what was read."""
-    from vfiolint.engine import compare_pair
-
-    ref = _patch_ref(git_patch.patch)
-    hunks = {f.path: len(f.hunks) for f in git_patch.patch.files}
-    results = [compare_pair(pair, rules, git_patch.patch.input, ref, config,
-                            hunks.get(pair.path, 0)) for pair in git_patch.pairs]
-    outcome.coverage.append(Coverage(git_patch.patch.input, ref, tuple(r[1] for r in results),
-                                     len(git_patch.patch.files)))
-    return waive_by_trailers([f for r in results for f in r[0]], git_patch.patch, rules)
+    pairs = ((pair, None) for pair in git_patch.pairs)
+    findings, coverage = _patch_results(git_patch.patch, pairs, rules, config)
+    outcome.coverage.append(coverage)
+    return findings
 
 
 def _progress(total: int) -> Progress | None:
