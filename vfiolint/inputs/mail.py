@@ -21,12 +21,14 @@ from html.parser import HTMLParser
 
 from vfiolint import diff
 from vfiolint.errors import InputError
+from vfiolint.inputs import stream
 from vfiolint.model import FileDiff, LineKind, Patch, Trailer
 
 log = logging.getLogger(__name__)
 
-HEADER_RE = re.compile(r"^([A-Za-z][A-Za-z0-9-]*):[ \t]")
-MBOX_FROM_RE = re.compile(r"^From \S+ .*(\d{4}|\d\d:\d\d:\d\d)\s*$")
+# One definition of a header line and of an mbox "From " line, for text here and bytes there.
+HEADER_RE = re.compile(stream.HEADER_RE.pattern.decode())
+MBOX_FROM_RE = re.compile(stream.MBOX_FROM_RE.pattern.decode())
 QUOTE_RE = re.compile(r"^(?:> ?)+")
 PREFIX_RE = re.compile(r"\[([^\]]*)\]")
 COUNTER_RE = re.compile(r"^(\d+)/(\d+)$")

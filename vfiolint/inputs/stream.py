@@ -18,7 +18,7 @@ from vfiolint.errors import InputError
 from vfiolint.limits import MIB, Limits
 
 MBOX_FROM_RE = re.compile(rb"^From \S+ .*(\d{4}|\d\d:\d\d:\d\d)\s*$")
-HEADER_RE = re.compile(rb"^[A-Za-z][A-Za-z0-9-]*:[ \t]")
+HEADER_RE = re.compile(rb"^([A-Za-z][A-Za-z0-9-]*):[ \t]")
 
 
 class InputTimeout(InputError):
