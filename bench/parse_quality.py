@@ -26,7 +26,7 @@ from pathlib import Path
 
 from tree_sitter import Node
 
-from vfiolint import cparse, prepass
+from vfiolint.c import cparse, prepass
 
 
 @dataclass

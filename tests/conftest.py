@@ -11,7 +11,7 @@ import pytest
 from vfiolint.findings import Finding
 from vfiolint.inputs import load
 from vfiolint.policy import keep
-from vfiolint.ruleset import Rule, load_rules
+from vfiolint.rules.loader import Rule, load_rules
 from vfiolint.run import analyse
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -26,7 +26,7 @@ def rules() -> list[Rule]:
 def findings_of(name: str, data: bytes, rules: list[Rule]) -> tuple[list[Finding], list[str]]:
     """Run the whole pipeline on one input's bytes; return findings and error messages."""
     loaded = load(name, data)
-    return keep(analyse(loaded, rules)), [str(e) for e in loaded.errors]
+    return keep(analyse(loaded, rules)[0]), [str(e) for e in loaded.errors]
 
 
 def run_cli(*args: str, stdin: bytes | None = None, cwd: Path | None = None

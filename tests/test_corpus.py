@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT, findings_of
-from vfiolint.ruleset import Rule
+from vfiolint.rules.loader import Rule
 
 CORPUS = ROOT / "corpus"
 SIDECARS = sorted(CORPUS.rglob("*.toml"))

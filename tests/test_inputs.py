@@ -19,7 +19,7 @@ import pytest
 from tests.conftest import findings_of, run_cli
 from vfiolint.findings import Finding
 from vfiolint.inputs import load
-from vfiolint.ruleset import Rule
+from vfiolint.rules.loader import Rule
 
 HAZARD_LINE = 19  # the ``if (info->flags & VFIO_REGION_INFO_FLAG_MMAP)`` line of the post-image
 

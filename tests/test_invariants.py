@@ -50,7 +50,7 @@ def test_jobs_give_byte_identical_output_on_a_range(tmp_path: Path) -> None:
 
 def test_the_content_cache_changes_no_finding(rules: list) -> None:  # type: ignore[type-arg]
     from tests.conftest import ROOT, findings_of
-    from vfiolint import engine
+    from vfiolint.rules import engine
 
     documents = sorted(p for p in (ROOT / "corpus").rglob("*") if p.suffix in {".patch", ".txt"})
     engine._cached_match.cache_clear()

@@ -1,4 +1,4 @@
-"""The offset-preserving C pre-pass (vfiolint.prepass).
+"""The offset-preserving C pre-pass (vfiolint.c.prepass).
 
 Per macro shape: the plain parse has an ERROR/MISSING node, the neutralised text parses clean.
 Always: same length, every newline at the same offset, nothing inside comments or literals
@@ -16,10 +16,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import ROOT
-from vfiolint import cparse, prepass
-from vfiolint.engine import match_unit
-from vfiolint.ruleset import Rule, load_rules
-from vfiolint.source import file_unit
+from vfiolint.c import cparse, prepass
+from vfiolint.rules.engine import match
+from vfiolint.rules.loader import Rule, load_rules
+from vfiolint.inputs.images import file_unit
 
 TABLE = prepass.table_for((), None)
 EXT = Path("/work/ext")
@@ -592,7 +592,7 @@ def test_hazard_keeps_its_row_and_column(text: bytes, vfio002: list[Rule]) -> No
     assert (mmap_call[0].start_point.row, mmap_call[0].start_point.column) == _point(
         text, text.index(b"mmap("))
     # the rule's finding, computed on the neutralised text, points at the original text
-    matches = match_unit(vfio002, file_unit("x.c", out))
+    matches = match(vfio002, file_unit("x.c", out))[0]
     assert len(matches) == 1
     row, column = _point(text, condition)
     assert (matches[0].span.line, matches[0].span.column) == (row + 1, column + 1)

@@ -35,7 +35,7 @@ from vfiolint.inputs import Loaded, load
 from vfiolint.inputs.mail import change_items
 from vfiolint.policy import keep
 from vfiolint.report import json_doc
-from vfiolint.ruleset import load_rules
+from vfiolint.rules.loader import load_rules
 from vfiolint.run import analyse
 
 _COMMON = {"deadline": None, "suppress_health_check": [HealthCheck.too_slow,
@@ -64,7 +64,7 @@ def pipeline(name: str, data: bytes) -> tuple[Loaded, str]:
     Loaded and the JSON report."""
     loaded = load(name, data)
     errors = [(name, str(e)) for e in loaded.errors]
-    findings = keep(analyse(loaded, RULES))
+    findings = keep(analyse(loaded, RULES)[0])
     return loaded, json_doc.render(findings, errors)
 
 

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT
-from vfiolint.engine import check_file
-from vfiolint.ruleset import DOC_HEADINGS, Rule, check_rule, load_rules
-from vfiolint.source import file_unit
+from vfiolint.rules.engine import check_source
+from vfiolint.rules.loader import DOC_HEADINGS, Rule, check_rule, load_rules
+from vfiolint.inputs.images import file_unit
 
 RULE_FILES = sorted((ROOT / "rules").rglob("*.toml"))
 ANNOTATION_RE = re.compile(r"^\s*//\s*(ruleid|ok|todoruleid|todook):\s*(VFIO\d{3})\s*$")
@@ -70,7 +70,7 @@ def test_annotated_c(file: Path, rules: list[Rule]) -> None:
     assert any(k == "ok" for k, _, _ in marks), "the test has no ok annotation"
     path_m = PATH_RE.search(text)
     path = path_m.group(1) if path_m else str(test_file.relative_to(ROOT))
-    fired = {f.line for f in check_file(file_unit(path, text.encode()), [rule], path)}
+    fired = {f.line for f in check_source(file_unit(path, text.encode()), [rule], path)[0]}
     problems = []
     for kind, rid, line in marks:
         if rid != rule.id:

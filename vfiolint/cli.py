@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING
 from vfiolint import __version__
 from vfiolint.errors import InputError, VfiolintError
 from vfiolint.limits import Limits
+from vfiolint.report import FORMATS
 
 if TYPE_CHECKING:
-    from vfiolint.ruleset import Rule
+    from vfiolint.rules.loader import Rule
     from vfiolint.run import Outcome
 
-FORMATS = ("console", "json", "sarif", "github", "email", "checkpatch")
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 
 
@@ -94,47 +94,20 @@ def _reproduce(args: argparse.Namespace) -> list[str]:
 
 def _print_report(args: argparse.Namespace, outcome: Outcome, rules: list[Rule]) -> None:
     """Write the report in the chosen format to standard output."""
-    if args.format == "json":
-        from vfiolint.report import json_doc
+    from vfiolint.report import Report, reporter
 
-        sys.stdout.write(json_doc.render(outcome.findings, outcome.errors, outcome.coverage))
-        return
-    if args.format == "sarif":
-        from vfiolint.report import sarif
-
-        sys.stdout.write(sarif.render(outcome.findings, outcome.errors, rules))
-        return
-    if args.format == "github":
-        from vfiolint.report import github
-
-        sys.stdout.write(github.render(outcome.findings, outcome.errors))
-        return
-    if args.format == "checkpatch":
-        from vfiolint.report import checkpatch
-
-        sys.stdout.write(checkpatch.render(outcome.findings, outcome.errors))
-        return
-    if args.format == "email":
-        from vfiolint.report import email_reply
-
-        sys.stdout.write(email_reply.render(outcome.findings, outcome.patches, _reproduce(args)))
-        return
-    from rich.console import Console
-
-    from vfiolint.report import console
-
-    plain = not sys.stdout.isatty() or "NO_COLOR" in os.environ
-    out = Console(file=sys.stdout, soft_wrap=True, no_color=plain, highlight=False,
-                  force_terminal=False if plain else None)
-    console.render(out, outcome.findings, outcome.errors, outcome.inputs, outcome.patches)
+    report = Report(outcome.findings, outcome.errors, outcome.coverage, outcome.inputs,
+                    outcome.patches, rules, _reproduce(args))
+    color = sys.stdout.isatty() and "NO_COLOR" not in os.environ
+    reporter(args.format)(report, sys.stdout, color)
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
     """Run ``vfiolint check``."""
     from vfiolint.config import find_config, load_config
     from vfiolint.policy import failing
-    from vfiolint.ruleset import load_rules, select_rules
-    from vfiolint.run import run_check
+    from vfiolint.rules.loader import load_rules, select_rules
+    from vfiolint.run import Request, run_check
 
     if args.pre_commit:
         from_ref = os.environ.get("PRE_COMMIT_FROM_REF")
@@ -157,7 +130,10 @@ def _cmd_check(args: argparse.Namespace) -> int:
     rules = select_rules(load_rules(args.rules), select, (_ids(args.ignore) or set()) | config.ignore)
     if args.no_prefilter:
         rules = [replace(r, keywords=()) for r in rules]
-    outcome = run_check(args, rules, config)
+    request = Request(tuple(args.inputs), args.git, args.staged, args.repo,
+                      keep_hunks=args.format == "email", timeout=args.timeout, debug=args.debug,
+                      jobs=args.jobs)
+    outcome = run_check(request, rules, config)
     outcome.errors = [(name, one_line(message)) for name, message in outcome.errors]
     for _, message in outcome.errors:
         print(f"vfiolint: {message}", file=sys.stderr)
@@ -174,7 +150,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
 def _cmd_rules(args: argparse.Namespace) -> int:
     """Run ``vfiolint rules``."""
-    from vfiolint.ruleset import load_rules
+    from vfiolint.rules.loader import load_rules
 
     for rule in load_rules(args.rules):
         print(f"{rule.id}  {rule.name:<26} {rule.severity.value:<8} {rule.summary}")
@@ -183,7 +159,7 @@ def _cmd_rules(args: argparse.Namespace) -> int:
 
 def _cmd_explain(args: argparse.Namespace) -> int:
     """Run ``vfiolint explain ID``."""
-    from vfiolint.ruleset import load_rules
+    from vfiolint.rules.loader import load_rules
 
     wanted = args.rule.upper() if args.rule.upper().startswith("VFIO") else args.rule
     for rule in load_rules(args.rules):

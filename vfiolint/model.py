@@ -1,4 +1,4 @@
-"""The patch model, in the mailing-list vocabulary: Series, Patch, Trailer, FileDiff, Hunk, Line.
+"""The patch model, in the mailing-list vocabulary: Patch, Trailer, FileDiff, Hunk, Line.
 
 Every value is frozen, holds tuples, and is built whole by one parser call.
 """
@@ -92,14 +92,3 @@ class Patch:
     def label(self) -> str:
         """Name the patch in one line: its subject, else its commit, else its input."""
         return self.subject or (self.commit[:12] if self.commit else None) or self.input
-
-
-@dataclass(frozen=True, slots=True)
-class Series:
-    """The patches of one input in the order they are reviewed, with the cover letter if any."""
-
-    input: str
-    revision: int
-    expected: int | None
-    cover: Patch | None
-    patches: tuple[Patch, ...]

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from vfiolint.config import Config
-from vfiolint.ruleset import Rule
+from vfiolint.rules.loader import Rule
 
 T = TypeVar("T")
 R = TypeVar("R")

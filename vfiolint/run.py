@@ -7,15 +7,16 @@ is always the error of the one input, message or commit it happened in.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import traceback
 from collections.abc import Iterable, Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, BinaryIO
+from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO, Protocol
 
 from vfiolint.config import Config
+from vfiolint.coverage import Coverage
 from vfiolint.errors import VfiolintError
 from vfiolint.findings import Finding, PatchRef
 from vfiolint.inputs import InputReader, Loaded, expand, open_input
@@ -23,15 +24,14 @@ from vfiolint.inputs.stream import chunks, deadline
 from vfiolint.limits import Limits
 from vfiolint.model import Patch
 from vfiolint.policy import keep
-from vfiolint.report.json_doc import Coverage
-from vfiolint.ruleset import Rule
+from vfiolint.rules.loader import Rule
 
 if TYPE_CHECKING:
     from rich.progress import Progress
 
-    from vfiolint.engine import FileCoverage
+    from vfiolint.coverage import FileCoverage
     from vfiolint.inputs.git import BlobReader, BrokenCommit, GitPatch, LoggedCommit
-    from vfiolint.source import UnitPair
+    from vfiolint.inputs.images import UnitPair
 
 # Below this many inputs or commits, starting worker processes costs more than it saves.
 MIN_PARALLEL = 32
@@ -70,7 +70,7 @@ def _patch_ref(patch: Patch) -> PatchRef:
 
 def waive_by_trailers(findings: list[Finding], patch: Patch, rules: list[Rule]) -> list[Finding]:
     """Mark the findings a patch's ``Vfiolint-Waive:`` trailers accept."""
-    from vfiolint.ruleset import rule_names
+    from vfiolint.rules.loader import rule_names
     from vfiolint.waivers import trailer_waivers
 
     waived = trailer_waivers(patch.trailers, patch.label, rule_names(rules))
@@ -80,15 +80,10 @@ def waive_by_trailers(findings: list[Finding], patch: Patch, rules: list[Rule]) 
             if f.waiver is None else f for f in findings]
 
 
-def analyse(loaded: Loaded, rules: list[Rule], config: Config | None = None) -> list[Finding]:
-    """Run the rules over one loaded input."""
-    return analyse_with_coverage(loaded, rules, config)[0]
-
-
-def analyse_with_coverage(loaded: Loaded, rules: list[Rule], config: Config | None = None
+def analyse(loaded: Loaded, rules: list[Rule], config: Config | None = None
                           ) -> tuple[list[Finding], list[Coverage]]:
     """Run the rules over one loaded input; say, per patch or source file, what was read."""
-    from vfiolint.engine import check_source
+    from vfiolint.rules.engine import check_source
 
     config = config or Config()
     findings: list[Finding] = []
@@ -112,8 +107,9 @@ def _read_pairs(patch: Patch, rules: list[Rule], config: Config) -> Iterator[Pai
     """Yield each C file's hunk images, or the coverage of a file not worth building them for:
     a hunk image is made of the hunks' lines only, so without a rule's keyword there nothing
     in it could match."""
-    from vfiolint.engine import FileCoverage, rules_for
-    from vfiolint.source import hunk_pair, is_c_path
+    from vfiolint.coverage import FileCoverage
+    from vfiolint.inputs.images import hunk_pair, is_c_path
+    from vfiolint.rules.engine import rules_for
 
     for f in patch.files:
         if not is_c_path(f.path) or not f.hunks:
@@ -130,7 +126,7 @@ def _patch_results(patch: Patch, pairs: Iterable[PairOrSkip], rules: list[Rule],
                    config: Config) -> tuple[list[Finding], Coverage]:
     """Compare every image pair of a patch, waive what its trailers accept, and say what was
     read; the same for a mailed patch and for a commit."""
-    from vfiolint.engine import compare_pair
+    from vfiolint.rules.engine import compare
 
     ref = _patch_ref(patch)
     hunks = {f.path: len(f.hunks) for f in patch.files}
@@ -141,7 +137,7 @@ def _patch_results(patch: Patch, pairs: Iterable[PairOrSkip], rules: list[Rule],
             assert skipped is not None
             files.append(skipped)
             continue
-        found, cov = compare_pair(pair, rules, patch.input, ref, config, hunks.get(pair.path, 0))
+        found, cov = compare(pair, rules, patch.input, ref, config, hunks.get(pair.path, 0))
         findings += found
         files.append(cov)
     return (waive_by_trailers(findings, patch, rules),
@@ -212,37 +208,55 @@ def _commits_in_worker(batch: list[tuple[LoggedCommit | BrokenCommit, int, str, 
     return outcome
 
 
-def run_git(args: argparse.Namespace, rules: list[Rule], config: Config, task: Task,
-            jobs: int, outcome: Outcome) -> None:
-    """Analyse a commit range or the staged change; one failing commit is one error."""
-    from vfiolint import parallel
-    from vfiolint.inputs import git
+@dataclass(frozen=True, slots=True)
+class Staged:
+    """The staged change of a repository, against HEAD (the empty tree before the first commit)."""
 
-    repo = args.repo
-    if args.staged:
-        outcome.inputs += 1
-        staged = git.staged_patch(repo, "staged")
+    repo: Path
+
+    def outcome(self, rules: list[Rule], config: Config, task: Task, jobs: int) -> Outcome:
+        """Analyse the staged change as one patch."""
+        from vfiolint.inputs import git
+
+        outcome = Outcome(keep_hunks=task.keep_hunks, inputs=1)
+        staged = git.staged_patch(self.repo, "staged")
         if staged is not None:
             outcome.remember(staged.patch)
             outcome.findings += _git_findings(staged, rules, config, outcome)
-        return
-    total = git.count_range(repo, args.git)
-    progress = _progress(total)
-    logged = ((item, index, args.git, task)
-              for index, item in enumerate(git.log_range(repo, args.git)))
-    with git.BlobReader(repo) as reader, progress or nullcontext():
-        bar = progress.add_task("commits", total=total) if progress else None
-        if jobs > 1 and total >= MIN_PARALLEL:
-            setup = parallel.WorkerSetup(tuple(rules), config, repo)
-            parts = parallel.ordered_map(_commits_in_worker, parallel.batched(logged, BATCH),
-                                         min(jobs, total), setup)
-        else:
-            parts = (commit_outcome(reader, item, index, name, rules, config, job)
-                     for item, index, name, job in logged)
-        for part in parts:
-            outcome.merge(part)
-            if progress is not None and bar is not None:
-                progress.advance(bar, part.inputs)
+        return outcome
+
+
+@dataclass(frozen=True, slots=True)
+class CommitRange:
+    """Every non-merge commit of a range, oldest first, each a patch with whole-file images."""
+
+    repo: Path
+    range: str
+
+    def outcome(self, rules: list[Rule], config: Config, task: Task, jobs: int) -> Outcome:
+        """Analyse each commit; one failing commit is one error."""
+        from vfiolint import parallel
+        from vfiolint.inputs import git
+
+        outcome = Outcome(keep_hunks=task.keep_hunks)
+        total = git.count_range(self.repo, self.range)
+        progress = _progress(total)
+        logged = ((item, index, self.range, task)
+                  for index, item in enumerate(git.log_range(self.repo, self.range)))
+        with git.BlobReader(self.repo) as reader, progress or nullcontext():
+            bar = progress.add_task("commits", total=total) if progress else None
+            if jobs > 1 and total >= MIN_PARALLEL:
+                setup = parallel.WorkerSetup(tuple(rules), config, self.repo)
+                parts = parallel.ordered_map(_commits_in_worker, parallel.batched(logged, BATCH),
+                                             min(jobs, total), setup)
+            else:
+                parts = (commit_outcome(reader, item, index, name, rules, config, job)
+                         for item, index, name, job in logged)
+            for part in parts:
+                outcome.merge(part)
+                if progress is not None and bar is not None:
+                    progress.advance(bar, part.inputs)
+        return outcome
 
 
 def _failure(name: str, exc: BaseException, debug: bool) -> str:
@@ -263,7 +277,7 @@ def _record(part: Loaded, rules: list[Rule], config: Config, outcome: Outcome) -
     outcome.errors += [(part.input, str(e)) for e in part.errors]
     for patch in part.patches:
         outcome.remember(patch)
-    findings, coverage = analyse_with_coverage(part, rules, config)
+    findings, coverage = analyse(part, rules, config)
     outcome.findings += findings
     outcome.coverage += coverage
 
@@ -319,29 +333,75 @@ def _inputs_in_worker(batch: list[tuple[str, bool, Task]]) -> Outcome:
     return outcome
 
 
-def run_check(args: argparse.Namespace, rules: list[Rule], config: Config) -> Outcome:
-    """Load and analyse every input; one bad input is that input's error only."""
+@dataclass(frozen=True, slots=True)
+class Inputs:
+    """Named inputs: files, directories (searched), or ``-`` for standard input."""
+
+    names: tuple[str, ...]
+
+    def outcome(self, rules: list[Rule], config: Config, task: Task, jobs: int) -> Outcome:
+        """Analyse every input; one bad input is that input's error only."""
+        from vfiolint import parallel
+
+        outcome = Outcome(keep_hunks=task.keep_hunks)
+        inputs = expand(list(self.names))
+        if jobs > 1 and len(inputs) >= MIN_PARALLEL and all(name != "-" for name, _ in inputs):
+            setup = parallel.WorkerSetup(tuple(rules), config)
+            work = ((name, named, task) for name, named in inputs)
+            batches = parallel.batched(work, BATCH)
+            for part in parallel.ordered_map(_inputs_in_worker, batches, min(jobs, len(inputs)),
+                                             setup):
+                outcome.merge(part)
+        else:
+            for name, named in inputs:
+                outcome.merge(input_outcome(name, named, rules, config, task))
+        return outcome
+
+
+class Source(Protocol):
+    """A way code arrives: every kind of input answers the same question."""
+
+    def outcome(self, rules: list[Rule], config: Config, task: Task, jobs: int) -> Outcome:
+        """Analyse everything this source holds."""
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """What ``vfiolint check`` was asked to look at, and how."""
+
+    inputs: tuple[str, ...] = ()
+    git: str | None = None
+    staged: bool = False
+    repo: Path = Path()
+    keep_hunks: bool = False
+    timeout: float = Limits().seconds
+    debug: bool = False
+    jobs: int = 0
+
+    def sources(self) -> list[tuple[str, Source]]:
+        """Return the sources to read, each with the name its failure is reported under."""
+        out: list[tuple[str, Source]] = []
+        if self.staged:
+            out.append(("staged", Staged(self.repo)))
+        elif self.git:
+            out.append((self.git, CommitRange(self.repo, self.git)))
+        if self.inputs:
+            out.append(("", Inputs(self.inputs)))
+        return out
+
+
+def run_check(request: Request, rules: list[Rule], config: Config) -> Outcome:
+    """Read every source and analyse it; a source that fails as a whole is one error."""
     from vfiolint import parallel
 
-    outcome = Outcome(keep_hunks=args.format == "email")
-    task = Task(args.timeout, args.debug, outcome.keep_hunks, Limits(seconds=args.timeout))
-    jobs = args.jobs or parallel.default_jobs()
-    if args.git or args.staged:
+    outcome = Outcome(keep_hunks=request.keep_hunks)
+    task = Task(request.timeout, request.debug, request.keep_hunks,
+                Limits(seconds=request.timeout))
+    jobs = request.jobs or parallel.default_jobs()
+    for name, source in request.sources():
         try:
-            run_git(args, rules, config, task, jobs, outcome)
+            outcome.merge(source.outcome(rules, config, task, jobs))
         except VfiolintError as exc:
-            outcome.errors.append((args.git or "staged", str(exc)))
-    inputs = expand(args.inputs)
-    if jobs > 1 and len(inputs) >= MIN_PARALLEL and all(name != "-" for name, _ in inputs):
-        setup = parallel.WorkerSetup(tuple(rules), config)
-        work = ((name, named, task) for name, named in inputs)
-        batches = parallel.batched(work, BATCH)
-        for part in parallel.ordered_map(_inputs_in_worker, batches, min(jobs, len(inputs)), setup):
-            outcome.merge(part)
-    else:
-        for name, named in inputs:
-            outcome.merge(input_outcome(name, named, rules, config, task))
+            outcome.errors.append((name, str(exc)))
     outcome.findings = keep(outcome.findings)
     return outcome
-
-

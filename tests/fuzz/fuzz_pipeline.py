@@ -44,7 +44,7 @@ from vfiolint.errors import VfiolintError  # noqa: E402
 from vfiolint.inputs import load  # noqa: E402
 from vfiolint.policy import keep  # noqa: E402
 from vfiolint.report import checkpatch, email_reply, github, json_doc, sarif  # noqa: E402
-from vfiolint.ruleset import load_rules  # noqa: E402
+from vfiolint.rules.loader import load_rules  # noqa: E402
 from vfiolint.run import _patch_ref, analyse  # noqa: E402,F401
 
 NAMES = (
@@ -87,7 +87,7 @@ def run_pipeline(data: bytes, name: str | None = None) -> str:
         loaded = load(name, data, True)
         patches.update({(p.input, p.index): p for p in loaded.patches})
         errors += [(name, str(e)) for e in loaded.errors]
-        findings += analyse(loaded, RULES)
+        findings += analyse(loaded, RULES)[0]
     except VfiolintError as exc:
         errors.append((name, str(exc)))
     findings = keep(findings)

@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import BinaryIO
 
 from vfiolint.errors import InputError
+from vfiolint.inputs.images import SourceUnit, file_unit
 from vfiolint.inputs.mail import Repeats, decode_text, find_header_start, read_message
 from vfiolint.inputs.stream import Chunk, chunks
 from vfiolint.limits import Limits
 from vfiolint.model import Patch
-from vfiolint.source import SourceUnit, file_unit
 
 log = logging.getLogger(__name__)
 
@@ -53,16 +53,6 @@ def expand(names: list[str]) -> list[tuple[str, bool]]:
         else:
             out.append((name, True))
     return out
-
-
-def read_bytes(name: str) -> bytes:
-    """Read an input's bytes; ``-`` is standard input."""
-    if name == "-":
-        return sys.stdin.buffer.read()
-    try:
-        return Path(name).read_bytes()
-    except OSError as exc:
-        raise InputError(f"{name}: cannot read: {exc.strerror or exc}") from exc
 
 
 def looks_like_mail(text: str) -> bool:

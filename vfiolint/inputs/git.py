@@ -14,11 +14,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from vfiolint import diff
 from vfiolint.errors import GitError
+from vfiolint.inputs import diff
+from vfiolint.inputs.images import UnitPair, file_pair, is_c_path
 from vfiolint.inputs.mail import parse_subject, parse_trailers
 from vfiolint.model import FileDiff, Patch
-from vfiolint.source import UnitPair, file_pair, is_c_path
 
 EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
 DIFF_OPTIONS = ("--no-color", "--no-ext-diff", "--no-textconv", "-M", "-U3", "--full-index")

@@ -19,9 +19,8 @@ from dataclasses import dataclass, replace
 from email.message import Message
 from html.parser import HTMLParser
 
-from vfiolint import diff
 from vfiolint.errors import InputError
-from vfiolint.inputs import stream
+from vfiolint.inputs import diff, stream
 from vfiolint.model import FileDiff, LineKind, Patch, Trailer
 
 log = logging.getLogger(__name__)

@@ -1,10 +1,51 @@
-"""Reporters: pure functions from findings (and their context) to text."""
+"""Reporters: one interface, one module per format.
+
+Every format module defines ``write(report, out, color)``; ``reporter(name)`` returns it, so
+the command line never needs to know one format from another. Reporters are pure renderings
+of a ``Report``: they never decide what is kept or what the run's exit code is.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import importlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, TextIO
 
 from vfiolint.findings import Finding, Status
+
+if TYPE_CHECKING:
+    from vfiolint.coverage import Coverage
+    from vfiolint.model import Patch
+    from vfiolint.rules.loader import Rule
+
+FORMATS = ("console", "json", "sarif", "github", "email", "checkpatch")
+_MODULES = {"console": "console", "json": "json_doc", "sarif": "sarif", "github": "github",
+            "email": "email_reply", "checkpatch": "checkpatch"}
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """Everything a reporter may show: the kept findings in CONTRACT order, the input errors,
+    what was read, the rules that ran, and the command line that reproduces the run."""
+
+    findings: list[Finding]
+    errors: list[tuple[str, str]]
+    coverage: list[Coverage] = field(default_factory=list)
+    inputs: int = 0
+    patches: dict[tuple[str, int], Patch] = field(default_factory=dict)
+    rules: list[Rule] = field(default_factory=list)
+    command: list[str] = field(default_factory=lambda: ["vfiolint", "check"])
+
+
+Writer = Callable[[Report, TextIO, bool], None]
+
+
+def reporter(name: str) -> Writer:
+    """Return the ``write`` function of a format (its module is imported only when used)."""
+    module = importlib.import_module(f"vfiolint.report.{_MODULES[name]}")
+    writer: Writer = module.write
+    return writer
 
 
 def problems(findings: list[Finding]) -> Iterator[tuple[Finding, bool]]:

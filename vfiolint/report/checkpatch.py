@@ -6,8 +6,10 @@ already present in touched code (or in a source file) is CHECK; a fixed one is n
 
 from __future__ import annotations
 
+from typing import TextIO
+
 from vfiolint.findings import Finding
-from vfiolint.report import problems
+from vfiolint.report import Report, problems
 
 LEVELS = {"error": "ERROR", "warning": "WARNING", "note": "CHECK"}
 
@@ -20,3 +22,8 @@ def render(findings: list[Finding], errors: list[tuple[str, str]]) -> str:
         out.append(f"{f.path}:{f.line}: {level}:{f.rule}: {f.message} [{f.name}, {f.status}]")
     out += [f"{name}:0: ERROR:VFIOLINT: {message}" for name, message in errors]
     return "".join(line + "\n" for line in out)
+
+
+def write(report: Report, out: TextIO, color: bool = False) -> None:
+    """Write the checkpatch-shaped lines."""
+    out.write(render(report.findings, report.errors))

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from itertools import groupby
+from typing import TextIO
 
 from rich.console import Console
 from rich.markup import escape
 
 from vfiolint.findings import Finding, Status
 from vfiolint.model import Patch
+from vfiolint.report import Report
 
 STYLES = {Status.INTRODUCED: "bold red", Status.FIXED: "green", Status.PRESENT: "yellow"}
 
@@ -85,3 +87,10 @@ def series_summary(findings: list[Finding], patches: dict[tuple[str, int], Patch
                                                for status, where in events.items()))
         lines.append(f"Series {name}: " + "; ".join(parts))
     return lines
+
+
+def write(report: Report, out: TextIO, color: bool = False) -> None:
+    """Print the report, in colour only when asked (a terminal without NO_COLOR)."""
+    console = Console(file=out, soft_wrap=True, no_color=not color, highlight=False,
+                      force_terminal=color)
+    render(console, report.findings, report.errors, report.inputs, report.patches)

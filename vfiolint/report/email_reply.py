@@ -9,10 +9,12 @@ from __future__ import annotations
 import textwrap
 from itertools import groupby
 from string import Template
+from typing import TextIO
 
 from vfiolint import __version__
 from vfiolint.findings import Finding, Status
 from vfiolint.model import Hunk, LineKind, Patch
+from vfiolint.report import Report
 
 WIDTH = 72
 MAIL = Template("""\
@@ -109,3 +111,8 @@ def render(findings: list[Finding], patches: dict[tuple[str, int], Patch],
             target = [] if patch.commit else [patch.input]
             out.append(mail(patch, items, [*command, *target]))
     return "\n".join(out)
+
+
+def write(report: Report, out: TextIO, color: bool = False) -> None:
+    """Write the review replies, one mail per patch with something to object to."""
+    out.write(render(report.findings, report.patches, report.command))

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from typing import TextIO
+
 from vfiolint.findings import Finding
-from vfiolint.report import problems
+from vfiolint.report import Report, problems
 
 LEVELS = {"error": "error", "warning": "warning", "note": "notice"}
 
@@ -28,3 +30,8 @@ def render(findings: list[Finding], errors: list[tuple[str, str]]) -> str:
         out.append(f"::{level} {props}::{_data(f.message)}")
     out += [f"::error title=vfiolint::{_data(message)}" for _, message in errors]
     return "".join(line + "\n" for line in out)
+
+
+def write(report: Report, out: TextIO, color: bool = False) -> None:
+    """Write the workflow commands."""
+    out.write(render(report.findings, report.errors))

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from typing import TextIO
 
 from vfiolint import __version__
-from vfiolint.engine import FileCoverage, ImageCoverage
-from vfiolint.findings import Finding, PatchRef
+from vfiolint.coverage import Coverage, ImageCoverage
+from vfiolint.findings import Finding
+from vfiolint.report import Report
 
 SCHEMA_VERSION = "1.0.0"
 
@@ -42,14 +43,6 @@ def finding_object(f: Finding) -> dict[str, object]:
     }
 
 
-@dataclass(frozen=True, slots=True)
-class Coverage:
-    """What was read of one patch (``patch`` set) or one source file (``patch`` None)."""
-
-    input: str
-    patch: PatchRef | None
-    files: tuple[FileCoverage, ...]
-    total_files: int = 1
 
 
 def _image(cov: ImageCoverage | None) -> dict[str, object] | None:
@@ -96,3 +89,8 @@ def render(findings: list[Finding], errors: list[tuple[str, str]],
     # ASCII only: valid JSON whatever the terminal's encoding, even for names and paths that
     # are not UTF-8 (they arrive as lone surrogates and leave as \\udcXX escapes).
     return json.dumps(doc, indent=2) + "\n"
+
+
+def write(report: Report, out: TextIO, color: bool = False) -> None:
+    """Write the JSON document."""
+    out.write(render(report.findings, report.errors, report.coverage))

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from typing import TextIO
 
 from vfiolint import __version__
 from vfiolint.findings import Finding, Status
-from vfiolint.ruleset import Rule
+from vfiolint.report import Report
+from vfiolint.rules.loader import Rule
 
 SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 BASELINE = {Status.INTRODUCED: "new", Status.PRESENT: "unchanged", Status.FIXED: "absent"}
@@ -84,3 +86,8 @@ def render(findings: list[Finding], errors: list[tuple[str, str]], rules: list[R
         "columnKind": "unicodeCodePoints",
     }
     return json.dumps({"$schema": SCHEMA, "version": "2.1.0", "runs": [run]}, indent=2) + "\n"
+
+
+def write(report: Report, out: TextIO, color: bool = False) -> None:
+    """Write the SARIF log."""
+    out.write(render(report.findings, report.errors, report.rules))

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from vfiolint import cparse
+from vfiolint.c import cparse
 from vfiolint.model import FileDiff, Hunk, Line, LineKind
 
 C_SUFFIXES = (".c", ".h", ".inc")

@@ -14,8 +14,8 @@ from functools import cache
 
 from tree_sitter import Node
 
-from vfiolint.scope import Declared, Facts, enclosing, squash, text_of, width_class
-from vfiolint.source import SourceUnit
+from vfiolint.c.facts import Declared, Facts, enclosing, squash, text_of, width_class
+from vfiolint.inputs.images import SourceUnit
 
 Args = list[tuple[str, str]]
 Captures = dict[str, list[Node]]

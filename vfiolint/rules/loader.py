@@ -15,10 +15,10 @@ from pathlib import Path
 
 import tree_sitter
 
-from vfiolint import cparse
+from vfiolint.c import cparse
 from vfiolint.errors import RuleError
 from vfiolint.findings import Confidence, Severity
-from vfiolint.predicates import REGISTRY, custom_predicates
+from vfiolint.rules.predicates import REGISTRY, custom_predicates
 
 REQUIRED = ("id", "name", "summary", "severity", "confidence", "status", "message", "query", "doc")
 KNOWN = {*REQUIRED, "paths", "keywords", "references", "corpus", "cwe", "one_per_function",
@@ -39,7 +39,7 @@ def default_rules_dir() -> Path:
     spec = importlib.util.find_spec("vfiolint._rules")
     if spec is not None and spec.submodule_search_locations:
         return Path(next(iter(spec.submodule_search_locations)))
-    return Path(__file__).resolve().parent.parent / "rules"
+    return Path(__file__).resolve().parents[2] / "rules"
 
 
 @dataclass(frozen=True, slots=True)

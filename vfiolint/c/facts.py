@@ -17,7 +17,6 @@ from tree_sitter import Node, Tree
 IDENT_TYPES = frozenset(
     {"identifier", "field_identifier", "type_identifier", "primitive_type", "number_literal"}
 )
-DECLARATOR_FIELDS = ("declarator",)
 
 # Types that are 32 bits or less on every Linux host.
 NARROW_TYPES = frozenset(

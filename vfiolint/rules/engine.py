@@ -14,14 +14,14 @@ from pathlib import Path
 
 from tree_sitter import Node, QueryCursor
 
-from vfiolint import cparse
+from vfiolint.c import cparse
+from vfiolint.c.facts import Facts, function_name, squash, text_of
 from vfiolint.config import Config
+from vfiolint.coverage import MAX_ERROR_LINES, FileCoverage, ImageCoverage
 from vfiolint.findings import Confidence, Finding, PatchRef, Span, Status, fingerprint
-from vfiolint.model import FileDiff
-from vfiolint.predicates import Captures, Context, custom_predicates, holds
-from vfiolint.ruleset import Rule, rule_names
-from vfiolint.scope import Facts, function_name, squash, text_of
-from vfiolint.source import Origin, SourceUnit, UnitPair
+from vfiolint.inputs.images import Origin, SourceUnit, UnitPair
+from vfiolint.rules.loader import Rule, rule_names
+from vfiolint.rules.predicates import Captures, Context, custom_predicates, holds
 from vfiolint.waivers import Waiver, inline_waiver
 
 SNIPPET_LINES = 4
@@ -91,35 +91,6 @@ def _message(rule: Rule, pattern: int, captures: Captures, notes: dict[str, str]
     return str(template).format_map(fields)
 
 
-@dataclass(frozen=True, slots=True)
-class ImageCoverage:
-    """How much of one image was looked at: parsed at all (no rule's keywords, no parse), and
-    the ERROR/MISSING nodes of the parse with the real lines they start on."""
-
-    parsed: bool
-    error_nodes: int = 0
-    error_lines: tuple[int, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class FileCoverage:
-    """The coverage of one file of a patch (or of a source file)."""
-
-    path: str
-    origin: str
-    hunks: int
-    pre: ImageCoverage | None
-    post: ImageCoverage | None
-
-    @classmethod
-    def unread(cls, filediff: FileDiff) -> FileCoverage:
-        """Describe a file whose hunks hold no rule's keywords: nothing there was parsed."""
-        return cls(filediff.path, "hunks", len(filediff.hunks),
-                   None if filediff.old_path is None else ImageCoverage(False),
-                   None if filediff.new_path is None else ImageCoverage(False))
-
-
-MAX_ERROR_LINES = 20
 
 
 def measure(tree_root: Node, unit: SourceUnit) -> ImageCoverage:
@@ -129,14 +100,7 @@ def measure(tree_root: Node, unit: SourceUnit) -> ImageCoverage:
     return ImageCoverage(True, len(errors), tuple(sorted(lines)[:MAX_ERROR_LINES]))
 
 
-def match_unit(rules: list[Rule], unit: SourceUnit,
-               known: frozenset[str] | None = None) -> list[Match]:
-    """Run the given rules (already pre-filtered) on one image; ``known`` names every rule,
-    for checking the IDs waivers name."""
-    return match_and_measure(rules, unit, known)[0]
-
-
-def match_and_measure(rules: list[Rule], unit: SourceUnit, known: frozenset[str] | None = None,
+def match(rules: list[Rule], unit: SourceUnit, known: frozenset[str] | None = None,
                       config: Config = DEFAULT_CONFIG) -> tuple[list[Match], ImageCoverage]:
     """Run the given rules on one image and say how much of it could be read.
 
@@ -161,7 +125,7 @@ def _cached_match(rules: tuple[Rule, ...], path: str, text: bytes, origin: Origi
     column is the user's); snippets and waivers are read from the original text."""
     unit = SourceUnit(path, text, origin, line_map)
     active = list(rules)
-    from vfiolint import prepass  # loaded by the first parse: many runs parse nothing
+    from vfiolint.c import prepass  # loaded by the first parse: many runs parse nothing
 
     table = prepass.table_for(macros, repo)
     tree = cparse.parse(valid_utf8(prepass.neutralise(unit.text, table)))
@@ -241,13 +205,7 @@ def keywords_in(text: bytes, keywords: tuple[bytes, ...]) -> frozenset[bytes]:
     return frozenset([k for k in keywords if k in text])
 
 
-def compare(pair: UnitPair, rules: list[Rule], input_name: str,
-            patch: PatchRef | None, config: Config = DEFAULT_CONFIG) -> list[Finding]:
-    """Match both images of a file and give every hazard its status."""
-    return compare_pair(pair, rules, input_name, patch, config)[0]
-
-
-def compare_pair(pair: UnitPair, rules: list[Rule], input_name: str, patch: PatchRef | None,
+def compare(pair: UnitPair, rules: list[Rule], input_name: str, patch: PatchRef | None,
                  config: Config = DEFAULT_CONFIG, hunks: int = 0
                  ) -> tuple[list[Finding], FileCoverage]:
     """Match both images of a file, give every hazard its status, and say what was read.
@@ -256,8 +214,8 @@ def compare_pair(pair: UnitPair, rules: list[Rule], input_name: str, patch: Patc
     texts = [u.text for u in (pair.pre, pair.post) if u is not None]
     active = rules_for(rules, pair.path, config, *texts)
     known = rule_names(rules)
-    pre, pre_cov = match_and_measure(active, pair.pre, known, config) if pair.pre else ([], None)
-    post, post_cov = (match_and_measure(active, pair.post, known, config) if pair.post
+    pre, pre_cov = match(active, pair.pre, known, config) if pair.pre else ([], None)
+    post, post_cov = (match(active, pair.post, known, config) if pair.post
                       else ([], None))
     image = pair.post or pair.pre
     origin = image.origin.value if image is not None else "hunks"
@@ -285,18 +243,12 @@ def compare_pair(pair: UnitPair, rules: list[Rule], input_name: str, patch: Patc
     return findings, coverage
 
 
-def check_file(unit: SourceUnit, rules: list[Rule], input_name: str,
-               config: Config = DEFAULT_CONFIG) -> list[Finding]:
-    """Report every match in a plain source file as present."""
-    return check_source(unit, rules, input_name, config)[0]
-
-
 def check_source(unit: SourceUnit, rules: list[Rule], input_name: str,
                  config: Config = DEFAULT_CONFIG) -> tuple[list[Finding], FileCoverage]:
     """Report every match in a plain source file as present, and say what was read."""
     active = rules_for(rules, unit.path, config, unit.text)
     known = rule_names(rules)
-    matches, coverage = match_and_measure(active, unit, known, config)
+    matches, coverage = match(active, unit, known, config)
     return ([_finding(m, Status.PRESENT, unit.path, input_name, None) for m in matches],
             FileCoverage(unit.path, unit.origin.value, 0, None, coverage))
 

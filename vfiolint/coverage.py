@@ -1,0 +1,55 @@
+"""What was read: per image, whether it was parsed and where the parse had errors; per file,
+which context it was judged in; per patch (or source file), every C file it touched.
+
+"No finding" means something only with this beside it: it tells "looked, and saw nothing"
+from "could not look".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from vfiolint.findings import PatchRef
+from vfiolint.model import FileDiff
+
+
+@dataclass(frozen=True, slots=True)
+class ImageCoverage:
+    """How much of one image was looked at: parsed at all (no rule's keywords, no parse), and
+    the ERROR/MISSING nodes of the parse with the real lines they start on."""
+
+    parsed: bool
+    error_nodes: int = 0
+    error_lines: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class FileCoverage:
+    """The coverage of one file of a patch (or of a source file)."""
+
+    path: str
+    origin: str
+    hunks: int
+    pre: ImageCoverage | None
+    post: ImageCoverage | None
+
+    @classmethod
+    def unread(cls, filediff: FileDiff) -> FileCoverage:
+        """Describe a file whose hunks hold no rule's keywords: nothing there was parsed."""
+        return cls(filediff.path, "hunks", len(filediff.hunks),
+                   None if filediff.old_path is None else ImageCoverage(False),
+                   None if filediff.new_path is None else ImageCoverage(False))
+
+
+
+@dataclass(frozen=True, slots=True)
+class Coverage:
+    """What was read of one patch (``patch`` set) or one source file (``patch`` None)."""
+
+    input: str
+    patch: PatchRef | None
+    files: tuple[FileCoverage, ...]
+    total_files: int = 1
+
+
+MAX_ERROR_LINES = 20
