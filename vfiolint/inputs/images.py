@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from vfiolint.c import cparse
+from vfiolint.c.definitions import NO_DEFINITIONS, Definitions
 from vfiolint.model import FileDiff, Hunk, Line, LineKind
 
 C_SUFFIXES = (".c", ".h", ".inc")
@@ -39,7 +40,7 @@ class SourceUnit:
 
     ``line_map[row]`` is the 1-based real line of 0-based row ``row`` (None for a synthetic
     line); an empty ``line_map`` means rows are the file's own lines. ``touched`` holds the real
-    lines the change touched in this image.
+    lines the change touched in this image; ``definitions`` answers for the rest of the tree.
     """
 
     path: str
@@ -47,6 +48,8 @@ class SourceUnit:
     origin: Origin
     line_map: tuple[int | None, ...] = ()
     touched: frozenset[int] = frozenset()
+    # The tree around the image, when one is at hand (--git, --staged, --tree, --repo).
+    definitions: Definitions = field(default=NO_DEFINITIONS, compare=False)
 
     def real_line(self, row: int) -> int | None:
         """Return the 1-based real line of a 0-based row, None for a synthetic row."""

@@ -15,6 +15,7 @@ from pathlib import Path
 from tree_sitter import Node, QueryCursor
 
 from vfiolint.c import cparse
+from vfiolint.c.definitions import Definitions
 from vfiolint.c.facts import Facts, function_name, squash, text_of
 from vfiolint.config import Config
 from vfiolint.coverage import MAX_ERROR_LINES, FileCoverage, ImageCoverage
@@ -110,20 +111,20 @@ def match(rules: list[Rule], unit: SourceUnit, known: frozenset[str] | None = No
     if not rules:
         return [], ImageCoverage(False)
     return _cached_match(tuple(rules), unit.path, unit.text, unit.origin, unit.line_map, known,
-                         config.macros, config.repo)
+                         config.macros, config.repo, unit.definitions)
 
 
 # A bounded cache on a pure function of immutable values: the run owns no mutable state.
 @lru_cache(maxsize=64)
 def _cached_match(rules: tuple[Rule, ...], path: str, text: bytes, origin: Origin,
                   line_map: tuple[int | None, ...], known: frozenset[str],
-                  macros: tuple[tuple[str, tuple[str, ...]], ...], repo: Path | None
-                  ) -> tuple[list[Match], ImageCoverage]:
+                  macros: tuple[tuple[str, tuple[str, ...]], ...], repo: Path | None,
+                  definitions: Definitions) -> tuple[list[Match], ImageCoverage]:
     """Parse and match one image (the touched lines do not matter here, only when pairing).
 
     The parse is of the macro-neutralised text (same length, same line breaks: every row and
     column is the user's); snippets and waivers are read from the original text."""
-    unit = SourceUnit(path, text, origin, line_map)
+    unit = SourceUnit(path, text, origin, line_map, definitions=definitions)
     active = list(rules)
     from vfiolint.c import prepass  # loaded by the first parse: many runs parse nothing
 

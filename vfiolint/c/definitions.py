@@ -1,0 +1,150 @@
+"""What the C model may ask of the code around a unit: the definitions of a tree.
+
+A unit (one image of one file) answers most questions from itself. What it does not define —
+a macro from a shared header, a struct declared elsewhere, a helper in another file — it asks
+a ``Definitions`` provider, which resolves a name the way the compiler would find it first:
+the file itself, then the headers it includes along the include path, then a unique
+definition anywhere in the tree. A name defined in several places with no way to choose is
+*ambiguous*: the provider says so and the model does not guess.
+
+``NO_DEFINITIONS`` answers nothing: a hunk read without its repository.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Generic, Protocol, TypeVar
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Where:
+    """Where a definition stands: repository path and 1-based line."""
+
+    path: str
+    line: int
+
+
+@dataclass(frozen=True, slots=True)
+class MacroDef:
+    """A ``#define``: ``params`` is None for an object-like macro; ``body`` is the replacement
+    text with line continuations joined."""
+
+    name: str
+    params: tuple[str, ...] | None
+    body: str
+    where: Where
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """A struct or union member, or a function parameter: its name and declared type.
+
+    ``type`` is the base type as written (``uint32_t``, ``struct pci_map``, ``unsigned long``);
+    ``pointer`` counts the ``*`` of the declarator; ``array`` tells an array declarator."""
+
+    name: str
+    type: str
+    pointer: int = 0
+    array: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class RecordDef:
+    """A struct or union with a body."""
+
+    kind: str  # struct | union
+    tag: str
+    members: tuple[Member, ...]
+    where: Where
+
+
+@dataclass(frozen=True, slots=True)
+class TypedefDef:
+    """A typedef: the base type it names (``type``), with the pointer depth of its declarator,
+    and the tag of the record when it names one (``typedef struct X {…} Y;``)."""
+
+    name: str
+    type: str
+    pointer: int
+    record: str | None
+    where: Where
+
+
+@dataclass(frozen=True, slots=True)
+class FunctionDef:
+    """A function's signature, from its definition when the tree has one, else a prototype."""
+
+    name: str
+    returns: str
+    returns_pointer: int
+    params: tuple[Member, ...]
+    definition: bool
+    where: Where
+
+
+@dataclass(frozen=True, slots=True)
+class Lookup(Generic[T]):
+    """The answer to a name: the definition found, or the places of an ambiguous name."""
+
+    found: T | None = None
+    ambiguous: tuple[Where, ...] = ()
+
+
+class Definitions(Protocol):
+    """A tree's definitions, resolved from the point of view of one file (``near``)."""
+
+    @property
+    def key(self) -> str:
+        """Return a string that changes whenever any answer could (tree id, overlays)."""
+
+    def macro(self, name: str, near: str) -> Lookup[MacroDef]:
+        """Resolve a macro name."""
+
+    def record(self, tag: str, near: str) -> Lookup[RecordDef]:
+        """Resolve a struct or union tag."""
+
+    def typedef(self, name: str, near: str) -> Lookup[TypedefDef]:
+        """Resolve a typedef name."""
+
+    def function(self, name: str, near: str) -> Lookup[FunctionDef]:
+        """Resolve a function name to its signature."""
+
+    def source(self, path: str) -> bytes | None:
+        """Return a file's text in this tree (None when the tree has no such file)."""
+
+    def __hash__(self) -> int:
+        """Hash by ``key``: analysis results are cached per text and tree."""
+
+
+class _Nothing:
+    """The definitions of no tree: every name is unknown."""
+
+    key = ""
+
+    def macro(self, name: str, near: str) -> Lookup[MacroDef]:
+        """Know no macro."""
+        return Lookup()
+
+    def record(self, tag: str, near: str) -> Lookup[RecordDef]:
+        """Know no record."""
+        return Lookup()
+
+    def typedef(self, name: str, near: str) -> Lookup[TypedefDef]:
+        """Know no typedef."""
+        return Lookup()
+
+    def function(self, name: str, near: str) -> Lookup[FunctionDef]:
+        """Know no function."""
+        return Lookup()
+
+    def source(self, path: str) -> bytes | None:
+        """Hold no file."""
+        return None
+
+    def __repr__(self) -> str:
+        return "NO_DEFINITIONS"
+
+
+NO_DEFINITIONS: Definitions = _Nothing()
