@@ -25,9 +25,7 @@ MMAP_HAZARD = """\
 
 static void *map_bar(int fd, struct vfio_region_info *info)
 {
-    if (info->flags & VFIO_REGION_INFO_FLAG_MMAP) {
-        return mmap(NULL, info->size, PROT_READ, MAP_SHARED, fd, info->offset);
-    }
+    if (info->flags & VFIO_REGION_INFO_FLAG_MMAP) return mmap(NULL, PAGE_ALIGN(info->size), PROT_READ, MAP_SHARED, fd, info->offset);
     return NULL;
 }
 """

@@ -93,6 +93,6 @@ def test_checkpatch_shape_matches_terse_showfile() -> None:
         "drivers/vfio/pci/vfio_pci.c:877: WARNING:VFIO005: MSI-X table guard turned off by "
         "'!vfio_msix_table_mmap_enabled()' instead of a region capability "
         "[msix-table-mmap, introduced]",
-        "hw/misc/vfio.c:2577: ERROR:VFIO002: VFIO_REGION_INFO_FLAG_MMAP trusted without "
-        "checking region size and offset against the page size [mmap-subpage-region, introduced]",
+        "hw/misc/vfio.c:2577: ERROR:VFIO002: region mmap'd on VFIO_REGION_INFO_FLAG_MMAP where "
+        "guest memory is mapped out of view [mmap-subpage-region, introduced]",
     ]

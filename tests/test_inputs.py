@@ -21,7 +21,9 @@ from vfiolint.findings import Finding
 from vfiolint.inputs import load
 from vfiolint.rules.loader import Rule
 
-HAZARD_LINE = 19  # the ``if (info->flags & VFIO_REGION_INFO_FLAG_MMAP)`` line of the post-image
+# The ``if (info->flags & VFIO_REGION_INFO_FLAG_MMAP) { … mmap(`` line of the post-image: the
+# mapping, gated by the flag, with a length rounded up past the region's end.
+HAZARD_LINE = 19
 
 
 def diff_of(n: int) -> str:
@@ -35,8 +37,8 @@ index 0fd099d..2db2a94 100644
      region->size = info->size;
      region->fd_offset = info->offset;
  
-+    if (info->flags & VFIO_REGION_INFO_FLAG_MMAP) {{
-+        region->mmap = mmap(NULL, info->size, PROT_READ | PROT_WRITE,
++    if (info->flags & VFIO_REGION_INFO_FLAG_MMAP) {{ region->mmap = mmap(NULL,
++                            PAGE_ALIGN(info->size), PROT_READ | PROT_WRITE,
 +                            MAP_SHARED, fd, info->offset);
 +    }}
 +
@@ -345,16 +347,16 @@ C_SOURCE = """\
 
 static void vfio_map_one(VFIORegion *region, struct vfio_region_info *info, int fd)
 {
-    if (info->flags & VFIO_REGION_INFO_FLAG_MMAP) {
-        region->mmap = mmap(NULL, info->size, PROT_READ | PROT_WRITE,
+    if (info->flags & VFIO_REGION_INFO_FLAG_MMAP) { region->mmap = mmap(NULL,
+                            PAGE_ALIGN(info->size), PROT_READ | PROT_WRITE,
                             MAP_SHARED, fd, info->offset);
     }
 }
 
 static void vfio_map_two(VFIORegion *region, struct vfio_region_info *info, int fd)
 {
-    if (VFIO_REGION_INFO_FLAG_MMAP & info->flags) {
-        region->mmap = mmap(NULL, info->size, PROT_READ, MAP_SHARED, fd, info->offset);
+    if (VFIO_REGION_INFO_FLAG_MMAP & info->flags) { region->mmap = mmap(NULL,
+                            PAGE_ALIGN(info->size), PROT_READ, MAP_SHARED, fd, info->offset);
     }
 }
 """

@@ -525,8 +525,8 @@ pci_vfio_map_bars(struct rte_pci_device *dev __rte_unused, int vfio_dev_fd)
 		struct vfio_region_info *reg = vfio_res->reg;
 
 		if (reg->flags & VFIO_REGION_INFO_FLAG_MMAP) {
-			bar_addr = mmap(NULL, reg->size, PROT_READ, MAP_SHARED,
-					vfio_dev_fd, reg->offset);
+			bar_addr = mmap(NULL, RTE_ALIGN_CEIL(reg->size, pagesz),
+					PROT_READ, MAP_SHARED, vfio_dev_fd, reg->offset);
 		}
 	}
 	return 0;
@@ -541,8 +541,9 @@ static long vdev_map_all(struct my_dev *mdev, void __user *arg)
 
 	list_for_each_entry(region, &st->regions, node) {
 		if (region->info.flags & VFIO_REGION_INFO_FLAG_MMAP) {
-			region->addr = mmap(NULL, region->info.size, PROT_READ | PROT_WRITE,
-					    MAP_SHARED, st->fd, region->info.offset);
+			region->addr = mmap(NULL, PAGE_ALIGN(region->info.size),
+					    PROT_READ | PROT_WRITE, MAP_SHARED, st->fd,
+					    region->info.offset);
 		}
 	}
 	return 0;
@@ -556,7 +557,8 @@ map_one(struct vfio_region_info *info __rte_unused, struct bar *bar, int fd)
 	uint64_t size __rte_unused = info->size;
 
 	if (bar->flags & VFIO_REGION_INFO_FLAG_MMAP) {
-		bar->addr = mmap(NULL, bar->size, PROT_READ, MAP_SHARED, fd, bar->offset);
+		bar->addr = mmap(NULL, RTE_ALIGN(bar->size, page_sz), PROT_READ, MAP_SHARED, fd,
+				 bar->offset);
 	}
 	return 0;
 }
@@ -572,7 +574,7 @@ def vfio002() -> list[Rule]:
                                   HAZARD_AFTER_ATTRIBUTE], ids=["tailq", "list", "attribute"])
 def test_hazard_keeps_its_row_and_column(text: bytes, vfio002: list[Rule]) -> None:
     hazard = text.index(b"VFIO_REGION_INFO_FLAG_MMAP")
-    condition = text.rindex(b"(", 0, hazard) + 1  # the if's condition, inside its `(`
+    mapping = text.index(b"mmap(")  # the finding: the gated mapping, its length rounded up
     # (a) without the pre-pass the top-level item around the hazard holds ERROR/MISSING nodes
     plain = cparse.parse(text)
     around = [n for n in plain.root_node.children if n.start_byte <= hazard < n.end_byte]
@@ -594,6 +596,6 @@ def test_hazard_keeps_its_row_and_column(text: bytes, vfio002: list[Rule]) -> No
     # the rule's finding, computed on the neutralised text, points at the original text
     matches = match(vfio002, file_unit("x.c", out))[0]
     assert len(matches) == 1
-    row, column = _point(text, condition)
+    row, column = _point(text, mapping)
     assert (matches[0].span.line, matches[0].span.column) == (row + 1, column + 1)
     assert matches[0].function in {"pci_vfio_map_bars", "vdev_map_all", "map_one"}

@@ -21,7 +21,7 @@ from vfiolint.inputs.images import file_unit
 
 RULE_FILES = sorted((ROOT / "rules").rglob("*.toml"))
 ANNOTATION_RE = re.compile(r"^\s*//\s*(ruleid|ok|todoruleid|todook):\s*(VFIO\d{3})\s*$")
-PATH_RE = re.compile(r"^\s*//\s*path:\s*(\S+)\s*$", re.MULTILINE)
+PATH_RE = re.compile(r"^\s*//\s*path:\s*(\S+)\s*$")
 CONTRACT_IDS = {
     "VFIO001": "dma-map-file-private",
     "VFIO002": "mmap-subpage-region",
@@ -43,6 +43,22 @@ def annotations(text: str) -> list[tuple[str, str, int]]:
         while j < len(lines) and ANNOTATION_RE.match(lines[j]):
             j += 1
         out.append((m.group(1), m.group(2), j + 1))
+    return out
+
+
+def sections(text: str, default: str) -> list[tuple[str, str]]:
+    """Split an annotated test at its ``// path: P`` lines: each section is checked as the
+    file P (rules may depend on the path), with the other sections' lines left blank so
+    that every line keeps its number."""
+    lines = text.splitlines()
+    starts = [i for i, line in enumerate(lines) if PATH_RE.match(line)] or [0]
+    starts[0] = 0
+    out = []
+    for k, start in enumerate(starts):
+        end = starts[k + 1] if k + 1 < len(starts) else len(lines)
+        m = next((PATH_RE.match(x) for x in lines[start:end] if PATH_RE.match(x)), None)
+        kept = ["" if not start <= i < end else line for i, line in enumerate(lines)]
+        out.append((m.group(1) if m else default, "\n".join(kept) + "\n"))
     return out
 
 
@@ -68,9 +84,10 @@ def test_annotated_c(file: Path, rules: list[Rule]) -> None:
     marks = annotations(text)
     assert any(k == "ruleid" for k, _, _ in marks), "the test has no ruleid annotation"
     assert any(k == "ok" for k, _, _ in marks), "the test has no ok annotation"
-    path_m = PATH_RE.search(text)
-    path = path_m.group(1) if path_m else str(test_file.relative_to(ROOT))
-    fired = {f.line for f in check_source(file_unit(path, text.encode()), [rule], path)[0]}
+    fired = set()
+    for path, section in sections(text, str(test_file.relative_to(ROOT))):
+        fired |= {f.line for f in check_source(file_unit(path, section.encode()), [rule],
+                                               path)[0]}
     problems = []
     for kind, rid, line in marks:
         if rid != rule.id:
@@ -93,12 +110,37 @@ def test_load_reports_every_problem(tmp_path: Path) -> None:
     area = tmp_path / "rules" / "x"
     area.mkdir(parents=True)
     (area / "VFIO900-bad-one.toml").write_text('id = "VFIO900"\nname = "bad-one"\n')
+    base = (ROOT / "rules/dmabuf/VFIO004-dmabuf-unmappable-bar.toml").read_text()
     (area / "VFIO901-bad-two.toml").write_text(
-        (ROOT / "rules/mmap/VFIO002-mmap-subpage-region.toml").read_text()
-        .replace('id = "VFIO002"', 'id = "VFIO901"').replace('"mmap-subpage-region"', '"bad-two"')
-        .replace("#vf-none-around?", "#vf-no-such-thing?"))
+        base.replace('id = "VFIO004"', 'id = "VFIO901"')
+        .replace('"dmabuf-unmappable-bar"', '"bad-two"')
+        .replace("#vf-none-read-around?", "#vf-no-such-thing?"))
+    # A predicate given the wrong number or kind of arguments fails the load, not the run.
+    (area / "VFIO902-bad-three.toml").write_text(
+        base.replace('id = "VFIO004"', 'id = "VFIO902"')
+        .replace('"dmabuf-unmappable-bar"', '"bad-three"')
+        .replace('(#vf-contains-token? @body "^IORESOURCE_MEM$")',
+                 "(#vf-contains-token? @body)"))
+    (area / "VFIO903-bad-four.toml").write_text(
+        base.replace('id = "VFIO004"', 'id = "VFIO903"')
+        .replace('"dmabuf-unmappable-bar"', '"bad-four"')
+        .replace('report = "sink"', 'report = "everywhere"'))
     with pytest.raises(Exception) as info:
         load_rules(tmp_path / "rules")
     message = str(info.value)
     assert "VFIO900-bad-one.toml: missing key 'summary'" in message
     assert "VFIO901-bad-two.toml: query: unknown predicate #vf-no-such-thing?" in message
+    assert ("VFIO902-bad-three.toml: query: #vf-contains-token? takes (capture, string), "
+            "given (capture)") in message
+    assert ("VFIO903-bad-four.toml: flow: report 'everywhere' is not one of source, sink, "
+            "gate, narrowing") in message
+
+
+def test_rule_modules_register_their_own_predicates(rules: list[Rule]) -> None:
+    """A rule's Python sits beside its TOML, not in the generic predicates module."""
+    from vfiolint.rules import predicates
+
+    generic = set(vars(predicates))
+    local = {p.stem for p in (ROOT / "rules").rglob("*.py")}
+    assert "VFIO003-region-offset-truncated" in local
+    assert "region_info" not in generic and "msix_guard_switched" not in generic

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from vfiolint.waivers import Waiver
@@ -48,6 +48,24 @@ class Span:
 
 
 @dataclass(frozen=True, slots=True)
+class FlowStep:
+    """One hop of the path that makes a finding a hazard: where the value is, as what type,
+    and how it got there (``source``, ``read``, ``stored``, ``cast``, ``passed``, ``returned``,
+    ``sink``, ``gate``)."""
+
+    line: int
+    column: int
+    text: str
+    note: str
+    type: str | None = None
+
+    def shown(self) -> str:
+        """Render the step as a message shows it: `memreg[0].offset` (L731, unsigned long)."""
+        kind = f", {self.type}" if self.type else ""
+        return f"`{self.text}` (L{self.line}{kind})"
+
+
+@dataclass(frozen=True, slots=True)
 class PatchRef:
     """The patch a finding belongs to, as CONTRACT.md's JSON ``patch`` object shows it."""
 
@@ -76,6 +94,10 @@ class Finding:
     patch: PatchRef | None
     snippet: tuple[tuple[int, str], ...] = ()
     waiver: Waiver | None = None
+    flow: tuple[FlowStep, ...] = ()
+    # The normalised text that identifies the hazard (what the fingerprint hashes with the
+    # rule, path and function): a hazard moved to another function or file keeps it.
+    key: str = field(default="", compare=False)
 
     @property
     def line(self) -> int:

@@ -140,8 +140,30 @@ def _patch_results(patch: Patch, pairs: Iterable[PairOrSkip], rules: list[Rule],
         found, cov = compare(pair, rules, patch.input, ref, config, hunks.get(pair.path, 0))
         findings += found
         files.append(cov)
-    return (waive_by_trailers(findings, patch, rules),
+    return (waive_by_trailers(moved(findings), patch, rules),
             Coverage(patch.input, ref, tuple(files), len(patch.files)))
+
+
+def moved(findings: list[Finding]) -> list[Finding]:
+    """Pair a hazard the patch removes from one function (or file) with the same hazard it
+    adds in another: code that moved keeps its hazard, which is present, not fixed there and
+    introduced here (a refactor is no fix)."""
+    from vfiolint.findings import Status
+
+    gone: dict[tuple[str, str], list[Finding]] = {}
+    for f in findings:
+        if f.status is Status.FIXED and f.key:
+            gone.setdefault((f.rule, f.key), []).append(f)
+    out: list[Finding] = []
+    paired: set[int] = set()
+    for f in findings:
+        if f.status is Status.INTRODUCED and gone.get((f.rule, f.key)):
+            old = gone[(f.rule, f.key)].pop(0)
+            paired.add(id(old))
+            out.append(replace(f, status=Status.PRESENT))
+        else:
+            out.append(f)
+    return [f for f in out if id(f) not in paired]
 
 
 def _git_findings(git_patch: GitPatch, rules: list[Rule], config: Config,

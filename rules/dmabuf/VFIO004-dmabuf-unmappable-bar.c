@@ -113,8 +113,8 @@ int case_probe_then_publish_all(struct vfio_pci_core_device *vdev)
 		vdev->bar_mmap_supported[bar] =
 			!pdev->non_mappable_bars &&
 			pci_resource_len(pdev, bar) >= PAGE_SIZE;
-		/* non_mappable_bars is read to compute the table: taken for the check */
-		// todoruleid: VFIO004
+		/* non_mappable_bars is read to compute the table, and no test reads it */
+		// ruleid: VFIO004
 		pci_p2pdma_add_resource(pdev, bar, pci_resource_len(pdev, bar), 0);
 	}
 	return 0;
@@ -229,4 +229,35 @@ int case_ok_mmap_helper(struct vfio_pci_core_device *vdev, unsigned int bar,
 	return vfio_pci_core_fill_phys_vec(phys_vec, dma_ranges, nr_ranges,
 					   pci_resource_start(vdev->pdev, bar),
 					   pci_resource_len(vdev->pdev, bar));
+}
+
+/* ---- the exporter helper itself ------------------------------------------------------- */
+// path: drivers/pci/p2pdma.c
+
+/* The provider refuses I/O BARs but not BARs a quirk marked unmappable. */
+// ruleid: VFIO004
+struct p2pdma_provider *pcim_p2pdma_provider(struct pci_dev *pdev, int bar)
+{
+	struct pci_p2pdma *p2p;
+
+	if (!(pci_resource_flags(pdev, bar) & IORESOURCE_MEM))
+		return NULL;
+
+	p2p = rcu_dereference_protected(pdev->p2pdma, 1);
+	if (WARN_ON(!p2p))
+		return NULL;
+	return &p2p->mem[bar];
+}
+
+/* The same provider once it honours the quirk flag. */
+// ok: VFIO004
+struct p2pdma_provider *p2pdma_provider_init(struct pci_dev *pdev, int bar)
+{
+	struct pci_p2pdma *p2p;
+
+	if (!(pci_resource_flags(pdev, bar) & IORESOURCE_MEM) || pdev->non_mappable_bars)
+		return NULL;
+
+	p2p = rcu_dereference_protected(pdev->p2pdma, 1);
+	return p2p ? &p2p->mem[bar] : NULL;
 }

@@ -285,18 +285,87 @@ static int case_overlap_helper(struct vfio_pci_device *vdev, unsigned int index,
 	return 0;
 }
 
-/* A retry flag local to the function is not a platform switch (DPDK's 2019 retry logic). */
-static int case_ok_local_retry_flag(struct vfio_pci_device *vdev, int index, void *map_addr)
-{
-	bool again = false;
+/* ---- user space: the mapping, not the condition -------------------------------------- */
+// path: drivers/bus/pci/linux/pci_vfio.c
 
-	for (;;) {
-		// ok: VFIO005
-		if (map_addr == NULL && vdev->msix_bar == index && !again) {
+struct pci_map {
+	void *addr;
+	uint64_t offset;
+	uint64_t size;
+};
+
+struct pci_msix_table {
+	int bar_index;
+	uint32_t offset;
+	uint32_t size;
+};
+
+/* Map the whole BAR first and fall back around the table on failure: the kernel was never
+ * asked whether the table may be mapped (the shape of DPDK's 2018 retry logic). */
+static int
+case_whole_bar_first(int fd, struct pci_map *bar, struct pci_msix_table *msix_table,
+		     int bar_index, void *bar_addr)
+{
+	struct {
+		unsigned long offset;
+		unsigned long size;
+	} memreg[2] = {};
+	bool again = false;
+	void *map_addr;
+
+	memreg[0].offset = bar->offset;
+	memreg[0].size = bar->size;
+	do {
+		if (again) {
+			memreg[0].size = msix_table->offset & ~(4096 - 1);
+			memreg[1].offset = bar->offset + memreg[0].size + 4096;
+			memreg[1].size = bar->size - memreg[0].size - 4096;
+		}
+		// ruleid: VFIO005
+		map_addr = pci_map_resource(bar_addr, fd, memreg[0].offset, memreg[0].size,
+					    MAP_FIXED);
+		if (map_addr == MAP_FAILED && msix_table->bar_index == bar_index && !again) {
 			again = true;
 			continue;
 		}
 		break;
+	} while (again);
+	return map_addr == MAP_FAILED ? -1 : 0;
+}
+
+/* The whole BAR only for a BAR that does not hold the table: mapped around it otherwise. */
+static int
+case_ok_around_the_table(int fd, struct pci_map *bar, struct pci_msix_table *msix_table,
+			 int bar_index, void *bar_addr)
+{
+	unsigned long size;
+
+	if (msix_table->bar_index == bar_index) {
+		size = msix_table->offset & ~(4096 - 1);
+	} else {
+		size = bar->size;
 	}
-	return 0;
+	// ok: VFIO005
+	return pci_map_resource(bar_addr, fd, bar->offset, size, MAP_FIXED) == MAP_FAILED;
+}
+
+/* The kernel said the table may be mapped: VFIO_REGION_INFO_CAP_MSIX_MAPPABLE. */
+static int
+case_ok_msix_mappable(int fd, struct pci_map *bar, struct pci_msix_table *msix_table,
+		      int bar_index, void *bar_addr, bool msix_mappable)
+{
+	unsigned long size = bar->size;
+
+	if (msix_table->bar_index == bar_index && !msix_mappable)
+		size = msix_table->offset & ~(4096 - 1);
+	// ok: VFIO005
+	return pci_map_resource(bar_addr, fd, bar->offset, size, MAP_FIXED) == MAP_FAILED;
+}
+
+/* A driver that never looks at the MSI-X table is judged by the kernel's refusal. */
+static void *
+case_ok_no_msix_anywhere(int fd, struct pci_map *bar)
+{
+	// ok: VFIO005
+	return mmap(NULL, bar->size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, bar->offset);
 }

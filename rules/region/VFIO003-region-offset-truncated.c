@@ -32,15 +32,15 @@ struct pci_msix_cap {
 
 /* ---- must fire ---------------------------------------------------------------------- */
 
-static void
-case_u32_local(int fd)
+static int
+case_u32_local(int fd, void *buf)
 {
 	struct vfio_region_info reg = { .argsz = sizeof(reg), .index = 0 };
 
 	ioctl(fd, VFIO_DEVICE_GET_REGION_INFO, &reg);
 	// ruleid: VFIO003
 	uint32_t offset = reg.offset;
-	(void)offset;
+	return pread(fd, buf, 4, offset) == 4 ? 0 : -1;
 }
 
 static int
@@ -79,10 +79,10 @@ case_typedef_local(const struct vfio_region_info *info)
 }
 
 static void
-case_cast(const struct vfio_region_info *info, char *buf, size_t len)
+case_cast_into_pread(const struct vfio_region_info *info, int fd, char *buf, size_t len)
 {
 	// ruleid: VFIO003
-	snprintf(buf, len, "offset 0x%x", (uint32_t)info->offset);
+	pread(fd, buf, len, (uint32_t)info->offset);
 }
 
 static int
@@ -120,7 +120,7 @@ case_unsigned_long(const struct vfio_region_info *info, void **addr, int fd)
 }
 
 static void
-case_region_array(int fd)
+case_region_array(int fd, void **maps)
 {
 	struct vfio_region_info regions[VFIO_PCI_NUM_REGIONS];
 	uint32_t sizes[VFIO_PCI_NUM_REGIONS];
@@ -132,7 +132,53 @@ case_region_array(int fd)
 		ioctl(fd, VFIO_DEVICE_GET_REGION_INFO, &regions[i]);
 		// ruleid: VFIO003
 		sizes[i] = regions[i].size;
+		maps[i] = mmap(NULL, sizes[i], PROT_READ, MAP_SHARED, fd, regions[i].offset);
 	}
+}
+
+/* A value that moved: the offset is kept whole in a 64-bit member by one function, and
+ * narrowed by the next, which maps the BAR (DPDK commit 33604c31354a's shape). */
+struct pci_map_wide {
+	void *addr;
+	uint64_t offset;
+	uint64_t size;
+};
+
+static void
+record_bar(struct pci_map_wide *map, const struct vfio_region_info *reg)
+{
+	map->offset = reg->offset;
+	map->size = reg->size;
+}
+
+static void *
+case_moved_through_member(int fd, struct pci_map_wide *map)
+{
+	struct {
+		unsigned long offset;
+		unsigned long size;
+	} memreg;
+
+	// ruleid: VFIO003
+	memreg.offset = map->offset;
+	memreg.size = map->size;
+	return mmap(NULL, memreg.size, PROT_READ, MAP_SHARED, fd, memreg.offset);
+}
+
+/* A value that goes into a call: narrowed before a wrapper whose parameters are wide. */
+static void *
+pci_vfio_map_window(int fd, off_t offset, size_t size)
+{
+	return mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, offset);
+}
+
+static void *
+case_narrow_before_wide_wrapper(int fd, const struct vfio_region_info *reg)
+{
+	// ruleid: VFIO003
+	uint32_t off = reg->offset;
+
+	return pci_vfio_map_window(fd, off, reg->size);
 }
 
 static off_t
@@ -279,6 +325,41 @@ case_ok_cast_wide(const struct vfio_region_info *info, char *buf, size_t len)
 {
 	// ok: VFIO003
 	snprintf(buf, len, "offset 0x%llx", (unsigned long long)info->offset);
+}
+
+/* Narrowing casts that only reach a message: what is printed is truncated, nothing else. */
+static void
+case_ok_log_only(const struct vfio_region_info *info, char *buf, size_t len)
+{
+	// ok: VFIO003
+	snprintf(buf, len, "offset 0x%x", (uint32_t)info->offset);
+	// ok: VFIO003
+	RTE_LOG(DEBUG, EAL, "region size 0x%x\n", (unsigned)info->size);
+	// ok: VFIO003
+	SPDK_ERRLOG("bad region at 0x%x\n", (uint32_t)info->offset);
+	// ok: VFIO003
+	trace_vfio_region_setup(info->index, (unsigned long)info->offset, (unsigned)info->size);
+	// ok: VFIO003
+	pr_debug("vfio: region %u size %u\n", info->index, (u32)info->size);
+}
+
+static void
+case_ok_log_local(const struct vfio_region_info *info)
+{
+	/* a narrowed copy that is only printed */
+	// ok: VFIO003
+	unsigned int shown = info->size;
+
+	printf("size %u\n", shown);
+}
+
+static void *
+case_ok_wide_through_member(int fd, struct pci_map_wide *map)
+{
+	// ok: VFIO003
+	uint64_t offset = map->offset;
+
+	return mmap(NULL, map->size, PROT_READ, MAP_SHARED, fd, offset);
 }
 
 static int

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
+
+from tree_sitter import Node, Tree
 
 from vfiolint.c import cparse
 from vfiolint.c.definitions import NO_DEFINITIONS, Definitions
@@ -124,7 +126,36 @@ def section_function(section: str) -> str | None:
     return m.group(1) if m else None
 
 
-def _opening(closers: list[str], section: str) -> str:
+def section_parameters(section: str) -> str:
+    """Return the parameter list a ``@@`` section shows of its function, completed when git
+    cut the line short (``vfio_mmap_bar(VFIOBAR *bar, MemoryRegion *mem,`` keeps the whole
+    parameters it shows); ``void`` when it shows none whole.
+
+    The parameters' types are evidence a rule may need: a function that receives guest
+    memory regions, say, when the hunk shows nothing else of it."""
+    m = FUNC_NAME_RE.search(section)
+    if m is None:
+        return "void"
+    rest = section[m.end():]
+    depth, cut, end = 0, -1, -1
+    for i, ch in enumerate(rest):
+        if ch in "({[":
+            depth += 1
+        elif ch in ")}]":
+            if depth == 0:
+                end = i
+                break
+            depth -= 1
+        elif ch == "," and depth == 0:
+            cut = i
+        elif ch in ";{\"'":
+            break
+    params = rest[:end] if end >= 0 else rest[:cut] if cut >= 0 else ""
+    params = params.strip()
+    return params if params and "/*" not in params and "//" not in params else "void"
+
+
+def _opening(closers: list[str], section: str, params: bool = False) -> str:
     """Return the text that opens what a fragment closes without opening."""
     parts = []
     for k, closer in enumerate(reversed(closers)):
@@ -132,7 +163,8 @@ def _opening(closers: list[str], section: str) -> str:
         if opener == "{" and k == 0:
             name = section_function(section)
             if name:
-                parts.append(f"void {name}(void) {{")
+                args = section_parameters(section) if params else "void"
+                parts.append(f"void {name}({args}) {{")
             elif RECORD_RE.match(section):
                 parts.append(section.split("{", 1)[0].strip() + " {")
             else:
@@ -166,20 +198,29 @@ def _openings(closers: list[str], body: str, section: str) -> list[str]:
     still be wrong: when the ``@@`` section names a function, its body is the likelier home.
     """
     name = section_function(section)
+    params = section_parameters(section) if name else "void"
     first = next((x.strip() for x in body.splitlines() if x.strip()), "")
     candidates = []
     if closers and "}" in closers:
+        if params != "void":
+            candidates.append(_opening(closers, section, params=True))
         candidates.append(_opening(closers, section))
     elif closers:  # inside a statement: of the @@ function if there is one
         if name:
+            if params != "void":
+                candidates.append(f"void {name}({params}) {{ " + _opening(closers, ""))
             candidates.append(f"void {name}(void) {{ " + _opening(closers, ""))
         candidates.append(_opening(closers, section))
     elif name and first == "{":
+        if params != "void":
+            candidates.append(f"void {name}({params})")
         candidates.append(f"void {name}(void)")  # the hunk starts at the function's body
     else:
         if FUNC_NAME_RE.match(first) and not first.endswith(";"):
             candidates.append("void")  # a definition whose return type is above the hunk
         if name:
+            if params != "void":
+                candidates.append(f"void {name}({params}) {{")
             candidates.append(f"void {name}(void) {{")
         candidates.append("")
     comment = COMMENT_MARK_RE.search(body)
@@ -188,26 +229,105 @@ def _openings(closers: list[str], body: str, section: str) -> list[str]:
     return candidates
 
 
-def fragment(rows: Sequence[str], section: str) -> tuple[list[str], list[str]]:
-    """Return the synthetic lines to put before and after a hunk fragment so it parses.
+@dataclass(frozen=True, slots=True)
+class Balanced:
+    """A fragment made parseable: the synthetic lines around it, the parse's error count,
+    and the function its last line is still inside, if the balancing closed one."""
 
-    Each plausible opening is tried; the one that parses with the fewest errors wins (ties go
-    to the likeliest)."""
+    before: tuple[str, ...]
+    after: tuple[str, ...]
+    errors: int
+    open_in: str | None
+    gap: str = ""  # the synthetic line standing for code between two joined hunks
+
+
+def balance(rows: Sequence[str], section: str) -> Balanced:
+    """Balance a hunk fragment so it parses: each plausible opening is tried, the one that
+    parses with the fewest errors wins (ties go to the likeliest)."""
     body = "\n".join(rows)
     closers, _, _ = _lex_brackets(body)
-    best: tuple[int, str, str] | None = None
+    best: tuple[int, str, str, Tree] | None = None
     for before in _openings(closers, body, section):
         _, stack, state = _lex_brackets(before + "\n" + body)
         after = _closing(body, stack, state)
         text = f"{before}\n{body}\n{after}".encode("utf-8", "surrogateescape")
-        errors = cparse.error_count(cparse.parse(text).root_node)
+        tree = cparse.parse(text)
+        errors = cparse.error_count(tree.root_node)
         if best is None or errors < best[0]:
-            best = (errors, before, after)
+            best = (errors, before, after, tree)
         if errors == 0:
             break
     assert best is not None
-    _, before, after = best
-    return ([before] if before else []), ([after] if after else [])
+    errors, before, after, tree = best
+    head = (before,) if before else ()
+    last = len(head) + len(rows) - 1
+    return Balanced(head, (after,) if after else (), errors, _function_open_at(tree, last))
+
+
+def fragment(rows: Sequence[str], section: str) -> tuple[list[str], list[str]]:
+    """Return the synthetic lines to put before and after a hunk fragment so it parses."""
+    found = balance(rows, section)
+    return list(found.before), list(found.after)
+
+
+def _function_open_at(tree: Tree, row: int) -> str | None:
+    """Return the function a row is inside whose closing brace comes after it (synthetic)."""
+    node: Node | None = tree.root_node.descendant_for_point_range((row, 0), (row, 0))
+    while node is not None and node.type != "function_definition":
+        node = node.parent
+    if node is None or node.end_point.row <= row:
+        return None
+    declarator = node.child_by_field_name("declarator")
+    while declarator is not None and declarator.type != "function_declarator":
+        declarator = declarator.child_by_field_name("declarator")
+    name = declarator.child_by_field_name("declarator") if declarator is not None else None
+    return name.text.decode("utf-8", "replace") if name is not None and name.text else None
+
+
+def _fragments(hunks: Iterable[Hunk], side: LineKind
+               ) -> list[tuple[list[Line | None], Balanced]]:
+    """Return a file's fragments on one side, each balanced.
+
+    A hunk that ends inside a function is joined by the next hunk when git names the same
+    function for it, and the two parse no worse together than apart: a check in the first
+    hunk then still guards what the second one shows."""
+    out: list[tuple[list[Line | None], Balanced]] = []
+    section = ""
+    for hunk in hunks:
+        kept: list[Line | None] = [x for x in hunk.lines if x.kind in (LineKind.CONTEXT, side)]
+        alone = balance([x.text for x in kept if x is not None], hunk.section)
+        if out and out[-1][1].open_in is not None and \
+                section_function(hunk.section) == out[-1][1].open_in:
+            best = _join(out[-1][0], kept, section)
+            if best is not None and best[1].errors <= out[-1][1].errors + alone.errors:
+                out[-1] = best
+                continue
+        section = hunk.section
+        out.append((kept, alone))
+    return out
+
+
+GAP_FILLERS = ("", ";", "; {", "; { {", "; { { {")
+
+
+def _join(group: list[Line | None], kept: list[Line | None], section: str
+          ) -> tuple[list[Line | None], Balanced] | None:
+    """Join a hunk to the fragment before it across the lines git did not show: the gap
+    becomes one synthetic line that opens the blocks the hunk closes (``if (x) {`` … ``}``
+    with the ``if`` in the gap), whichever parses best."""
+    best: tuple[tuple[int, int], list[Line | None], Balanced] | None = None
+    for filler in GAP_FILLERS:
+        rows = [*group, None, *kept] if filler else [*group, *kept]
+        texts = [filler if x is None else x.text for x in rows]
+        found = replace(balance(texts, section), gap=filler)
+        # Fewest errors, then fewest blocks the balancing had to open before the fragment:
+        # the gap, not a synthetic brace, should hold what the hunks do not show.
+        rank = (found.errors, len(_lex_brackets("\n".join(texts))[0]))
+        if best is None or rank < best[0]:
+            best = (rank, rows, found)
+        if rank == (0, 0):
+            break
+    return (best[1], best[2]) if best is not None else None
 
 
 def hunk_image(hunks: Iterable[Hunk], path: str, side: LineKind) -> SourceUnit:
@@ -215,17 +335,19 @@ def hunk_image(hunks: Iterable[Hunk], path: str, side: LineKind) -> SourceUnit:
     rows: list[str] = []
     line_map: list[int | None] = []
     touched: set[int] = set()
-    for hunk in hunks:
-        kept = [x for x in hunk.lines if x.kind in (LineKind.CONTEXT, side)]
-        texts = [x.text for x in kept]
-        numbers = [x.old if side is LineKind.REMOVED else x.new for x in kept]
-        before, after = fragment(texts, hunk.section)
+    hunks = list(hunks)
+    for kept, balanced in _fragments(hunks, side):
+        before, after = list(balanced.before), list(balanced.after)
+        texts = [x.text if x is not None else balanced.gap for x in kept]
+        numbers = [None if x is None else x.old if side is LineKind.REMOVED else x.new
+                   for x in kept]
         rows += before
         line_map += [None] * len(before)
         rows += texts
         line_map += numbers
         rows += after
         line_map += [None] * len(after)
+    for hunk in hunks:
         touched |= touched_lines(hunk, side)
     text = "\n".join(rows) + "\n"
     return SourceUnit(path, text.encode("utf-8", "surrogateescape"), Origin.HUNKS,

@@ -45,6 +45,9 @@ def render(console: Console, findings: list[Finding], errors: list[tuple[str, st
                 console.print(f"    [dim]waived ({f.waiver.by}): {escape(f.waiver.reason)}[/dim]")
             where = f"in {f.function}()" if f.function else "at file scope"
             console.print(f"    [dim]{escape(where)}[/dim]")
+            if len(f.flow) > 1:
+                path = " -> ".join(step.shown() for step in f.flow)
+                console.print(f"    [dim]via[/dim] {escape(path)}")
             for line, text in f.snippet:
                 console.print(f"    [dim]{line:>6} |[/dim] {escape(text)}")
         console.print()

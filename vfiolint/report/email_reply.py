@@ -67,8 +67,10 @@ def comment(f: Finding) -> list[str]:
     """Write the reviewer's comment for a finding, wrapped at 72 columns."""
     text = f"{f.rule} ({f.name}), {f.status.value}: {f.message}."
     where = f" In {f.function}()." if f.function else ""
+    path = (" The value goes " + " -> ".join(step.shown() for step in f.flow) + "."
+            if len(f.flow) > 1 else "")
     tail = f" See 'vfiolint explain {f.rule}' for why and what to write instead."
-    return textwrap.wrap(text + where + tail, WIDTH)
+    return textwrap.wrap(text + where + path + tail, WIDTH)
 
 
 def shell_lines(words: list[str]) -> str:

@@ -40,6 +40,8 @@ def finding_object(f: Finding) -> dict[str, object]:
         "fingerprint": f.fingerprint,
         "input": f.input,
         "waived": {"by": f.waiver.by, "reason": f.waiver.reason} if f.waiver else None,
+        "flow": [{"line": s.line, "column": s.column, "text": s.text, "note": s.note,
+                  "type": s.type} for s in f.flow],
     }
 
 

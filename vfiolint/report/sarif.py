@@ -49,6 +49,15 @@ def result_object(f: Finding, index: int) -> dict[str, object]:
         "partialFingerprints": {"vfiolint/v1": f.fingerprint},
         "properties": {"status": f.status.value, "confidence": f.confidence.value},
     }
+    if len(f.flow) > 1:
+        result["codeFlows"] = [{"threadFlows": [{"locations": [
+            {"location": {
+                "physicalLocation": {
+                    "artifactLocation": {"uri": f.path, "uriBaseId": "%SRCROOT%"},
+                    "region": {"startLine": step.line, "startColumn": step.column}},
+                "message": {"text": f"{step.text} ({step.note}"
+                            + (f", {step.type})" if step.type else ")")}}}
+            for step in f.flow]}]}]
     if f.waiver is not None:
         result["suppressions"] = [{
             "kind": "inSource" if f.waiver.by == "inline" else "external",

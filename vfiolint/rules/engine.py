@@ -16,11 +16,14 @@ from tree_sitter import Node, QueryCursor
 
 from vfiolint.c import cparse
 from vfiolint.c.definitions import Definitions
-from vfiolint.c.facts import Facts, function_name, squash, text_of
+from vfiolint.c.facts import Facts
+from vfiolint.c.flow import Trace
+from vfiolint.c.syntax import function_name, squash, text_of
 from vfiolint.config import Config
 from vfiolint.coverage import MAX_ERROR_LINES, FileCoverage, ImageCoverage
-from vfiolint.findings import Confidence, Finding, PatchRef, Span, Status, fingerprint
+from vfiolint.findings import Confidence, Finding, FlowStep, PatchRef, Span, Status, fingerprint
 from vfiolint.inputs.images import Origin, SourceUnit, UnitPair
+from vfiolint.rules.flows import judge
 from vfiolint.rules.loader import Rule, rule_names
 from vfiolint.rules.predicates import Captures, Context, custom_predicates, holds
 from vfiolint.waivers import Waiver, inline_waiver
@@ -43,6 +46,7 @@ class Match:
     snippet: tuple[tuple[int, str], ...]
     partial: bool
     waiver: Waiver | None
+    flow: tuple[FlowStep, ...] = ()
 
     def touched(self, unit: SourceUnit) -> bool:
         """Tell whether the change touched the match or the function around it."""
@@ -83,13 +87,18 @@ def _snippet(node: Node, unit: SourceUnit, rows: list[bytes]) -> tuple[tuple[int
 
 def _message(rule: Rule, pattern: int, captures: Captures, notes: dict[str, str]) -> str:
     """Fill the pattern's message (``#set! message``, else the rule's) from captures and notes."""
-    fields: defaultdict[str, str] = defaultdict(str)
-    for name, nodes in captures.items():
-        if nodes:
-            fields[name] = squash(text_of(nodes[0]))[:60]
+    fields = {name: squash(text_of(nodes[0]))[:60] for name, nodes in captures.items() if nodes}
     fields.update(notes)
+    assert rule.query is not None
     template = rule.query.pattern_settings(pattern).get("message") or rule.message
-    return str(template).format_map(fields)
+    return _fill(str(template), fields)
+
+
+def _fill(template: str, fields: dict[str, str]) -> str:
+    """Fill a message template; a field nobody set is empty."""
+    values: defaultdict[str, str] = defaultdict(str)
+    values.update(fields)
+    return template.format_map(values)
 
 
 
@@ -130,45 +139,84 @@ def _cached_match(rules: tuple[Rule, ...], path: str, text: bytes, origin: Origi
 
     table = prepass.table_for(macros, repo)
     tree = cparse.parse(valid_utf8(prepass.neutralise(unit.text, table)))
-    facts = Facts(tree)
+    facts = Facts(tree, path, definitions)
     ctx = Context(unit, facts)
     rows = unit.text.split(b"\n")
     matches: list[Match] = []
     for rule in active:
-        seen: set[tuple[int, int]] = set()
-        functions: set[str | None] = set()
+        matches += _rule_matches(rule, ctx, rows, known)
+    return matches, measure(tree.root_node, unit)
+
+
+def _rule_matches(rule: Rule, ctx: Context, rows: list[bytes],
+                  known: frozenset[str]) -> list[Match]:
+    """Run one rule's query patterns and flow specs on a parsed unit."""
+    found: list[tuple[Node, str, dict[str, str], tuple[FlowStep, ...], bool, str]] = []
+    if rule.query is not None:
         checks = custom_predicates(rule.query_text)
-        for pattern, captures in QueryCursor(rule.query).matches(tree.root_node):
+        for pattern, captures in QueryCursor(rule.query).matches(ctx.facts.root):
             if not holds(ctx, checks[pattern], captures):
                 continue
             node = captures["finding"][0]
-            span = real_span(node, unit)
-            if span is None or (node.start_byte, node.end_byte) in seen:
-                continue
-            seen.add((node.start_byte, node.end_byte))
-            fn = facts.function_of(node)
-            name = function_name(fn) if fn is not None else None
-            if rule.one_per_function and fn is not None:
-                if name in functions:
-                    continue
-                functions.add(name)
             notes = ctx.notes.get(node.id, {})
-            confidence = rule.confidence
-            if unit.origin is Origin.HUNKS or node.has_error or notes.get("guessed"):
-                confidence = confidence.lower()
-            scope_span = real_span(fn, unit) if fn is not None else None
-            scope = (scope_span or span).line, (scope_span or span).end_line
-            in_part = unit.origin is Origin.HUNKS and (
-                fn is None or unit.real_line(fn.start_point.row) is None
-                or unit.real_line(fn.end_point.row) is None)
-            matches.append(Match(
-                rule=rule, span=span, scope=scope, function=name,
-                text=squash(text_of(node)), message=_message(rule, pattern, captures, notes),
-                confidence=confidence, snippet=_snippet(node, unit, rows), partial=in_part,
-                waiver=inline_waiver(rows, node.start_point.row, rule.id, rule.name,
-                                     f"{unit.path}:{span.line}", known),
-            ))
-    return matches, measure(tree.root_node, unit)
+            found.append((node, _message(rule, pattern, captures, notes), notes, (),
+                          bool(notes.get("guessed")), squash(text_of(node))))
+    for spec in rule.flows:
+        for hit in judge(spec, ctx):
+            notes = {**hit.fields, **ctx.notes.get(hit.node.id, {})}
+            template = hit.message or spec.message or rule.message
+            found.append((hit.node, _fill(template, notes), notes, _steps(hit.trace, ctx.unit),
+                          hit.lower or bool(notes.get("guessed")), squash(hit.identity)))
+    return _matches(rule, ctx, rows, known, found)
+
+
+def _matches(rule: Rule, ctx: Context, rows: list[bytes], known: frozenset[str],
+             found: list[tuple[Node, str, dict[str, str], tuple[FlowStep, ...], bool, str]]
+             ) -> list[Match]:
+    """Turn a rule's reported nodes into Matches: real lines, function, confidence, waiver."""
+    unit = ctx.unit
+    seen: set[tuple[int, int]] = set()
+    functions: set[str | None] = set()
+    out: list[Match] = []
+    for node, message, _notes, steps, less_sure, identity in found:
+        span = real_span(node, unit)
+        if span is None or (node.start_byte, node.end_byte) in seen:
+            continue
+        seen.add((node.start_byte, node.end_byte))
+        fn = ctx.facts.function_of(node)
+        name = function_name(fn) if fn is not None else None
+        if rule.one_per_function and fn is not None:
+            if name in functions:
+                continue
+            functions.add(name)
+        confidence = rule.confidence
+        if unit.origin is Origin.HUNKS or node.has_error or less_sure:
+            confidence = confidence.lower()
+        scope_span = real_span(fn, unit) if fn is not None else None
+        scope = (scope_span or span).line, (scope_span or span).end_line
+        in_part = unit.origin is Origin.HUNKS and (
+            fn is None or unit.real_line(fn.start_point.row) is None
+            or unit.real_line(fn.end_point.row) is None)
+        out.append(Match(
+            rule=rule, span=span, scope=scope, function=name, text=identity, message=message,
+            confidence=confidence, snippet=_snippet(node, unit, rows), partial=in_part,
+            waiver=inline_waiver(rows, node.start_point.row, rule.id, rule.name,
+                                 f"{unit.path}:{span.line}", known),
+            flow=steps,
+        ))
+    return out
+
+
+def _steps(trace: Trace, unit: SourceUnit) -> tuple[FlowStep, ...]:
+    """Map a trace's steps to real lines (steps on synthetic lines are left out)."""
+    out = []
+    for step in trace:
+        line = unit.real_line(step.node.start_point.row)
+        if line is None:
+            continue
+        out.append(FlowStep(line, step.node.start_point.column + 1, step.label, step.note,
+                            step.type.shown() if step.type is not None else None))
+    return tuple(out)
 
 
 def _finding(m: Match, status: Status, path: str, input_name: str,
@@ -178,7 +226,7 @@ def _finding(m: Match, status: Status, path: str, input_name: str,
         rule=m.rule.id, name=m.rule.name, status=status, severity=m.rule.severity,
         confidence=m.confidence, path=path, span=m.span, message=m.message, function=m.function,
         fingerprint=key or _key(m, path), input=input_name,
-        patch=patch, snippet=m.snippet, waiver=m.waiver,
+        patch=patch, snippet=m.snippet, waiver=m.waiver, flow=m.flow, key=m.text,
     )
 
 

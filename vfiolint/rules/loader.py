@@ -9,6 +9,7 @@ from __future__ import annotations
 import fnmatch
 import importlib.util
 import re
+import sys
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,19 +19,16 @@ import tree_sitter
 from vfiolint.c import cparse
 from vfiolint.errors import RuleError
 from vfiolint.findings import Confidence, Severity
-from vfiolint.rules.predicates import REGISTRY, custom_predicates
+from vfiolint.rules.flows import FlowSpec, check_flow, compile_check, flow_spec
+from vfiolint.rules.predicates import check_calls, custom_predicates
 
-REQUIRED = ("id", "name", "summary", "severity", "confidence", "status", "message", "query", "doc")
-KNOWN = {*REQUIRED, "paths", "keywords", "references", "corpus", "cwe", "one_per_function",
-         "absence_of_guard"}
-STATUSES = ("preview", "stable", "deprecated", "removed")
+REQUIRED = ("id", "name", "summary", "severity", "confidence", "status", "message", "doc")
+KNOWN = {*REQUIRED, "query", "flow", "paths", "keywords", "references", "corpus", "cwe",
+         "one_per_function", "absence_of_guard"}
+STATUSES = ("experimental", "preview", "stable", "deprecated", "removed")
 DOC_HEADINGS = ("## Why is this bad?", "## Example", "## Use instead", "## Known problems")
 ID_RE = re.compile(r"^VFIO\d{3}$")
 NAME_RE = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
-PREDICATE_RE = re.compile(r"#([a-z][a-z0-9-]*\?)")
-BUILTIN_PREDICATES = {"eq?", "not-eq?", "any-eq?", "any-not-eq?", "match?", "not-match?",
-                      "any-match?", "any-not-match?", "any-of?", "not-any-of?", "is?", "is-not?",
-                      "set!"}
 
 
 def default_rules_dir() -> Path:
@@ -63,11 +61,17 @@ class Rule:
     one_per_function: bool
     absence_of_guard: bool
     file: Path
+    flows: tuple[FlowSpec, ...] = ()
 
     @property
-    def query(self) -> tree_sitter.Query:
-        """Return the compiled query."""
-        return cparse.query(self.query_text)
+    def enabled(self) -> bool:
+        """Tell whether the rule runs unless selected by name (experimental ones do not)."""
+        return self.status not in {"experimental", "removed"}
+
+    @property
+    def query(self) -> tree_sitter.Query | None:
+        """Return the compiled query (None for a rule stated only as flows)."""
+        return cparse.query(self.query_text) if self.query_text else None
 
     def wants(self, path: str, keywords_found: set[bytes]) -> bool:
         """Tell whether the rule can match a file, given which keywords occur in it."""
@@ -90,6 +94,12 @@ class Rule:
 def check_rule(data: dict[str, object], file: Path, root: Path | None = None) -> list[str]:
     """Return every problem of one rule file's data (empty when it is valid); with the
     repository ``root``, also check that its corpus files exist."""
+    local = file.with_suffix(".py")
+    if local.is_file():  # the rule's own predicates register themselves
+        try:
+            load_rule_module(local)
+        except Exception as exc:  # a broken rule module is that rule file's problem
+            return [f"{local.name}: {type(exc).__name__}: {' '.join(str(exc).split())}"]
     problems = [f"missing key '{k}'" for k in REQUIRED if k not in data]
     problems += [f"unknown key '{k}'" for k in data if k not in KNOWN]
     if problems:
@@ -120,19 +130,33 @@ def check_rule(data: dict[str, object], file: Path, root: Path | None = None) ->
     if root is not None:
         problems += [f"corpus file {c} does not exist" for c in corpus  # type: ignore[attr-defined]
                      if not (root / str(c)).is_file()]
-    query = str(data["query"])
-    for pred in PREDICATE_RE.findall(query):
-        if pred not in BUILTIN_PREDICATES and pred not in REGISTRY:
-            problems.append(f"query: unknown predicate #{pred}")
-    if "@finding" not in query:
-        problems.append("query: captures no @finding")
-    try:
-        compiled = cparse.query(query)
-    except (tree_sitter.QueryError, ValueError) as exc:
-        problems.append(f"query: {' '.join(str(exc).split())}")
-    else:
-        if len(custom_predicates(query)) != compiled.pattern_count:
-            problems.append("query: its patterns could not be told apart for #vf- predicates")
+    if "query" not in data and "flow" not in data:
+        problems.append("a rule needs a 'query' or at least one [[flow]]")
+    query = str(data.get("query", ""))
+    if query:
+        problems += check_calls(query)
+        if "@finding" not in query:
+            problems.append("query: captures no @finding")
+        try:
+            compiled = cparse.query(query)
+        except (tree_sitter.QueryError, ValueError) as exc:
+            problems.append(f"query: {' '.join(str(exc).split())}")
+        else:
+            if len(custom_predicates(query)) != compiled.pattern_count:
+                problems.append("query: its patterns could not be told apart for #vf- "
+                                "predicates")
+    flows = data.get("flow", [])
+    if not isinstance(flows, list) or not all(isinstance(f, dict) for f in flows):
+        problems.append("flow: must be an array of tables ([[flow]])")
+        flows = []
+    for table in flows:
+        found = check_flow(table)
+        if not found:
+            spec = flow_spec(table)
+            found = compile_check(spec)
+            for text in spec.queries().values():
+                found += check_calls(text)
+        problems += found
     return problems
 
 
@@ -144,12 +168,14 @@ def _rule_of(data: dict[str, object], file: Path) -> Rule:
     return Rule(
         id=str(data["id"]), name=str(data["name"]), summary=str(data["summary"]),
         severity=Severity(str(data["severity"])), confidence=Confidence(str(data["confidence"])),
-        status=str(data["status"]), message=str(data["message"]), query_text=str(data["query"]),
+        status=str(data["status"]), message=str(data["message"]),
+        query_text=str(data.get("query", "")),
         doc=str(data["doc"]), paths=strings("paths"),
         keywords=tuple(k.encode() for k in strings("keywords")), references=strings("references"),
         corpus=strings("corpus"), cwe=strings("cwe"),
         one_per_function=bool(data.get("one_per_function", False)),
         absence_of_guard=bool(data.get("absence_of_guard", False)), file=file,
+        flows=tuple(flow_spec(t) for t in data.get("flow", [])),  # type: ignore[attr-defined]
     )
 
 
@@ -177,6 +203,23 @@ def load_rules(directory: Path | None = None) -> list[Rule]:
     if problems:
         raise RuleError("\n".join(problems))
     return sorted((r for r in rules if r.status != "removed"), key=lambda r: r.id)
+
+
+def load_rule_module(path: Path) -> None:
+    """Import a rule's own Python (its predicates register themselves); once per file."""
+    name = "vfiolint._rule_" + re.sub(r"\W", "_", path.stem)
+    if name in sys.modules:
+        return
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[name]
+        raise
 
 
 def rule_names(rules: list[Rule]) -> frozenset[str]:

@@ -1,0 +1,74 @@
+"""VFIO003's own predicates: what a vfio_region_info is, and which macros rebuild a region
+offset from its index."""
+
+from __future__ import annotations
+
+import re
+
+from tree_sitter import Node
+
+from vfiolint.c.syntax import call_name, text_of, unwrap, walk
+from vfiolint.rules.predicates import Args, Captures, Context, node_arg, predicate
+
+REGION_NAME_RE = re.compile(r"(?i)(^|_)(reg|regs|region|regions|info|rinfo|reginfo)(_|$)")
+REBUILD_RE = re.compile(r"<<[ (]*(VFIO_PCI_OFFSET_SHIFT|40[uUlL]*)([^0-9A-Za-z_]|$)")
+
+
+def _region_info(ctx: Context, base: Node) -> tuple[bool, bool]:
+    """Tell whether an expression is a struct vfio_region_info, and whether that is a guess
+    (its declaration is out of sight and only its name says so)."""
+    ctype = ctx.facts.symbols.type_of(base)
+    if ctype is not None:
+        return "vfio_region_info" in ctype.base or ctype.record == "vfio_region_info", False
+    root = next((n for n in walk(base) if n.type == "identifier"), None)
+    if root is None or ctx.facts.symbols.lookup(text_of(root), base) is not None:
+        return False, False  # declared, but as something this unit cannot resolve
+    base = unwrap(base)
+    while base.type == "subscript_expression":  # regions[i]: the array names it, not i
+        inner = base.child_by_field_name("argument")
+        if inner is None:
+            break
+        base = unwrap(inner)
+    names = [text_of(n) for n in walk(base) if n.type in {"identifier", "field_identifier"}]
+    return bool(names and REGION_NAME_RE.search(names[-1])), True
+
+
+@predicate("vf-region-info?", "capture")
+def region_info(ctx: Context, args: Args, captures: Captures) -> bool:
+    """Keep a member access ``x.offset``/``x->size`` whose ``x`` is a struct vfio_region_info
+    (by its declared type, through typedefs and the tree's headers; by its name when its
+    declaration is out of sight, which lowers the finding's confidence)."""
+    node = node_arg(args, captures)
+    base = node.child_by_field_name("argument") if node is not None else None
+    if node is None or base is None:
+        return False
+    found, guessed = _region_info(ctx, base)
+    if found and guessed:
+        ctx.note(node, guessed="yes")
+    return found
+
+
+@predicate("vf-rebuilds-offset?", "capture")
+def rebuilds_offset(ctx: Context, args: Args, captures: Captures) -> bool:
+    """Keep a call of a macro (the unit's own or the tree's) whose body rebuilds a region
+    offset from an index: ``(idx) << 40`` or ``<< VFIO_PCI_OFFSET_SHIFT``."""
+    node = node_arg(args, captures)
+    name = call_name(node) if node is not None else None
+    if node is None or name is None or not re.search(r"(?i)region|index|idx|bar|offset|off",
+                                                     name):
+        return False
+    found = ctx.facts.symbols.macro(name)
+    if found is None or not REBUILD_RE.search(found[1]):
+        return False
+    ctx.note(node, macro=name, defined=f"{found[2].path}:{found[2].line}")
+    return True
+
+
+@predicate("vf-unused-macro?", "capture")
+def unused_macro(ctx: Context, args: Args, captures: Captures) -> bool:
+    """Keep a macro definition the unit never calls (its uses are judged where they are)."""
+    node = node_arg(args, captures)
+    if node is None:
+        return False
+    name = text_of(node)
+    return not ctx.facts.calls.sites(name)

@@ -1,0 +1,70 @@
+"""The unit's call graph: who calls whom by name, and the call sites of a function."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from tree_sitter import Node
+
+from vfiolint.c.symbols import Symbols
+from vfiolint.c.syntax import call_name, function_name, walk
+
+
+@dataclass
+class CallGraph:
+    """Calls between the functions of one unit, by name (calls through pointers are not seen)."""
+
+    symbols: Symbols
+    _callees: dict[int, frozenset[str]] = field(default_factory=dict)
+    _sites: dict[str, list[Node]] | None = None
+
+    def callees(self, fn: Node) -> frozenset[str]:
+        """Return the names a function calls directly."""
+        if fn.id not in self._callees:
+            self._callees[fn.id] = frozenset(
+                name for n in walk(fn) if n.type == "call_expression"
+                and (name := call_name(n)) is not None)
+        return self._callees[fn.id]
+
+    def sites(self, name: str) -> list[Node]:
+        """Return every call_expression of the unit that calls ``name``."""
+        if self._sites is None:
+            self._sites = {}
+            for n in walk(self.symbols.root):
+                if n.type == "call_expression":
+                    callee = call_name(n)
+                    if callee is not None:
+                        self._sites.setdefault(callee, []).append(n)
+        return self._sites.get(name, [])
+
+    def callers(self, fn: Node) -> list[Node]:
+        """Return the unit's functions that call ``fn``."""
+        own = function_name(fn)
+        if not own:
+            return []
+        out: dict[int, Node] = {}
+        for site in self.sites(own):
+            caller = self.symbols.function_of(site)
+            if caller is not None:
+                out.setdefault(caller.id, caller)
+        return list(out.values())
+
+    def neighbourhood(self, fn: Node | None, depth: int = 2) -> list[Node]:
+        """Return a function with the unit's functions it calls and that call it, ``depth``
+        steps each way: a hazard and its check are often split between a function and its
+        helper or caller."""
+        if fn is None:
+            return [self.symbols.root]
+        seen = {fn.id: fn}
+        frontier = [fn]
+        for _ in range(depth):
+            nxt = []
+            for current in frontier:
+                near = [d for name in self.callees(current) for d in self.symbols.by_name(name)]
+                near += self.callers(current)
+                for other in near:
+                    if other.id not in seen:
+                        seen[other.id] = other
+                        nxt.append(other)
+            frontier = nxt
+        return list(seen.values())

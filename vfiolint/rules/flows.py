@@ -1,0 +1,529 @@
+"""Hazards stated as flows: sources, sinks, barriers, sanitisers and gates (the ``[[flow]]``
+tables of a rule file), judged with the C model's value flow and guard conditions.
+
+After Semgrep's taint mode and CodeQL's guard conditions:
+
+- ``sources``: a query whose ``@source`` is an expression whose value is dangerous;
+- ``sinks``: a query whose ``@sink`` is where it must not arrive (with no sources, every sink
+  is judged on its guards alone);
+- ``barriers``: a query whose ``@barrier`` ends a trace harmlessly (a log message);
+- ``sanitizers``: a query matched inside the *guards* of the source, the sink or any step
+  between (``sanitize = "guard"``, the default; a guard that calls one of the unit's helpers
+  is read through the helper's returns and tests), or anywhere around them
+  (``sanitize = "around"``). With ``same_value = "<capture>"`` the sanitizer's ``@checked``
+  must hold the same value (by origin) as that capture of the source or sink. A pattern may
+  say which truth value of its atom sanitises with ``(#set! holds "false")``.
+- ``gate``: a query whose ``@gate`` atom must guard the source (or the sink, with no
+  sources), with ``gate_holds`` (``true``, ``false``, ``any``; per pattern ``#set! holds``);
+- ``requires = "narrowing"``: the value must pass through a type narrower than it on the way
+  (``narrowing_kind`` names the capture, ``offset`` or ``size``, that says how wide it is);
+- ``ends``: how a trace must end to count (``sink``, ``state``, ``call``, ``compare``) and
+  ``lower``: ends that count one confidence step lower (a sink out of view);
+- ``context``: a query that must match in the neighbourhood for the flow to be judged;
+- ``evidence``: for a hunk that cuts the function short, a query that, matched in the
+  function, makes a gate with nothing visibly gated a finding one confidence step lower;
+- ``report``: which node is the finding (``source``, ``sink``, ``gate``, ``narrowing``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from functools import cached_property
+
+import tree_sitter
+from tree_sitter import Node, QueryCursor
+
+from vfiolint.c import cparse
+from vfiolint.c.flow import Step, Trace, origin_locs
+from vfiolint.c.guards import Guard, condition_atoms
+from vfiolint.c.syntax import contains, text_of, unwrap
+from vfiolint.c.types import narrower_than
+from vfiolint.rules.predicates import Captures, Context, custom_predicates, holds
+
+REPORTS = ("source", "sink", "gate", "narrowing")
+ENDS = ("sink", "state", "call", "compare", "dead")
+HOLDS = ("true", "false", "any")
+SANITIZE = ("guard", "around")  # where 'sanitizers' count; 'around' is a query of its own
+QUERY_KEYS = ("sources", "sinks", "barriers", "sanitizers", "around", "gate", "context",
+              "evidence")
+CAPTURES = {"sources": "source", "sinks": "sink", "barriers": "barrier",
+            "sanitizers": "sanitizer", "around": "sanitizer", "gate": "gate",
+            "context": "context",
+            "evidence": "evidence"}
+KEYS = {*QUERY_KEYS, "sanitize", "same_value", "gate_holds", "requires", "narrowing_kind",
+        "ends", "lower", "report", "message", "name", "arithmetic", "evidence_message"}
+
+
+@dataclass(frozen=True, slots=True)
+class FlowSpec:
+    """One ``[[flow]]`` table of a rule file."""
+
+    name: str
+    sources: str | None
+    sinks: str | None
+    barriers: str | None
+    sanitizers: str | None
+    around: str | None
+    gate: str | None
+    context: str | None
+    evidence: str | None
+    sanitize: str
+    same_value: str | None
+    gate_holds: str
+    requires: str | None
+    narrowing_kind: str | None
+    ends: tuple[str, ...]
+    lower: tuple[str, ...]
+    report: str
+    message: str | None
+    arithmetic: bool = True
+    evidence_message: str | None = None
+
+    def queries(self) -> dict[str, str]:
+        """Return the spec's queries by key."""
+        return {k: q for k in QUERY_KEYS if (q := getattr(self, k)) is not None}
+
+
+def check_flow(data: dict[str, object]) -> list[str]:
+    """Return the problems of one ``[[flow]]`` table (empty when it is valid)."""
+    problems = [f"flow: unknown key '{k}'" for k in data if k not in KEYS]
+    if "sinks" not in data and "gate" not in data:
+        problems.append("flow: needs 'sinks' (or a 'gate' with 'evidence')")
+    for key, choices in (("report", REPORTS), ("gate_holds", HOLDS), ("sanitize", SANITIZE)):
+        if key in data and data[key] not in choices:
+            problems.append(f"flow: {key} '{data[key]}' is not one of {', '.join(choices)}")
+    for key in ("ends", "lower"):
+        for end in data.get(key, []):  # type: ignore[attr-defined]
+            if end not in ENDS:
+                problems.append(f"flow: {key}: '{end}' is not one of {', '.join(ENDS)}")
+    if data.get("requires") not in (None, "narrowing"):
+        problems.append("flow: requires must be 'narrowing'")
+    if data.get("report") == "source" and "sources" not in data:
+        problems.append("flow: report 'source' needs 'sources'")
+    for key in QUERY_KEYS:
+        if key in data and f"@{CAPTURES[key]}" not in str(data[key]):
+            problems.append(f"flow: {key}: captures no @{CAPTURES[key]}")
+    return problems
+
+
+def flow_spec(data: dict[str, object]) -> FlowSpec:
+    """Build a FlowSpec from a validated table."""
+
+    def text(key: str) -> str | None:
+        value = data.get(key)
+        return str(value) if value is not None else None
+
+    return FlowSpec(
+        name=str(data.get("name", "")), sources=text("sources"), sinks=text("sinks"),
+        barriers=text("barriers"), sanitizers=text("sanitizers"), around=text("around"),
+        gate=text("gate"),
+        context=text("context"), evidence=text("evidence"),
+        sanitize=str(data.get("sanitize", "guard")), same_value=text("same_value"),
+        gate_holds=str(data.get("gate_holds", "true")), requires=text("requires"),
+        narrowing_kind=text("narrowing_kind"),
+        ends=tuple(str(e) for e in data.get("ends", ["sink"])),  # type: ignore[attr-defined]
+        lower=tuple(str(e) for e in data.get("lower", [])),  # type: ignore[attr-defined]
+        report=str(data.get("report", "sink" if "sinks" in data else "gate")),
+        message=text("message"), arithmetic=bool(data.get("arithmetic", True)),
+        evidence_message=text("evidence_message"),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class FlowMatch:
+    """A hazard a flow spec found: the node to report, message fields, the trace that shows
+    why, whether it is one confidence step less sure, and the text that identifies it."""
+
+    node: Node
+    fields: dict[str, str]
+    trace: Trace
+    lower: bool
+    identity: str
+    message: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Hit:
+    """One match of a spec's query: its main node and its captures."""
+
+    node: Node
+    captures: Captures
+    settings: dict[str, object]
+
+
+def _hits(query_text: str, capture: str, node: Node, ctx: Context) -> list[_Hit]:
+    """Run one of a spec's queries below a node, custom predicates applied."""
+    query = cparse.query(query_text)
+    checks = custom_predicates(query_text)
+    out = []
+    for pattern, captures in QueryCursor(query).matches(node):
+        if not holds(ctx, checks[pattern], captures) or not captures.get(capture):
+            continue
+        out.append(_Hit(captures[capture][0], captures, dict(query.pattern_settings(pattern))))
+    return out
+
+
+def _key(node: Node) -> tuple[int, int]:
+    """Identify a node by its byte range."""
+    return node.start_byte, node.end_byte
+
+
+def _fields(captures: Captures) -> dict[str, str]:
+    """Return message fields from captures."""
+    from vfiolint.c.syntax import squash
+
+    return {name: squash(text_of(nodes[0]))[:60] for name, nodes in captures.items() if nodes}
+
+
+@dataclass
+class FlowJudge:
+    """Judges one flow spec on one unit."""
+
+    spec: FlowSpec
+    ctx: Context
+
+    @cached_property
+    def sinks(self) -> dict[tuple[int, int], _Hit]:
+        """Return the sink matches of the unit by node range."""
+        if self.spec.sinks is None:
+            return {}
+        return {_key(h.node): h for h in _hits(self.spec.sinks, "sink", self.ctx.facts.root,
+                                               self.ctx)}
+
+    @cached_property
+    def barriers(self) -> list[Node]:
+        """Return the barrier nodes of the unit."""
+        if self.spec.barriers is None:
+            return []
+        return [h.node for h in _hits(self.spec.barriers, "barrier", self.ctx.facts.root,
+                                      self.ctx)]
+
+    def is_sink(self, node: Node) -> bool:
+        """Tell whether a node is a sink."""
+        return _key(node) in self.sinks
+
+    def is_barrier(self, node: Node) -> bool:
+        """Tell whether a node lies within a barrier (an argument of a log call)."""
+        return any(contains(b, node) for b in self.barriers)
+
+    # Gates and sanitisers ----------------------------------------------------------------------
+
+    def _atom_matches(self, query_text: str, capture: str, atom: Node, truth: bool,
+                      default: str) -> _Hit | None:
+        """Return the match of a query that is this atom (with the truth the pattern wants)."""
+        for hit in _hits(query_text, capture, atom, self.ctx):
+            if _key(unwrap(hit.node)) != _key(unwrap(atom)):
+                continue
+            want = str(hit.settings.get("holds", default))
+            if want == "any" or (want == "true") == truth:
+                return hit
+        return None
+
+    def gate_of(self, node: Node, depth: int = 1) -> tuple[Guard, Captures] | None:
+        """Return the gate atom that guards a node, if any, with the gate's captures."""
+        if self.spec.gate is None:
+            return None
+        for guard in self.ctx.facts.guards(node):
+            if contains(guard.atom, node):
+                continue  # the node is part of the test itself
+            if any(contains(guard.atom, sink.node) for sink in self.sinks.values()):
+                continue  # a test that is itself the operation (its error check) chooses nothing
+            hit = self._atom_matches(self.spec.gate, "gate", guard.atom, guard.holds,
+                                     self.spec.gate_holds)
+            if hit is not None:
+                return guard, hit.captures
+        if depth > 0:  # a helper's body is gated where the helper is called
+            from vfiolint.c.syntax import function_name
+
+            fn = self.ctx.facts.function_of(node)
+            name = function_name(fn) if fn is not None else None
+            for site in self.ctx.facts.calls.sites(name) if name else []:
+                found = self.gate_of(site, depth - 1)
+                if found is not None:
+                    return found
+        return None
+
+    def _sanitizes(self, atom: Node, truth: bool, value: Node | None,
+                   polarity: bool = True) -> bool:
+        """Tell whether a guard atom (or what the helper it calls tests) is a sanitiser, and,
+        with ``same_value``, one about the given value."""
+        assert self.spec.sanitizers is not None
+        places = [atom, *self.ctx.facts.helper_conditions(atom)]
+        for place in places:
+            for hit in _hits(self.spec.sanitizers, "sanitizer", place, self.ctx):
+                want = str(hit.settings.get("holds", "any"))
+                if polarity and place is atom and want != "any" and (want == "true") != truth:
+                    continue
+                if not (contains(atom, hit.node) or place is not atom):
+                    continue
+                if value is not None and self.spec.same_value is not None:
+                    checked = hit.captures.get("checked")
+                    if not checked or not self._same_value(checked[0], value):
+                        continue
+                return True
+        return False
+
+    def _same_value(self, a: Node, b: Node) -> bool:
+        """Tell whether two expressions hold the same value, by the locations they come from."""
+        flow = self.ctx.facts.flow
+        return bool(origin_locs(flow, a) & origin_locs(flow, b)) or \
+            text_of(unwrap(a)) == text_of(unwrap(b))
+
+    def _overridden(self, nodes: list[Node]) -> bool:
+        """Tell whether a location on the way is given another value under a sanitiser: the
+        code tells the cases apart (``size = bar->size; if (msix_bar && !mappable) size =
+        …;``), which a flow-insensitive trace cannot follow."""
+        flow = self.ctx.facts.flow
+        for node in nodes:
+            loc = flow.loc_of(node)
+            if loc is None:
+                continue
+            here = self.ctx.facts.function_of(node)
+            for _, definition in flow.defs(loc):
+                if contains(definition, node) or contains(node, definition):
+                    continue
+                if here is None or self.ctx.facts.function_of(definition) != here:
+                    continue  # only the function's own case analysis counts
+                if any(self._sanitizes(g.atom, g.holds, None, polarity=False)
+                       for g in self.ctx.facts.guards(definition)):
+                    return True
+        return False
+
+    def sanitized(self, nodes: list[Node], value: Node | None, depth: int = 2) -> bool:
+        """Tell whether a sanitiser guards any of the nodes (or, for ``around``, sits near
+        them); a function all of whose callers in the unit are guarded counts as guarded."""
+        if self.spec.around is not None and any(
+                _hits(self.spec.around, "sanitizer", fn, self.ctx)
+                for node in nodes[:1] for fn in self.ctx.facts.neighbourhood(node)):
+            return True
+        if self.spec.sanitizers is None:
+            return False
+        if self.spec.sanitize == "around":
+            return any(_hits(self.spec.sanitizers, "sanitizer", fn, self.ctx)
+                       for node in nodes for fn in self.ctx.facts.neighbourhood(node))
+        for node in nodes:
+            for guard in self.ctx.facts.guards(node):
+                if self._sanitizes(guard.atom, guard.holds, value):
+                    return True
+        if self._overridden(nodes):
+            return True
+        if depth == 0:
+            return False
+        functions = {fn.id: fn for node in nodes
+                     if (fn := self.ctx.facts.function_of(node)) is not None}
+        for fn in functions.values():
+            from vfiolint.c.syntax import function_name
+
+            name = function_name(fn)
+            sites = self.ctx.facts.calls.sites(name) if name else []
+            if sites and all(self.sanitized([site], None, depth - 1) for site in sites):
+                return True
+        return False
+
+    # Judging ----------------------------------------------------------------------------------
+
+    def judge(self) -> list[FlowMatch]:
+        """Return the hazards this spec finds in the unit."""
+        spec = self.spec
+        if spec.sources is not None:
+            return self._judge_sources()
+        out = []
+        for hit in self.sinks.values():
+            if not self._in_context(hit.node):
+                continue
+            gate = self.gate_of(hit.node)
+            if spec.gate is not None and gate is None:
+                continue
+            nodes = [hit.node]
+            if gate is not None:  # where the tested value came from may hold the check
+                nodes += self.ctx.facts.flow.back_nodes(gate[0].atom)
+            if self.sanitized(nodes, self._value(hit.captures)):
+                continue
+            cond = self._condition_of(hit.node)
+            if cond is not None and self._condition_sanitized(cond):
+                continue  # a test that is itself a decision is judged by all of it
+            out.append(self._match(hit.node, hit.captures, None, gate, (Step(
+                hit.node, text_of(hit.node)[:60], "sink"),), False))
+        return out + self._evidence_only(set())
+
+    def _value(self, captures: Captures) -> Node | None:
+        """Return the capture the sanitiser's ``@checked`` must share a value with."""
+        name = self.spec.same_value
+        nodes = captures.get(name.lstrip("@")) if name else None
+        return nodes[0] if nodes else None
+
+    def _in_context(self, node: Node) -> bool:
+        """Tell whether the neighbourhood matches the spec's context query (if it has one)."""
+        if self.spec.context is None:
+            return True
+        return any(_hits(self.spec.context, "context", fn, self.ctx)
+                   for fn in self.ctx.facts.neighbourhood(node))
+
+    def _judge_sources(self) -> list[FlowMatch]:
+        """Follow every source forward to its sinks."""
+        spec = self.spec
+        assert spec.sources is not None
+        out: list[FlowMatch] = []
+        gated: set[tuple[int, int]] = set()
+        for src in _hits(spec.sources, "source", self.ctx.facts.root, self.ctx):
+            if not self._in_context(src.node):
+                continue
+            gate = self.gate_of(src.node)
+            if spec.gate is not None:
+                if gate is None:
+                    continue
+                gated.add(_key(gate[0].atom))
+            value = self._value(src.captures)
+            best: dict[tuple[int, int], FlowMatch] = {}
+            for trace, end in self._traces(src.node):
+                counted = end == "sink" or end in spec.ends or end in spec.lower
+                if not counted or (end == "dead" and not self._out_of_view(trace[-1].node)):
+                    continue
+                narrowing = self._narrowing(trace, src.captures)
+                if spec.requires == "narrowing" and narrowing is None:
+                    continue
+                if self.sanitized([s.node for s in trace], value):
+                    continue
+                lower = end in spec.lower and end not in spec.ends and end != "sink"
+                match = self._match(src.node, src.captures, narrowing, gate, trace, lower,
+                                    end)
+                key = _key(match.node)
+                if key not in best or (best[key].lower and not match.lower):
+                    best[key] = match
+            out += best.values()
+        return out + self._evidence_only(gated)
+
+    def _traces(self, node: Node) -> list[tuple[Trace, str]]:
+        """Return the forward traces of a source (a source that is itself a sink included)."""
+        traces = self.ctx.facts.flow.forward(node, self.is_sink, self.is_barrier,
+                                             arithmetic=self.spec.arithmetic)
+        if self.is_sink(node):  # passed straight to a sink (which may be the unit's wrapper)
+            traces.append(((Step(node, text_of(node)[:60], "source"),), "sink"))
+        return traces
+
+    def _narrowing(self, trace: Trace, captures: Captures) -> Step | None:
+        """Return the first step of a trace whose type is narrower than the value."""
+        kind_capture = self.spec.narrowing_kind
+        nodes = captures.get(kind_capture.lstrip("@")) if kind_capture else None
+        kind = text_of(nodes[0]) if nodes else "size"
+        for step in trace[1:]:
+            if step.note in {"cast", "stored", "passed", "returned"} and step.type is not None \
+                    and narrower_than(kind, step.type):
+                return step
+        return None
+
+    def _evidence_only(self, gated: set[tuple[int, int]]) -> list[FlowMatch]:
+        """Report gates whose gated code a hunk cuts off, where the function shows evidence
+        of the hazard: one confidence step lower."""
+        spec = self.spec
+        unit = self.ctx.unit
+        if spec.gate is None or spec.evidence is None or unit.origin.value != "hunks":
+            return []
+        out = []
+        for hit in _hits(spec.gate, "gate", self.ctx.facts.root, self.ctx):
+            if _key(hit.node) in gated:
+                continue
+            fn = self.ctx.facts.function_of(hit.node)
+            if fn is None or not self._cut_short(fn):
+                continue
+            if not _hits(spec.evidence, "evidence", fn, self.ctx):
+                continue
+            cond = self._condition_of(hit.node)
+            if cond is None or self._condition_sanitized(cond):
+                continue
+            found = self._match(cond, hit.captures, None, None, (Step(
+                hit.node, text_of(hit.node)[:60], "gate"),), True, "out of view")
+            out.append(replace(found, message=spec.evidence_message))
+        return out
+
+    def _out_of_view(self, node: Node) -> bool:
+        """Tell whether the rest of a node's function may hold what happens next: a hunk
+        shows it only in part."""
+        fn = self.ctx.facts.function_of(node)
+        return self.ctx.unit.origin.value == "hunks" and (fn is None or self._cut_short(fn))
+
+    def _cut_short(self, fn: Node) -> bool:
+        """Tell whether a hunk shows only part of a function (its start or end synthetic)."""
+        unit = self.ctx.unit
+        return unit.real_line(fn.start_point.row) is None or \
+            unit.real_line(fn.end_point.row) is None
+
+    def _condition_of(self, atom: Node) -> Node | None:
+        """Return the whole condition of the if/while/?: an atom is part of."""
+        owner = self.ctx.facts.symbols.enclosing(atom, "if_statement", "while_statement",
+                                                 "for_statement", "conditional_expression")
+        cond = owner.child_by_field_name("condition") if owner is not None else None
+        return cond if cond is not None and contains(cond, atom) else None
+
+    def _condition_sanitized(self, cond: Node) -> bool:
+        """Tell whether a condition (or the guards around it) holds a sanitiser."""
+        if self.spec.sanitizers is None:
+            return False
+        atoms = [(a, True) for a in condition_atoms(cond)]
+        atoms += [(g.atom, g.holds) for g in self.ctx.facts.guards(cond)]
+        return any(self._sanitizes(atom, truth, None) for atom, truth in atoms)
+
+    def _match(self, source: Node, captures: Captures, narrowing: Step | None,
+               gated: tuple[Guard, Captures] | None, trace: Trace, lower: bool,
+               end: str = "sink") -> FlowMatch:
+        """Build the finding for a judged flow."""
+        spec = self.spec
+        gate = gated[0] if gated is not None else None
+        report: Node
+        if spec.report == "narrowing" and narrowing is not None:
+            report = narrowing.node
+        elif spec.report == "gate" and gate is not None:
+            report = self._condition_of(gate.atom) or gate.atom
+        elif spec.report == "sink" and trace and end == "sink":
+            report = trace[-1].node
+            up = self.ctx.facts.symbols.parent
+            args = up(report)
+            if args is not None and args.type == "argument_list" and up(args) is not None:
+                report = up(args) or report  # the call, not one of its arguments
+        else:
+            report = source
+        fields = {**_fields(captures), **self.ctx.notes.get(source.id, {})}
+        sink_hit = self.sinks.get(_key(trace[-1].node)) if trace else None
+        if sink_hit is not None:
+            fields = {**_fields(sink_hit.captures), **fields}
+        if narrowing is not None and narrowing.type is not None:
+            fields["type"] = narrowing.type.shown()
+            fields["narrowed"] = narrowing.label
+        if gated is not None:
+            fields = {**_fields(gated[1]), **fields}
+        if gate is not None:
+            fields["gate"] = text_of(gate.atom)[:60]
+            fields["gate_line"] = str(gate.atom.start_point.row + 1)
+        sink_call = fields.get("sinkcall")
+        fields["end"] = {"sink": f"{sink_call}()" if sink_call else "a sink",
+                         "state": "stored state",
+                         "call": "a call out of view", "compare": "a bounds check",
+                         "dead": "code out of view", "out of view": "code out of view"
+                         }.get(end, end)
+        # What identifies the hazard across the two images of a change and across resends:
+        # where the value is narrowed, or which operation receives what, not the whole line.
+        if narrowing is not None:
+            identity = f"{narrowing.label}:{fields.get('type', '')}"
+        elif spec.report == "sink" and end == "sink" and trace:
+            value = (sink_hit.captures.get("length") if sink_hit is not None else None) or \
+                captures.get("length") or [trace[-1].node]
+            identity = f"{spec.name}:{sink_call or ''}:{text_of(value[0])}"
+        else:
+            identity = f"{spec.name}:{text_of(report)}"
+        return FlowMatch(report, fields, trace, lower, identity)
+
+
+def judge(spec: FlowSpec, ctx: Context) -> list[FlowMatch]:
+    """Return the hazards one flow spec finds in a unit."""
+    return FlowJudge(spec, ctx).judge()
+
+
+def compile_check(spec: FlowSpec) -> list[str]:
+    """Return the problems of a spec's queries (compile errors)."""
+    problems = []
+    for key, text in spec.queries().items():
+        try:
+            cparse.query(text)
+        except (tree_sitter.QueryError, ValueError) as exc:
+            problems.append(f"flow: {key}: {' '.join(str(exc).split())}")
+    return problems
