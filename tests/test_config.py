@@ -122,3 +122,106 @@ def test_trailer_waives_a_rule_for_its_patch(tmp_path: Path) -> None:
         ("introduced", {"by": "trailer", "reason": "sub-page regions are handled in 3/3"}),
         ("fixed", None),
     ]
+
+
+def _one_error(proc: object) -> str:
+    """Return the single stderr line of a usage error, checking exit 2 and no report."""
+    assert proc.returncode == 2, proc.stderr  # type: ignore[attr-defined]
+    assert proc.stdout == b""  # type: ignore[attr-defined]
+    lines = proc.stderr.decode().splitlines()  # type: ignore[attr-defined]
+    assert len(lines) == 1, lines
+    return lines[0]
+
+
+def test_unknown_rule_in_flags_is_a_usage_error_with_a_suggestion(tmp_path: Path) -> None:
+    (tmp_path / "map.c").write_text(MMAP_HAZARD)
+    assert _one_error(run_cli("check", "--select", "VFIO0002", "map.c", cwd=tmp_path)) == (
+        "vfiolint: --select: unknown rule 'VFIO0002'; did you mean VFIO002?")
+    assert _one_error(run_cli("check", "--ignore", "VFIO002,msix-table-map", "map.c",
+                              cwd=tmp_path)) == (
+        "vfiolint: --ignore: unknown rule 'msix-table-map'; did you mean msix-table-mmap?")
+    line = _one_error(run_cli("check", "--select", "VFIO999", "map.c", cwd=tmp_path))
+    assert line.startswith("vfiolint: --select: unknown rule 'VFIO999'; ")
+    assert "'vfiolint rules' lists them" in line
+
+
+def test_unknown_rule_in_configuration_is_a_usage_error(tmp_path: Path) -> None:
+    (tmp_path / "map.c").write_text(MMAP_HAZARD)
+    config = tmp_path / ".vfiolint.toml"
+    for text, key in (('select = ["VFIO0002"]\n', "select"), ('ignore = ["VFIO0002"]\n', "ignore"),
+                      ('[per-path-ignore]\n"*.c" = ["VFIO0002"]\n', "per-path-ignore")):
+        config.write_text(text)
+        assert _one_error(run_cli("check", "map.c", cwd=tmp_path)) == (
+            f"vfiolint: {config}: {key}: unknown rule 'VFIO0002'; did you mean VFIO002?")
+
+
+def test_rule_ids_match_in_any_case_and_names_too(tmp_path: Path) -> None:
+    (tmp_path / "map.c").write_text(MMAP_HAZARD)
+    for value in ("vfio002", "Vfio002", "MMAP-SUBPAGE-REGION"):
+        code, found, err = check(tmp_path, "--select", value, "map.c")
+        assert (code, [f["rule"] for f in found], err) == (1, ["VFIO002"], ""), value
+    (tmp_path / ".vfiolint.toml").write_text(
+        'select = ["vfio002"]\n[per-path-ignore]\n"other.c" = ["vfio002"]\n')
+    (tmp_path / "other.c").write_text(MMAP_HAZARD)
+    code, found, err = check(tmp_path, "map.c", "other.c")
+    assert (code, [(f["path"], f["rule"]) for f in found], err) == (
+        1, [("map.c", "VFIO002")], "")
+
+
+def test_repeated_select_and_ignore_accumulate(tmp_path: Path) -> None:
+    (tmp_path / "map.c").write_text(MMAP_HAZARD)
+    code, found, _ = check(tmp_path, "--select", "VFIO001", "--select", "VFIO002", "map.c")
+    assert (code, [f["rule"] for f in found]) == (1, ["VFIO002"])
+    code, found, _ = check(tmp_path, "--select", "VFIO002", "--select", "VFIO001", "map.c")
+    assert (code, [f["rule"] for f in found]) == (1, ["VFIO002"])
+    code, found, _ = check(tmp_path, "--ignore", "VFIO001", "--ignore", "VFIO002", "map.c")
+    assert (code, found) == (0, [])
+
+
+def _tree(tmp_path: Path) -> Path:
+    """A project whose configuration excludes drivers/ and ignores VFIO002 under hw/."""
+    root = tmp_path / "project"
+    for name in ("drivers/a.c", "hw/b.c", "lib/c.c"):
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(MMAP_HAZARD)
+    (root / ".vfiolint.toml").write_text(
+        'exclude = ["drivers/**"]\n[per-path-ignore]\n"hw/**" = ["VFIO002"]\n')
+    return root
+
+
+def test_path_patterns_match_every_way_of_naming_a_file(tmp_path: Path) -> None:
+    root = _tree(tmp_path)
+    forms = {
+        root: ["drivers/a.c", "./drivers/a.c", str(root / "drivers/a.c"), "hw/b.c", "./hw//b.c",
+               str(root / "hw/b.c"), "drivers/../hw/b.c", "lib/c.c"],
+        root / "drivers": ["a.c", "./a.c", "../hw/b.c", str(root / "hw/b.c"), "../lib/c.c"],
+        root / "lib": ["c.c", "../drivers/a.c", "../hw/b.c"],
+    }
+    for cwd, names in forms.items():
+        code, found, err = check(cwd, *names)
+        reported = [f["path"] for f in found]
+        expected = [n for n in names if n.endswith("c.c")]
+        assert (reported, err) == (expected, ""), (cwd, names)
+        assert code == (1 if expected else 0)
+
+
+def test_path_patterns_of_a_subfolder_configuration_with_git(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    commit(root, {"README": "x\n"}, "start")
+    base = git(root, "rev-parse", "HEAD").strip()
+    commit(root, {"drivers/a.c": MMAP_HAZARD, "drivers/b.c": MMAP_HAZARD, "hw/c.c": MMAP_HAZARD},
+           "add mappings")
+    # The configuration of drivers/ names paths from drivers/; git names them from the top.
+    (root / "drivers/.vfiolint.toml").write_text(
+        'exclude = ["a.c"]\n[per-path-ignore]\n"b.*" = ["VFIO002"]\n')
+    code, found, err = check(root / "drivers", "--git", f"{base}..HEAD")
+    assert (code, [f["path"] for f in found], err) == (1, ["hw/c.c"], "")
+    code, found, err = check(root, "--repo", "drivers", "--git", f"{base}..HEAD")
+    assert (code, [f["path"] for f in found], err) == (1, ["hw/c.c"], "")
+    (root / "drivers/d.c").write_text(MMAP_HAZARD)
+    (root / "drivers/a.c").write_text(MMAP_HAZARD + "\n")
+    git(root, "add", "-A")
+    code, found, err = check(root / "drivers", "--staged")
+    assert (code, [f["path"] for f in found], err) == (1, ["drivers/d.c"], "")

@@ -50,8 +50,12 @@ def build_parser() -> argparse.ArgumentParser:
                             "PRE_COMMIT_FROM_REF..PRE_COMMIT_TO_REF when set (pre-push)")
     check.add_argument("--repo", type=Path, default=Path(), help="repository for --git/--staged")
     check.add_argument("--format", choices=FORMATS, default="console")
-    check.add_argument("--select", default=None, help="comma-separated rule IDs or names to run")
-    check.add_argument("--ignore", default="", help="comma-separated rule IDs or names to skip")
+    check.add_argument("--select", action="append", default=None, metavar="IDS",
+                       help="rule IDs (any case) or names to run, comma-separated; "
+                            "repeatable; replaces the configured selection")
+    check.add_argument("--ignore", action="append", default=None, metavar="IDS",
+                       help="rule IDs (any case) or names to skip, comma-separated; "
+                            "repeatable; adds to the configured ones")
     check.add_argument("--rules", type=Path, default=None, help="rules directory (default: bundled)")
     check.add_argument("--config", type=Path, default=None,
                        help="configuration file (default: the nearest .vfiolint.toml, or "
@@ -71,11 +75,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _ids(text: str | None) -> set[str] | None:
-    """Split a comma-separated option value."""
-    if text is None:
+def _ids(values: list[str] | None) -> list[str] | None:
+    """Split the values of a repeatable, comma-separated option."""
+    if values is None:
         return None
-    return {x.strip() for x in text.split(",") if x.strip()}
+    return [x.strip() for text in values for x in text.split(",") if x.strip()]
 
 
 def _reproduce(args: argparse.Namespace) -> list[str]:
@@ -86,9 +90,9 @@ def _reproduce(args: argparse.Namespace) -> list[str]:
     if args.staged:
         words.append("--staged")
     if args.select:
-        words += ["--select", args.select]
+        words += ["--select", ",".join(_ids(args.select) or [])]
     if args.ignore:
-        words += ["--ignore", args.ignore]
+        words += ["--ignore", ",".join(_ids(args.ignore) or [])]
     return words
 
 
@@ -102,11 +106,19 @@ def _print_report(args: argparse.Namespace, outcome: Outcome, rules: list[Rule])
     reporter(args.format)(report, sys.stdout, color)
 
 
+def _top(repo: Path) -> Path:
+    """Return the top of the work tree ``repo`` is in (a bare repository: itself); diff
+    paths are relative to it."""
+    from vfiolint.inputs.git import toplevel
+
+    return toplevel(repo)
+
+
 def _cmd_check(args: argparse.Namespace) -> int:
     """Run ``vfiolint check``."""
     from vfiolint.config import find_config, load_config
     from vfiolint.policy import failing
-    from vfiolint.rules.loader import load_rules, select_rules
+    from vfiolint.rules.loader import load_rules, resolve_rules, select_rules
     from vfiolint.run import Request, run_check
 
     if args.pre_commit:
@@ -123,11 +135,14 @@ def _cmd_check(args: argparse.Namespace) -> int:
     in_repo = bool(args.git or args.staged)
     config = load_config(args.config or find_config(args.repo.resolve() if in_repo
                                                     else Path.cwd()))
-    config = replace(config, repo=args.repo.resolve() if in_repo else None)
+    config = replace(config, repo=args.repo.resolve() if in_repo else None, cwd=Path.cwd(),
+                     tree=_top(args.repo) if in_repo else None)
+    known = load_rules(args.rules)
+    config = config.with_rule_ids(lambda names, where: resolve_rules(known, names, where))
     select = _ids(args.select)
-    if select is None and config.select is not None:
-        select = set(config.select)
-    rules = select_rules(load_rules(args.rules), select, (_ids(args.ignore) or set()) | config.ignore)
+    chosen = config.select if select is None else resolve_rules(known, select, "--select")
+    ignored = resolve_rules(known, _ids(args.ignore) or [], "--ignore") | config.ignore
+    rules = select_rules(known, chosen, ignored)
     if args.no_prefilter:
         rules = [replace(r, keywords=()) for r in rules]
     request = Request(tuple(args.inputs), args.git, args.staged, args.repo,
@@ -159,14 +174,14 @@ def _cmd_rules(args: argparse.Namespace) -> int:
 
 def _cmd_explain(args: argparse.Namespace) -> int:
     """Run ``vfiolint explain ID``."""
-    from vfiolint.rules.loader import load_rules
+    from vfiolint.rules.loader import load_rules, resolve_rules
 
-    wanted = args.rule.upper() if args.rule.upper().startswith("VFIO") else args.rule
-    for rule in load_rules(args.rules):
-        if wanted in {rule.id, rule.name}:
+    known = load_rules(args.rules)
+    wanted = resolve_rules(known, [args.rule], "explain")
+    for rule in known:
+        if rule.id in wanted:
             print(rule.explain(), end="")
-            return EXIT_CLEAN
-    raise UsageError(f"no rule {args.rule}; 'vfiolint rules' lists them")
+    return EXIT_CLEAN
 
 
 def one_line(message: str) -> str:

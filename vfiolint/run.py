@@ -89,7 +89,7 @@ def analyse(loaded: Loaded, rules: list[Rule], config: Config | None = None
     findings: list[Finding] = []
     coverage: list[Coverage] = []
     if loaded.source is not None:
-        found, cov = check_source(loaded.source, rules, loaded.input, config)
+        found, cov = check_source(loaded.source, rules, loaded.input, config.for_files())
         findings += found
         coverage.append(Coverage(loaded.input, None, (cov,)))
     for patch in loaded.patches:

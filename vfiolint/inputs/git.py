@@ -46,6 +46,16 @@ def git_message(stderr: bytes) -> str:
                 lines[0] if lines else "failed")
 
 
+def toplevel(repo: Path) -> Path:
+    """Return the top folder of the work tree holding ``repo``; a bare repository, or a
+    folder that is in no repository, is its own top."""
+    try:
+        out = git(repo, "rev-parse", "--show-toplevel").decode("utf-8", "surrogateescape")
+    except GitError:
+        return repo.resolve()
+    return Path(out.strip() or repo).resolve()
+
+
 def check_revision(value: str) -> str:
     """Refuse a revision that could be read as an option."""
     if not value or value.startswith("-"):
@@ -125,7 +135,8 @@ def _pairs(reader: BlobReader, files: tuple[FileDiff, ...], old_rev: str,
     specs = [spec for f in wanted for spec in (
         f"{old_rev}:{f.old_path}" if f.old_path else "", f"{new_rev}:{f.new_path}" if f.new_path
         else "")]
-    blobs = dict(zip(specs, reader.read_many([s for s in specs if s]), strict=False))
+    asked = [s for s in specs if s]
+    blobs = dict(zip(asked, reader.read_many(asked), strict=True))
     return tuple(file_pair(f, blobs.get(f"{old_rev}:{f.old_path}") if f.old_path else None,
                            blobs.get(f"{new_rev}:{f.new_path}") if f.new_path else None)
                  for f in wanted)
