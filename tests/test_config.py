@@ -225,3 +225,41 @@ def test_path_patterns_of_a_subfolder_configuration_with_git(tmp_path: Path) -> 
     git(root, "add", "-A")
     code, found, err = check(root / "drivers", "--staged")
     assert (code, [f["path"] for f in found], err) == (1, ["drivers/d.c"], "")
+
+
+TWO_MAPS = MMAP_HAZARD + """
+static void *map_other(int fd, struct vfio_region_info *info)
+{
+    if (info->size)
+        return mmap(NULL, info->size, PROT_READ, MAP_SHARED, fd, info->offset);
+    return NULL;
+}
+"""
+
+
+def test_trailer_waives_only_what_the_patch_changed(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    commit(repo, {"hw/map.c": TWO_MAPS}, "vfio: two mappings")
+    # Introduce the hazard in map_other, and touch map_bar near its old hazard.
+    changed = TWO_MAPS.replace("    if (info->size)\n",
+                               "    if (info->flags & VFIO_REGION_INFO_FLAG_MMAP)\n")
+    changed = changed.replace("    return NULL;\n}\n\nstatic void *map_other",
+                              "    return MAP_FAILED;\n}\n\nstatic void *map_other")
+    commit(repo, {"hw/map.c": changed},
+           "vfio: map other regions\n\nVfiolint-Waive: VFIO002 other regions are page sized")
+    code, found, _ = check(repo, "--git", "HEAD", "--repo", str(repo))
+    assert [(f["status"], f["function"], f["waived"]) for f in found] == [
+        ("present", "map_bar", None),
+        ("introduced", "map_other", {"by": "trailer", "reason": "other regions are page sized"}),
+    ]
+    assert code == 0
+    # A patch that rewrites the hazard's own line (the hazard stays) may waive it.
+    again = changed.replace("(info->flags & VFIO_REGION_INFO_FLAG_MMAP) {",
+                            "((info->flags & VFIO_REGION_INFO_FLAG_MMAP)) {")
+    commit(repo, {"hw/map.c": again},
+           "vfio: parenthesise\n\nVfiolint-Waive: VFIO002 all regions are page sized")
+    code, found, _ = check(repo, "--git", "HEAD", "--repo", str(repo))
+    assert [(f["status"], f["function"], f["waived"] is not None) for f in found] == [
+        ("present", "map_bar", True)]

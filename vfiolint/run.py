@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING, BinaryIO, Protocol
 from vfiolint.config import Config
 from vfiolint.coverage import Coverage
 from vfiolint.errors import VfiolintError
-from vfiolint.findings import Finding, PatchRef
+from vfiolint.findings import Finding, PatchRef, Status
 from vfiolint.inputs import InputReader, Loaded, expand, open_input
 from vfiolint.inputs.stream import chunks, deadline
 from vfiolint.limits import Limits
-from vfiolint.model import Patch
+from vfiolint.model import LineKind, Patch
 from vfiolint.policy import keep
 from vfiolint.rules.loader import Rule
 
@@ -69,15 +69,27 @@ def _patch_ref(patch: Patch) -> PatchRef:
 
 
 def waive_by_trailers(findings: list[Finding], patch: Patch, rules: list[Rule]) -> list[Finding]:
-    """Mark the findings a patch's ``Vfiolint-Waive:`` trailers accept."""
+    """Mark the findings a patch's ``Vfiolint-Waive:`` trailers accept: those in code the
+    patch changed, i.e. introduced ones, and present ones on a line the patch rewrote.
+
+    A present hazard elsewhere in a touched function, or a fixed one, is not the patch's to
+    accept: an inline waiver in the code is the way to accept it for good."""
     from vfiolint.rules.loader import rule_names
     from vfiolint.waivers import trailer_waivers
 
     waived = trailer_waivers(patch.trailers, patch.label, rule_names(rules))
     if not waived:
         return findings
+    added = {f.path: {x.new for h in f.hunks for x in h.lines if x.kind is LineKind.ADDED}
+             for f in patch.files}
+
+    def changed(f: Finding) -> bool:
+        lines = added.get(f.path, set())
+        return f.status is Status.INTRODUCED or (
+            f.status is Status.PRESENT and any(n in lines for n in range(f.line, f.end_line + 1)))
+
     return [replace(f, waiver=waived.get(f.rule) or waived.get(f.name))
-            if f.waiver is None else f for f in findings]
+            if f.waiver is None and changed(f) else f for f in findings]
 
 
 def analyse(loaded: Loaded, rules: list[Rule], config: Config | None = None
