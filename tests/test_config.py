@@ -263,3 +263,21 @@ def test_trailer_waives_only_what_the_patch_changed(tmp_path: Path) -> None:
     code, found, _ = check(repo, "--git", "HEAD", "--repo", str(repo))
     assert [(f["status"], f["function"], f["waived"] is not None) for f in found] == [
         ("present", "map_bar", True)]
+
+
+def test_the_summary_counts_inputs_patches_files_and_commits_apart(tmp_path: Path) -> None:
+    mbox = _series(tmp_path)  # a cover letter and 3 patches in one mbox
+    (tmp_path / "map.c").write_text(MMAP_HAZARD)
+    out = run_cli("check", str(mbox), "map.c", cwd=tmp_path).stdout.decode()
+    assert out.splitlines()[-1] == (
+        "2 inputs (3 patches, 1 source file): 1 introduced, 1 fixed, 1 present")
+    doc = json.loads(run_cli("check", "--format", "json", str(mbox), cwd=tmp_path).stdout)
+    assert doc["counts"] == {"inputs": 1, "patches": 3, "source_files": 0, "commits": 0,
+                             "staged": 0}
+    repo = tmp_path / "repo"
+    out = run_cli("check", "--git", "HEAD~3..HEAD", cwd=repo).stdout.decode()
+    assert out.splitlines()[-1] == "3 commits: 1 introduced, 1 fixed, 0 present"
+    (repo / "hw/vfio/map.c").write_text(MMAP_HAZARD + "\n")
+    git(repo, "add", "-A")
+    out = run_cli("check", "--staged", cwd=repo).stdout.decode()
+    assert out.splitlines()[-1] == "the staged change: 1 introduced, 0 fixed, 0 present"

@@ -181,3 +181,11 @@ def test_a_commit_adding_several_files_reads_each_file_s_own_text(repo: Path) ->
     line = (NARROW_HEADER + PADDING).count("\n") + 3
     assert found == [("VFIO003", "introduced", "drivers/b_narrow.c", line, "pci: add three files")]
     assert code == 1
+
+
+def test_staged_and_git_outside_a_repository_are_one_line_errors(tmp_path: Path) -> None:
+    for args in (["--staged"], ["--git", "HEAD"], ["--pre-commit"]):
+        proc = run_cli("check", *args, cwd=tmp_path)
+        assert proc.returncode == 2, args
+        assert proc.stderr.decode().splitlines() == [
+            f"vfiolint: {tmp_path}: not in a git repository (--repo DIR names one)"], args

@@ -489,3 +489,24 @@ def test_corpus_msix_patch_names_its_function() -> None:
     found = json.loads(proc.stdout)["findings"]
     assert [(f["rule"], f["line"], f["function"]) for f in found] == [
         ("VFIO005", 84, "pci_vfio_setup_msix")]
+
+
+def test_a_directory_with_nothing_to_check_is_an_error(tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "README.md").write_text("# notes\n")
+    (notes / "todo.txt").write_text("buy milk\nwalk the dog\n")
+    for folder in (empty, notes):
+        proc = run_cli("check", str(folder))
+        assert proc.returncode == 2, proc.stderr
+        assert proc.stderr.decode().splitlines() == [
+            f"vfiolint: {folder}: no patch, mail or C source in this directory"]
+    talk = tmp_path / "talk"
+    talk.mkdir()
+    msg = message(f"Re: {subject_of(1)}", "talk2")
+    msg.set_content("On Fri, 20 Nov 2026 10:01:00 +0000, A U Thor wrote:\n> Map it.\n\nNo.\n")
+    (talk / "talk.eml").write_bytes(msg.as_bytes())
+    proc = run_cli("check", str(talk))  # a discussion was read: nothing to report, no error
+    assert (proc.returncode, proc.stderr) == (0, b"")

@@ -98,9 +98,11 @@ def _reproduce(args: argparse.Namespace) -> list[str]:
 
 def _print_report(args: argparse.Namespace, outcome: Outcome, rules: list[Rule]) -> None:
     """Write the report in the chosen format to standard output."""
-    from vfiolint.report import Report, reporter
+    from vfiolint.report import Counts, Report, reporter
 
-    report = Report(outcome.findings, outcome.errors, outcome.coverage, outcome.inputs,
+    counts = Counts(outcome.inputs, outcome.mailed, outcome.sources, outcome.commits,
+                    outcome.staged)
+    report = Report(outcome.findings, outcome.errors, outcome.coverage, counts,
                     outcome.patches, rules, _reproduce(args))
     color = sys.stdout.isatty() and "NO_COLOR" not in os.environ
     reporter(args.format)(report, sys.stdout, color)

@@ -44,7 +44,12 @@ class Outcome:
 
     findings: list[Finding] = field(default_factory=list)
     errors: list[tuple[str, str]] = field(default_factory=list)
-    inputs: int = 0
+    inputs: int = 0  # files and standard input read (a directory counts its files)
+    mailed: int = 0  # patches found in those inputs
+    sources: int = 0  # C files among those inputs
+    commits: int = 0  # commits of a --git range
+    staged: int = 0  # 1 when the staged change was read
+    recognised: set[str] = field(default_factory=set)  # inputs holding a patch, mail or C
     patches: dict[tuple[str, int], Patch] = field(default_factory=dict)
     coverage: list[Coverage] = field(default_factory=list)
     keep_hunks: bool = False  # only the email report quotes hunks; others need the headers
@@ -54,6 +59,11 @@ class Outcome:
         self.findings += other.findings
         self.errors += other.errors
         self.inputs += other.inputs
+        self.mailed += other.mailed
+        self.sources += other.sources
+        self.commits += other.commits
+        self.staged += other.staged
+        self.recognised |= other.recognised
         self.patches.update(other.patches)
         self.coverage += other.coverage
 
@@ -190,7 +200,7 @@ def commit_outcome(reader: BlobReader, item: LoggedCommit | BrokenCommit, index:
     """Analyse one commit of a range; a failure is that commit's error."""
     from vfiolint.inputs import git
 
-    outcome = Outcome(keep_hunks=task.keep_hunks, inputs=1)
+    outcome = Outcome(keep_hunks=task.keep_hunks, commits=1)
     if isinstance(item, git.BrokenCommit):
         outcome.errors.append((item.commit, item.message))
         return outcome
@@ -230,7 +240,8 @@ class Staged:
         """Analyse the staged change as one patch."""
         from vfiolint.inputs import git
 
-        outcome = Outcome(keep_hunks=task.keep_hunks, inputs=1)
+        git.require_repository(self.repo)
+        outcome = Outcome(keep_hunks=task.keep_hunks, staged=1)
         staged = git.staged_patch(self.repo, "staged")
         if staged is not None:
             outcome.remember(staged.patch)
@@ -250,6 +261,7 @@ class CommitRange:
         from vfiolint import parallel
         from vfiolint.inputs import git
 
+        git.require_repository(self.repo)
         outcome = Outcome(keep_hunks=task.keep_hunks)
         total = git.count_range(self.repo, self.range)
         progress = _progress(total)
@@ -267,7 +279,7 @@ class CommitRange:
             for part in parts:
                 outcome.merge(part)
                 if progress is not None and bar is not None:
-                    progress.advance(bar, part.inputs)
+                    progress.advance(bar, part.commits)
         return outcome
 
 
@@ -287,6 +299,10 @@ def _failure(name: str, exc: BaseException, debug: bool) -> str:
 def _record(part: Loaded, rules: list[Rule], config: Config, outcome: Outcome) -> None:
     """Add one part's errors, patches and findings to the outcome."""
     outcome.errors += [(part.input, str(e)) for e in part.errors]
+    outcome.mailed += len(part.patches)
+    outcome.sources += part.source is not None
+    if part.patches or part.source is not None:
+        outcome.recognised.add(part.input)
     for patch in part.patches:
         outcome.remember(patch)
     findings, coverage = analyse(part, rules, config)
@@ -309,6 +325,8 @@ def _run_input(name: str, stream: BinaryIO, named: bool, rules: list[Rule], conf
                     _record(reader.read(chunk), rules, config, outcome)
             except Exception as exc:  # a crash is this message's error, never "findings"
                 outcome.errors.append((name, _failure(where, exc, debug)))
+        if reader.found or reader.mail:
+            outcome.recognised.add(name)
         final = reader.finish()
         if final is not None:
             with deadline(limits.seconds, name):
@@ -356,7 +374,9 @@ class Inputs:
         from vfiolint import parallel
 
         outcome = Outcome(keep_hunks=task.keep_hunks)
-        inputs = expand(list(self.names))
+        folders = {name: expand([name]) for name in self.names if _is_dir(name)}
+        inputs = [x for name in self.names
+                  for x in (folders[name] if name in folders else [(name, True)])]
         if jobs > 1 and len(inputs) >= MIN_PARALLEL and all(name != "-" for name, _ in inputs):
             setup = parallel.WorkerSetup(tuple(rules), config)
             work = ((name, named, task) for name, named in inputs)
@@ -367,7 +387,16 @@ class Inputs:
         else:
             for name, named in inputs:
                 outcome.merge(input_outcome(name, named, rules, config, task))
+        for name, entries in folders.items():  # a folder with nothing to read is a mistake
+            if not {entry for entry, _ in entries} & outcome.recognised:
+                outcome.errors.append((name, f"{name}: no patch, mail or C source in this "
+                                             "directory"))
         return outcome
+
+
+def _is_dir(name: str) -> bool:
+    """Tell whether an input names a directory."""
+    return name != "-" and Path(name).is_dir()
 
 
 class Source(Protocol):

@@ -46,6 +46,15 @@ def git_message(stderr: bytes) -> str:
                 lines[0] if lines else "failed")
 
 
+def require_repository(repo: Path) -> None:
+    """Raise a one-line GitError unless ``repo`` is in a git repository."""
+    try:
+        git(repo, "rev-parse", "--git-dir")
+    except GitError as exc:
+        raise GitError(f"{repo.resolve()}: not in a git repository (--repo DIR names one)"
+                       ) from exc
+
+
 def toplevel(repo: Path) -> Path:
     """Return the top folder of the work tree holding ``repo``; a bare repository, or a
     folder that is in no repository, is its own top."""

@@ -10,7 +10,7 @@ from rich.markup import escape
 
 from vfiolint.findings import Finding, Status
 from vfiolint.model import Patch
-from vfiolint.report import Report
+from vfiolint.report import Counts, Report
 
 STYLES = {Status.INTRODUCED: "bold red", Status.FIXED: "green", Status.PRESENT: "yellow"}
 
@@ -29,7 +29,7 @@ def _heading(f: Finding) -> str:
 
 
 def render(console: Console, findings: list[Finding], errors: list[tuple[str, str]],
-           inputs: int, patches: dict[tuple[str, int], Patch] | None = None) -> None:
+           counts: Counts, patches: dict[tuple[str, int], Patch] | None = None) -> None:
     """Print the report to a rich Console (plain when it is not a terminal or NO_COLOR is set)."""
     for _, group in groupby(findings, key=_group_key):
         items = list(group)
@@ -50,11 +50,11 @@ def render(console: Console, findings: list[Finding], errors: list[tuple[str, st
         console.print()
     for summary in series_summary(findings, patches or {}):
         console.print(escape(summary))
-    counts = {s: sum(1 for f in findings if f.status is s) for s in Status}
+    statuses = {s: sum(1 for f in findings if f.status is s) for s in Status}
     waived = sum(1 for f in findings if f.waiver is not None)
     console.print(
-        f"{inputs} input(s): {counts[Status.INTRODUCED]} introduced, "
-        f"{counts[Status.FIXED]} fixed, {counts[Status.PRESENT]} present"
+        f"{counts.describe()}: {statuses[Status.INTRODUCED]} introduced, "
+        f"{statuses[Status.FIXED]} fixed, {statuses[Status.PRESENT]} present"
         + (f", {waived} waived" if waived else "")
         + (f", {len(errors)} error(s)" if errors else "")
     )
@@ -93,4 +93,4 @@ def write(report: Report, out: TextIO, color: bool = False) -> None:
     """Print the report, in colour only when asked (a terminal without NO_COLOR)."""
     console = Console(file=out, soft_wrap=True, no_color=not color, highlight=False,
                       force_terminal=color)
-    render(console, report.findings, report.errors, report.inputs, report.patches)
+    render(console, report.findings, report.errors, report.counts, report.patches)
