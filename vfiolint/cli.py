@@ -50,6 +50,13 @@ def build_parser() -> argparse.ArgumentParser:
                             "PRE_COMMIT_FROM_REF..PRE_COMMIT_TO_REF when set (pre-push)")
     check.add_argument("--repo", type=Path, default=Path(), help="repository for --git/--staged")
     check.add_argument("--format", choices=FORMATS, default="console")
+    check.add_argument("--email-from", dest="email_from", metavar="ADDRESS",
+                       default="vfiolint <vfiolint@localhost>",
+                       help="the From of --format email replies (default: %(default)s)")
+    check.add_argument("--lines", choices=("head", "commit"), default=None,
+                       help="with --git: report lines of the range's head commit (what a pull "
+                            "request is annotated on) or of each finding's own commit "
+                            "(default: head for github and sarif, commit otherwise)")
     check.add_argument("--select", action="append", default=None, metavar="IDS",
                        help="rule IDs (any case) or names to run, comma-separated; "
                             "repeatable; replaces the configured selection")
@@ -83,12 +90,9 @@ def _ids(values: list[str] | None) -> list[str] | None:
 
 
 def _reproduce(args: argparse.Namespace) -> list[str]:
-    """Return the command line that reproduces a report, without its inputs."""
+    """Return the command line that reproduces a report, without what it read (inputs,
+    --git, --staged): each reply names its own patch."""
     words = ["vfiolint", "check"]
-    if args.git:
-        words += ["--git", args.git]
-    if args.staged:
-        words.append("--staged")
     if args.select:
         words += ["--select", ",".join(_ids(args.select) or [])]
     if args.ignore:
@@ -103,7 +107,7 @@ def _print_report(args: argparse.Namespace, outcome: Outcome, rules: list[Rule])
     counts = Counts(outcome.inputs, outcome.mailed, outcome.sources, outcome.commits,
                     outcome.staged)
     report = Report(outcome.findings, outcome.errors, outcome.coverage, counts,
-                    outcome.patches, rules, _reproduce(args))
+                    outcome.patches, rules, _reproduce(args), args.email_from)
     color = sys.stdout.isatty() and "NO_COLOR" not in os.environ
     reporter(args.format)(report, sys.stdout, color)
 
@@ -149,7 +153,8 @@ def _cmd_check(args: argparse.Namespace) -> int:
         rules = [replace(r, keywords=()) for r in rules]
     request = Request(tuple(args.inputs), args.git, args.staged, args.repo,
                       keep_hunks=args.format == "email", timeout=args.timeout, debug=args.debug,
-                      jobs=args.jobs)
+                      jobs=args.jobs, lines=args.lines or (
+                          "head" if args.format in ("github", "sarif") else "commit"))
     outcome = run_check(request, rules, config)
     outcome.errors = [(name, one_line(message)) for name, message in outcome.errors]
     for _, message in outcome.errors:

@@ -59,6 +59,17 @@ class PatchRef:
 
 
 @dataclass(frozen=True, slots=True)
+class HeadPlace:
+    """Where a range finding's code is in the range's head commit (``--lines head``);
+    ``path`` None when the code is gone there (rewritten, deleted, or fixed)."""
+
+    commit: str
+    path: str | None = None
+    line: int | None = None
+    end_line: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Finding:
     """One hazard, with its status in a patch (or ``present`` in a plain file)."""
 
@@ -76,6 +87,7 @@ class Finding:
     patch: PatchRef | None
     snippet: tuple[tuple[int, str], ...] = ()
     waiver: Waiver | None = None
+    head: HeadPlace | None = None
 
     @property
     def line(self) -> int:

@@ -7,6 +7,7 @@ is always the error of the one input, message or commit it happened in.
 
 from __future__ import annotations
 
+import logging
 import sys
 import traceback
 from collections.abc import Iterable, Iterator
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING, BinaryIO, Protocol
 from vfiolint.config import Config
 from vfiolint.coverage import Coverage
 from vfiolint.errors import VfiolintError
-from vfiolint.findings import Finding, PatchRef, Status
+from vfiolint.findings import Finding, HeadPlace, PatchRef, Status
 from vfiolint.inputs import InputReader, Loaded, expand, open_input
 from vfiolint.inputs.stream import chunks, deadline
 from vfiolint.limits import Limits
@@ -32,6 +33,8 @@ if TYPE_CHECKING:
     from vfiolint.coverage import FileCoverage
     from vfiolint.inputs.git import BlobReader, BrokenCommit, GitPatch, LoggedCommit
     from vfiolint.inputs.images import UnitPair
+
+log = logging.getLogger(__name__)
 
 # Below this many inputs or commits, starting worker processes costs more than it saves.
 MIN_PARALLEL = 32
@@ -418,6 +421,7 @@ class Request:
     timeout: float = Limits().seconds
     debug: bool = False
     jobs: int = 0
+    lines: str = "commit"  # "head": a range's findings also placed in the range's head
 
     def sources(self) -> list[tuple[str, Source]]:
         """Return the sources to read, each with the name its failure is reported under."""
@@ -445,4 +449,43 @@ def run_check(request: Request, rules: list[Rule], config: Config) -> Outcome:
         except VfiolintError as exc:
             outcome.errors.append((name, str(exc)))
     outcome.findings = keep(outcome.findings)
+    if request.lines == "head" and request.git and not request.staged:
+        place_at_head(outcome, request.repo, request.git)
     return outcome
+
+
+def place_at_head(outcome: Outcome, repo: Path, revision_range: str) -> None:
+    """Give each finding of a range its place in the range's head commit (``--lines head``):
+    what a pull request is annotated on. A fixed hazard, or code a later commit rewrote or
+    deleted, has no place there."""
+    from vfiolint.inputs.lines import HeadMap, range_head
+
+    try:
+        head = range_head(repo, revision_range)
+    except VfiolintError as exc:
+        outcome.errors.append((revision_range, str(exc)))
+        return
+    if head is None:
+        log.warning("%s: several tips, no one head: lines are the commits' own", revision_range)
+        return
+    heads = HeadMap(repo, head)
+    placed: list[Finding] = []
+    failed: set[str] = set()
+    for f in outcome.findings:
+        commit = f.patch.commit if f.patch is not None else None
+        if commit is None or commit in failed:
+            placed.append(f)
+            continue
+        try:
+            where = (None if f.status is Status.FIXED
+                     else heads.place(commit, f.path, f.line, f.end_line))
+        except VfiolintError as exc:
+            failed.add(commit)
+            outcome.errors.append((commit, f"{commit[:12]}: lines not mapped to "
+                                           f"{head[:12]}: {exc}"))
+            placed.append(f)
+            continue
+        place = (HeadPlace(head) if where is None
+                 else HeadPlace(head, where.path, where.line, where.end_line))
+        placed.append(replace(f, head=place))
+    outcome.findings = placed

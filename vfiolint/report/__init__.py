@@ -69,6 +69,7 @@ class Report:
     patches: dict[tuple[str, int], Patch] = field(default_factory=dict)
     rules: list[Rule] = field(default_factory=list)
     command: list[str] = field(default_factory=lambda: ["vfiolint", "check"])
+    sender: str = "vfiolint <vfiolint@localhost>"  # the email format's From
 
 
 Writer = Callable[[Report, TextIO, bool], None]
@@ -91,3 +92,13 @@ def problems(findings: list[Finding]) -> Iterator[tuple[Finding, bool]]:
         if f.status is Status.FIXED or f.waiver is not None:
             continue
         yield f, f.status is Status.INTRODUCED or f.patch is None
+
+
+def location(f: Finding) -> tuple[str, int, int] | None:
+    """Return the path and lines a finding is shown at: its place in the range's head when it
+    was placed there (``--lines head``), else its own; None when its code is gone at the head."""
+    if f.head is None:
+        return f.path, f.line, f.end_line
+    if f.head.path is None or f.head.line is None or f.head.end_line is None:
+        return None
+    return f.head.path, f.head.line, f.head.end_line

@@ -41,6 +41,9 @@ def finding_object(f: Finding) -> dict[str, object]:
         "fingerprint": f.fingerprint,
         "input": f.input,
         "waived": {"by": f.waiver.by, "reason": f.waiver.reason} if f.waiver else None,
+        "head": None if f.head is None else {
+            "commit": f.head.commit, "path": f.head.path, "line": f.head.line,
+            "end_line": f.head.end_line},
     }
 
 

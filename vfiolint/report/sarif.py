@@ -7,7 +7,7 @@ from typing import TextIO
 
 from vfiolint import __version__
 from vfiolint.findings import Finding, Status
-from vfiolint.report import Report
+from vfiolint.report import Report, location
 from vfiolint.rules.loader import Rule
 
 SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
@@ -27,9 +27,14 @@ def rule_object(rule: Rule) -> dict[str, object]:
     }
 
 
-def result_object(f: Finding, index: int) -> dict[str, object]:
-    """Describe a finding as a SARIF result; a fixed hazard is a ``pass``."""
-    region: dict[str, int] = {"startLine": f.line, "endLine": f.end_line}
+def result_object(f: Finding, index: int) -> dict[str, object] | None:
+    """Describe a finding as a SARIF result; a fixed hazard is a ``pass``. None for a range's
+    finding whose code is gone at the head it is placed in (``--lines head``)."""
+    where = location(f)
+    if where is None:
+        return None
+    path, line, end_line = where
+    region: dict[str, int] = {"startLine": line, "endLine": end_line}
     if f.span.column:
         region["startColumn"] = f.span.column
     result: dict[str, object] = {
@@ -40,7 +45,7 @@ def result_object(f: Finding, index: int) -> dict[str, object]:
         "message": {"text": f"{f.message} ({f.status.value})"},
         "locations": [{
             "physicalLocation": {
-                "artifactLocation": {"uri": f.path, "uriBaseId": "%SRCROOT%"},
+                "artifactLocation": {"uri": path, "uriBaseId": "%SRCROOT%"},
                 "region": region,
             },
             **({"logicalLocations": [{"name": f.function, "kind": "function"}]}
@@ -74,7 +79,7 @@ def render(findings: list[Finding], errors: list[tuple[str, str]], rules: list[R
             "informationUri": "https://docs.kernel.org/driver-api/vfio.html",
             "rules": [rule_object(r) for r in rules],
         }},
-        "results": [result_object(f, index.get(f.rule, 0)) for f in findings],
+        "results": [r for f in findings if (r := result_object(f, index.get(f.rule, 0)))],
         "invocations": [{
             "executionSuccessful": not errors,
             "toolExecutionNotifications": [
