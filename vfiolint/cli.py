@@ -17,6 +17,7 @@ from vfiolint.limits import Limits
 from vfiolint.report import FORMATS
 
 if TYPE_CHECKING:
+    from vfiolint.findings import Finding
     from vfiolint.rules.loader import Rule
     from vfiolint.run import Outcome
 
@@ -48,6 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--pre-commit", action="store_true", dest="pre_commit",
                        help="check what pre-commit checks: the staged change, or "
                             "PRE_COMMIT_FROM_REF..PRE_COMMIT_TO_REF when set (pre-push)")
+    check.add_argument("--commit-msg", action="store_true", dest="commit_msg",
+                       help="with --pre-commit, at the commit-msg stage: INPUT is the commit "
+                            "message being written, whose Vfiolint-Waive trailers count")
     check.add_argument("--repo", type=Path, default=Path(), help="repository for --git/--staged")
     check.add_argument("--format", choices=FORMATS, default="console")
     check.add_argument("--email-from", dest="email_from", metavar="ADDRESS",
@@ -127,13 +131,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
     from vfiolint.rules.loader import load_rules, resolve_rules, select_rules
     from vfiolint.run import Request, run_check
 
-    if args.pre_commit:
-        from_ref = os.environ.get("PRE_COMMIT_FROM_REF")
-        to_ref = os.environ.get("PRE_COMMIT_TO_REF")
-        if from_ref and to_ref:
-            args.git = f"{from_ref}..{to_ref}"
-        else:
-            args.staged = True
+    message = _pre_commit(args) if args.pre_commit else ""
     if not args.inputs and not args.git and not args.staged:
         raise UsageError("check needs an INPUT, --git RANGE or --staged")
     if args.git and args.staged:
@@ -154,7 +152,8 @@ def _cmd_check(args: argparse.Namespace) -> int:
     request = Request(tuple(args.inputs), args.git, args.staged, args.repo,
                       keep_hunks=args.format == "email", timeout=args.timeout, debug=args.debug,
                       jobs=args.jobs, lines=args.lines or (
-                          "head" if args.format in ("github", "sarif") else "commit"))
+                          "head" if args.format in ("github", "sarif") else "commit"),
+                      message=message)
     outcome = run_check(request, rules, config)
     outcome.errors = [(name, one_line(message)) for name, message in outcome.errors]
     for _, message in outcome.errors:
@@ -167,7 +166,68 @@ def _cmd_check(args: argparse.Namespace) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     if outcome.errors:
         return EXIT_ERROR
-    return EXIT_FINDINGS if failing(outcome.findings) else EXIT_CLEAN
+    if not failing(outcome.findings):
+        return EXIT_CLEAN
+    if args.pre_commit:
+        _how_to_go_on(outcome.findings)
+    return EXIT_FINDINGS
+
+
+def _pre_commit(args: argparse.Namespace) -> str:
+    """Turn ``--pre-commit`` into what pre-commit's stage asks for; return the commit message
+    being written (commit-msg stage), else "".
+
+    - pre-push: the pushed range, PRE_COMMIT_FROM_REF..PRE_COMMIT_TO_REF; a push no remote
+      commit leads to (a first push: no FROM, or an all-zero one) is checked from the roots;
+    - commit-msg (``--commit-msg``): the staged change, with the message's trailers;
+    - commit: the staged change, and each file named that it does not touch as it is
+      (``pre-commit run --all-files``: present hazards block, like ``vfiolint check FILE``).
+    """
+    from vfiolint.inputs import git
+
+    from_ref = os.environ.get("PRE_COMMIT_FROM_REF", "")
+    to_ref = os.environ.get("PRE_COMMIT_TO_REF", "")
+    local = os.environ.get("PRE_COMMIT_LOCAL_BRANCH", "")
+    if from_ref.strip("0") and to_ref:
+        args.git, args.inputs = f"{from_ref}..{to_ref}", []
+        return ""
+    if to_ref or local:
+        git.require_repository(args.repo)
+        remote = os.environ.get("PRE_COMMIT_REMOTE_NAME")
+        args.git, args.inputs = git.first_push_range(args.repo, to_ref or local, remote), []
+        return ""
+    args.staged = True
+    if args.commit_msg:
+        names, args.inputs = args.inputs, []
+        if not names:
+            return ""
+        try:
+            return git.clean_message(Path(names[0]).read_text(encoding="utf-8",
+                                                              errors="replace"))
+        except OSError as exc:
+            raise UsageError(f"{names[0]}: cannot read: {exc.strerror or exc}") from exc
+    if args.inputs:
+        git.require_repository(args.repo)
+        top = git.toplevel(args.repo)
+        staged = git.staged_paths(args.repo)
+        args.inputs = [name for name in args.inputs
+                       if Path(os.path.relpath(Path(name).resolve(), top)).as_posix()
+                       not in staged]
+    return ""
+
+
+def _how_to_go_on(findings: list[Finding]) -> None:
+    """End a refusal with how to accept a finding knowingly and where its rule is explained."""
+    from vfiolint.report import problems
+
+    ids = sorted({f.rule for f, blamed in problems(findings) if blamed})
+    rule = ids[0] if len(ids) == 1 else "ID"
+    print(f"vfiolint: to accept a finding knowingly, write '/* vfiolint: ignore[{rule}] "
+          f"<reason> */' on or above its line, or a 'Vfiolint-Waive: {rule} <reason>' trailer "
+          "in the commit message (the vfiolint-commit-msg hook reads it at commit time)",
+          file=sys.stderr)
+    print("vfiolint: why it is a hazard and what to write instead: "
+          + ", ".join(f"vfiolint explain {i}" for i in ids), file=sys.stderr)
 
 
 def _cmd_rules(args: argparse.Namespace) -> int:

@@ -238,6 +238,7 @@ class Staged:
     """The staged change of a repository, against HEAD (the empty tree before the first commit)."""
 
     repo: Path
+    message: str = ""  # the commit message being written (the commit-msg hook)
 
     def outcome(self, rules: list[Rule], config: Config, task: Task, jobs: int) -> Outcome:
         """Analyse the staged change as one patch."""
@@ -245,7 +246,7 @@ class Staged:
 
         git.require_repository(self.repo)
         outcome = Outcome(keep_hunks=task.keep_hunks, staged=1)
-        staged = git.staged_patch(self.repo, "staged")
+        staged = git.staged_patch(self.repo, "staged", self.message)
         if staged is not None:
             outcome.remember(staged.patch)
             outcome.findings += _git_findings(staged, rules, config, outcome)
@@ -422,12 +423,13 @@ class Request:
     debug: bool = False
     jobs: int = 0
     lines: str = "commit"  # "head": a range's findings also placed in the range's head
+    message: str = ""  # with ``staged``: the commit message being written
 
     def sources(self) -> list[tuple[str, Source]]:
         """Return the sources to read, each with the name its failure is reported under."""
         out: list[tuple[str, Source]] = []
         if self.staged:
-            out.append(("staged", Staged(self.repo)))
+            out.append(("staged", Staged(self.repo, self.message)))
         elif self.git:
             out.append((self.git, CommitRange(self.repo, self.git)))
         if self.inputs:
