@@ -99,7 +99,7 @@ def test_a_renamed_file_is_annotated_under_its_new_name(
     repo, base, _ = history
     git(repo, "mv", "hw/vfio/map.c", "hw/vfio/region.c")
     git(repo, "commit", "-q", "-m", "vfio: rename map.c")
-    code, out = run(repo, "--git", f"{base}..HEAD", "--format", "github")
+    _, out = run(repo, "--git", f"{base}..HEAD", "--format", "github")
     head_line = HAZARD_LINE + PADDING.count("\n")
     assert out.startswith(f"::error file=hw/vfio/region.c,line={head_line},"), out
 
@@ -108,7 +108,7 @@ def test_console_names_each_commit_and_the_summary_names_commits(
         history: tuple[Path, str, str]) -> None:
     repo, base, introducing = history
     fixing = commit(repo, {"hw/vfio/map.c": PADDING + SAFE_MAP}, "vfio: stop mapping")
-    code, out = run(repo, "--git", f"{base}..HEAD")
+    _, out = run(repo, "--git", f"{base}..HEAD")
     assert f"{base}..HEAD: {introducing[:12]} vfio: map mmap-able regions" in out
     assert f"{base}..HEAD: {fixing[:12]} vfio: stop mapping" in out
     assert (f"Series {base}..HEAD: VFIO002 introduced in {introducing[:12]}, "

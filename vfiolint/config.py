@@ -68,9 +68,9 @@ class Config:
         if self.root is None:
             return posixpath.normpath(path.replace(os.sep, "/"))
         base = (self.cwd if self.files else self.tree) or self.root
-        full = os.path.normpath(os.path.join(base, path))
-        real = os.path.join(os.path.realpath(os.path.dirname(full)), os.path.basename(full))
-        return Path(os.path.relpath(real, os.path.realpath(self.root))).as_posix()
+        full = Path(os.path.normpath(base / path))
+        real = full.parent.resolve() / full.name  # the folders' links resolved, not the file's
+        return Path(os.path.relpath(real, self.root.resolve())).as_posix()
 
     def excluded(self, path: str) -> bool:
         """Tell whether a path is excluded from checking."""

@@ -9,7 +9,7 @@ from vfiolint.waivers import Waiver
 
 
 class Status(StrEnum):
-    """What a patch does to a hazard (CONTRACT.md)."""
+    """What a patch does to a hazard (docs/output.md, Statuses)."""
 
     INTRODUCED = "introduced"
     FIXED = "fixed"
@@ -49,7 +49,7 @@ class Span:
 
 @dataclass(frozen=True, slots=True)
 class PatchRef:
-    """The patch a finding belongs to, as CONTRACT.md's JSON ``patch`` object shows it."""
+    """The patch a finding belongs to, as the JSON ``patch`` object shows it (docs/output.md)."""
 
     input: str
     index: int
@@ -100,7 +100,7 @@ class Finding:
         return self.span.end_line
 
     def sort_key(self) -> tuple[str, int, str, int, str]:
-        """Order findings by input, patch order, path, line, rule (CONTRACT.md)."""
+        """Order findings by input, patch order, path, line, rule (docs/output.md)."""
         return (self.input, self.patch.index if self.patch else -1, self.path, self.line, self.rule)
 
 

@@ -380,7 +380,7 @@ class Inputs:
         outcome = Outcome(keep_hunks=task.keep_hunks)
         folders = {name: expand([name]) for name in self.names if _is_dir(name)}
         inputs = [x for name in self.names
-                  for x in (folders[name] if name in folders else [(name, True)])]
+                  for x in folders.get(name, [(name, True)])]
         if jobs > 1 and len(inputs) >= MIN_PARALLEL and all(name != "-" for name, _ in inputs):
             setup = parallel.WorkerSetup(tuple(rules), config)
             work = ((name, named, task) for name, named in inputs)

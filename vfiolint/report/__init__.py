@@ -59,7 +59,7 @@ def plural(n: int, word: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Report:
-    """Everything a reporter may show: the kept findings in CONTRACT order, the input errors,
+    """Everything a reporter may show: the kept findings in report order (docs/output.md), the input errors,
     what was read, the rules that ran, and the command line that reproduces the run."""
 
     findings: list[Finding]

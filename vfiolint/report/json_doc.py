@@ -1,4 +1,4 @@
-"""The ``--format json`` document of CONTRACT.md, with vfiolint's extensions."""
+"""The ``--format json`` document, with vfiolint's extensions (docs/output.md)."""
 
 from __future__ import annotations
 
