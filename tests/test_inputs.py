@@ -449,3 +449,66 @@ def test_binary_and_unreadable_inputs_console(tmp_path: Path) -> None:
     assert [x.split(": ")[1] for x in stderr] == [str(missing), str(binary)]
     out = proc.stdout.decode()
     assert f"hw/vfio/part1.c:{HAZARD_LINE}: VFIO002 introduced" in out
+
+
+def _hunk_patch(section: str, body: str) -> bytes:
+    """A one-hunk mail patch to drivers/x.c whose @@ line names ``section``."""
+    lines = body.splitlines()
+    old = sum(1 for x in lines if not x.startswith("+"))
+    new = sum(1 for x in lines if not x.startswith("-"))
+    return (f"Subject: [PATCH] x\n\n---\ndiff --git a/drivers/x.c b/drivers/x.c\n"
+            f"--- a/drivers/x.c\n+++ b/drivers/x.c\n@@ -80,{old} +80,{new} @@ {section}\n"
+            f"{body}").encode()
+
+
+def test_hunk_inside_a_block_of_a_function_keeps_its_function(rules: list[Rule]) -> None:
+    # DPDK style: the @@ section is the line with the name, the return type is above it, and
+    # the hunk starts inside an if block of that function.
+    body = (" \t\treturn -1;\n \t}\n \n"
+            "+\tif (device_info->flags & VFIO_DEVICE_FLAGS_PCI_MSIX_MMAP) {\n"
+            "+\t\tvfio_res->msix_table.bar_index = -1;\n+\t}\n \n"
+            " \tif (vfio_res->msix_table.bar_index != -1)\n \t\treturn 0;\n")
+    found, _ = findings_of("x.patch", _hunk_patch(
+        "pci_vfio_setup_msix(struct rte_pci_device *dev,", body), rules)
+    assert [(f.rule, f.status.value, f.line, f.function) for f in found] == [
+        ("VFIO005", "introduced", 83, "pci_vfio_setup_msix")]
+
+
+def test_hunk_that_ends_its_function_puts_the_next_one_at_file_scope(
+        rules: list[Rule]) -> None:
+    body = (" \treturn 0;\n }\n \n+static void *map_bar(int fd, struct vfio_region_info *info)\n"
+            "+{\n+\tif (info->flags & VFIO_REGION_INFO_FLAG_MMAP) return mmap(NULL,\n"
+            "+\t\t\tPAGE_ALIGN(info->size), PROT_READ, MAP_SHARED, fd, info->offset);\n"
+            "+\treturn NULL;\n+}\n")
+    found, _ = findings_of("x.patch", _hunk_patch("static int probe(struct dev *dev)", body),
+                           rules)
+    assert [(f.rule, f.status.value, f.line, f.function) for f in found] == [
+        ("VFIO002", "introduced", 85, "map_bar")]
+
+
+def test_corpus_msix_patch_names_its_function() -> None:
+    proc = run_cli("check", "--format", "json", "corpus/dpdk/2026-msix-mmap-device-flag.patch")
+    found = json.loads(proc.stdout)["findings"]
+    assert [(f["rule"], f["line"], f["function"]) for f in found] == [
+        ("VFIO005", 84, "pci_vfio_setup_msix")]
+
+
+def test_a_directory_with_nothing_to_check_is_an_error(tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "README.md").write_text("# notes\n")
+    (notes / "todo.txt").write_text("buy milk\nwalk the dog\n")
+    for folder in (empty, notes):
+        proc = run_cli("check", str(folder))
+        assert proc.returncode == 2, proc.stderr
+        assert proc.stderr.decode().splitlines() == [
+            f"vfiolint: {folder}: no patch, mail or C source in this directory"]
+    talk = tmp_path / "talk"
+    talk.mkdir()
+    msg = message(f"Re: {subject_of(1)}", "talk2")
+    msg.set_content("On Fri, 20 Nov 2026 10:01:00 +0000, A U Thor wrote:\n> Map it.\n\nNo.\n")
+    (talk / "talk.eml").write_bytes(msg.as_bytes())
+    proc = run_cli("check", str(talk))  # a discussion was read: nothing to report, no error
+    assert (proc.returncode, proc.stderr) == (0, b"")

@@ -17,6 +17,7 @@ from vfiolint.limits import Limits
 from vfiolint.report import FORMATS
 
 if TYPE_CHECKING:
+    from vfiolint.findings import Finding
     from vfiolint.rules.loader import Rule
     from vfiolint.run import Outcome
 
@@ -48,10 +49,24 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--pre-commit", action="store_true", dest="pre_commit",
                        help="check what pre-commit checks: the staged change, or "
                             "PRE_COMMIT_FROM_REF..PRE_COMMIT_TO_REF when set (pre-push)")
+    check.add_argument("--commit-msg", action="store_true", dest="commit_msg",
+                       help="with --pre-commit, at the commit-msg stage: INPUT is the commit "
+                            "message being written, whose Vfiolint-Waive trailers count")
     check.add_argument("--repo", type=Path, default=Path(), help="repository for --git/--staged")
     check.add_argument("--format", choices=FORMATS, default="console")
-    check.add_argument("--select", default=None, help="comma-separated rule IDs or names to run")
-    check.add_argument("--ignore", default="", help="comma-separated rule IDs or names to skip")
+    check.add_argument("--email-from", dest="email_from", metavar="ADDRESS",
+                       default="vfiolint <vfiolint@localhost>",
+                       help="the From of --format email replies (default: %(default)s)")
+    check.add_argument("--lines", choices=("head", "commit"), default=None,
+                       help="with --git: report lines of the range's head commit (what a pull "
+                            "request is annotated on) or of each finding's own commit "
+                            "(default: head for github and sarif, commit otherwise)")
+    check.add_argument("--select", action="append", default=None, metavar="IDS",
+                       help="rule IDs (any case) or names to run, comma-separated; "
+                            "repeatable; replaces the configured selection")
+    check.add_argument("--ignore", action="append", default=None, metavar="IDS",
+                       help="rule IDs (any case) or names to skip, comma-separated; "
+                            "repeatable; adds to the configured ones")
     check.add_argument("--rules", type=Path, default=None, help="rules directory (default: bundled)")
     check.add_argument("--config", type=Path, default=None,
                        help="configuration file (default: the nearest .vfiolint.toml, or "
@@ -71,51 +86,52 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _ids(text: str | None) -> set[str] | None:
-    """Split a comma-separated option value."""
-    if text is None:
+def _ids(values: list[str] | None) -> list[str] | None:
+    """Split the values of a repeatable, comma-separated option."""
+    if values is None:
         return None
-    return {x.strip() for x in text.split(",") if x.strip()}
+    return [x.strip() for text in values for x in text.split(",") if x.strip()]
 
 
 def _reproduce(args: argparse.Namespace) -> list[str]:
-    """Return the command line that reproduces a report, without its inputs."""
+    """Return the command line that reproduces a report, without what it read (inputs,
+    --git, --staged): each reply names its own patch."""
     words = ["vfiolint", "check"]
-    if args.git:
-        words += ["--git", args.git]
-    if args.staged:
-        words.append("--staged")
     if args.select:
-        words += ["--select", args.select]
+        words += ["--select", ",".join(_ids(args.select) or [])]
     if args.ignore:
-        words += ["--ignore", args.ignore]
+        words += ["--ignore", ",".join(_ids(args.ignore) or [])]
     return words
 
 
 def _print_report(args: argparse.Namespace, outcome: Outcome, rules: list[Rule]) -> None:
     """Write the report in the chosen format to standard output."""
-    from vfiolint.report import Report, reporter
+    from vfiolint.report import Counts, Report, reporter
 
-    report = Report(outcome.findings, outcome.errors, outcome.coverage, outcome.inputs,
-                    outcome.patches, rules, _reproduce(args))
+    counts = Counts(outcome.inputs, outcome.mailed, outcome.sources, outcome.commits,
+                    outcome.staged)
+    report = Report(outcome.findings, outcome.errors, outcome.coverage, counts,
+                    outcome.patches, rules, _reproduce(args), args.email_from)
     color = sys.stdout.isatty() and "NO_COLOR" not in os.environ
     reporter(args.format)(report, sys.stdout, color)
+
+
+def _top(repo: Path) -> Path:
+    """Return the top of the work tree ``repo`` is in (a bare repository: itself); diff
+    paths are relative to it."""
+    from vfiolint.inputs.git import toplevel
+
+    return toplevel(repo)
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
     """Run ``vfiolint check``."""
     from vfiolint.config import find_config, load_config
     from vfiolint.policy import failing
-    from vfiolint.rules.loader import load_rules, select_rules
+    from vfiolint.rules.loader import load_rules, resolve_rules, select_rules
     from vfiolint.run import Request, run_check
 
-    if args.pre_commit:
-        from_ref = os.environ.get("PRE_COMMIT_FROM_REF")
-        to_ref = os.environ.get("PRE_COMMIT_TO_REF")
-        if from_ref and to_ref:
-            args.git = f"{from_ref}..{to_ref}"
-        else:
-            args.staged = True
+    message = _pre_commit(args) if args.pre_commit else ""
     if not args.inputs and not args.git and not args.staged:
         raise UsageError("check needs an INPUT, --git RANGE or --staged")
     if args.git and args.staged:
@@ -123,16 +139,21 @@ def _cmd_check(args: argparse.Namespace) -> int:
     in_repo = bool(args.git or args.staged)
     config = load_config(args.config or find_config(args.repo.resolve() if in_repo
                                                     else Path.cwd()))
-    config = replace(config, repo=args.repo.resolve() if in_repo else None)
+    config = replace(config, repo=args.repo.resolve() if in_repo else None, cwd=Path.cwd(),
+                     tree=_top(args.repo) if in_repo else None)
+    known = load_rules(args.rules)
+    config = config.with_rule_ids(lambda names, where: resolve_rules(known, names, where))
     select = _ids(args.select)
-    if select is None and config.select is not None:
-        select = set(config.select)
-    rules = select_rules(load_rules(args.rules), select, (_ids(args.ignore) or set()) | config.ignore)
+    chosen = config.select if select is None else resolve_rules(known, select, "--select")
+    ignored = resolve_rules(known, _ids(args.ignore) or [], "--ignore") | config.ignore
+    rules = select_rules(known, chosen, ignored)
     if args.no_prefilter:
         rules = [replace(r, keywords=()) for r in rules]
     request = Request(tuple(args.inputs), args.git, args.staged, args.repo,
                       keep_hunks=args.format == "email", timeout=args.timeout, debug=args.debug,
-                      jobs=args.jobs)
+                      jobs=args.jobs, lines=args.lines or (
+                          "head" if args.format in ("github", "sarif") else "commit"),
+                      message=message)
     outcome = run_check(request, rules, config)
     outcome.errors = [(name, one_line(message)) for name, message in outcome.errors]
     for _, message in outcome.errors:
@@ -145,7 +166,68 @@ def _cmd_check(args: argparse.Namespace) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     if outcome.errors:
         return EXIT_ERROR
-    return EXIT_FINDINGS if failing(outcome.findings) else EXIT_CLEAN
+    if not failing(outcome.findings):
+        return EXIT_CLEAN
+    if args.pre_commit:
+        _how_to_go_on(outcome.findings)
+    return EXIT_FINDINGS
+
+
+def _pre_commit(args: argparse.Namespace) -> str:
+    """Turn ``--pre-commit`` into what pre-commit's stage asks for; return the commit message
+    being written (commit-msg stage), else "".
+
+    - pre-push: the pushed range, PRE_COMMIT_FROM_REF..PRE_COMMIT_TO_REF; a push no remote
+      commit leads to (a first push: no FROM, or an all-zero one) is checked from the roots;
+    - commit-msg (``--commit-msg``): the staged change, with the message's trailers;
+    - commit: the staged change, and each file named that it does not touch as it is
+      (``pre-commit run --all-files``: present hazards block, like ``vfiolint check FILE``).
+    """
+    from vfiolint.inputs import git
+
+    from_ref = os.environ.get("PRE_COMMIT_FROM_REF", "")
+    to_ref = os.environ.get("PRE_COMMIT_TO_REF", "")
+    local = os.environ.get("PRE_COMMIT_LOCAL_BRANCH", "")
+    if from_ref.strip("0") and to_ref:
+        args.git, args.inputs = f"{from_ref}..{to_ref}", []
+        return ""
+    if to_ref or local:
+        git.require_repository(args.repo)
+        remote = os.environ.get("PRE_COMMIT_REMOTE_NAME")
+        args.git, args.inputs = git.first_push_range(args.repo, to_ref or local, remote), []
+        return ""
+    args.staged = True
+    if args.commit_msg:
+        names, args.inputs = args.inputs, []
+        if not names:
+            return ""
+        try:
+            return git.clean_message(Path(names[0]).read_text(encoding="utf-8",
+                                                              errors="replace"))
+        except OSError as exc:
+            raise UsageError(f"{names[0]}: cannot read: {exc.strerror or exc}") from exc
+    if args.inputs:
+        git.require_repository(args.repo)
+        top = git.toplevel(args.repo)
+        staged = git.staged_paths(args.repo)
+        args.inputs = [name for name in args.inputs
+                       if Path(os.path.relpath(Path(name).resolve(), top)).as_posix()
+                       not in staged]
+    return ""
+
+
+def _how_to_go_on(findings: list[Finding]) -> None:
+    """End a refusal with how to accept a finding knowingly and where its rule is explained."""
+    from vfiolint.report import problems
+
+    ids = sorted({f.rule for f, blamed in problems(findings) if blamed})
+    rule = ids[0] if len(ids) == 1 else "ID"
+    print(f"vfiolint: to accept a finding knowingly, write '/* vfiolint: ignore[{rule}] "
+          f"<reason> */' on or above its line, or a 'Vfiolint-Waive: {rule} <reason>' trailer "
+          "in the commit message (the vfiolint-commit-msg hook reads it at commit time)",
+          file=sys.stderr)
+    print("vfiolint: why it is a hazard and what to write instead: "
+          + ", ".join(f"vfiolint explain {i}" for i in ids), file=sys.stderr)
 
 
 def _cmd_rules(args: argparse.Namespace) -> int:
@@ -159,14 +241,14 @@ def _cmd_rules(args: argparse.Namespace) -> int:
 
 def _cmd_explain(args: argparse.Namespace) -> int:
     """Run ``vfiolint explain ID``."""
-    from vfiolint.rules.loader import load_rules
+    from vfiolint.rules.loader import load_rules, resolve_rules
 
-    wanted = args.rule.upper() if args.rule.upper().startswith("VFIO") else args.rule
-    for rule in load_rules(args.rules):
-        if wanted in {rule.id, rule.name}:
+    known = load_rules(args.rules)
+    wanted = resolve_rules(known, [args.rule], "explain")
+    for rule in known:
+        if rule.id in wanted:
             print(rule.explain(), end="")
-            return EXIT_CLEAN
-    raise UsageError(f"no rule {args.rule}; 'vfiolint rules' lists them")
+    return EXIT_CLEAN
 
 
 def one_line(message: str) -> str:

@@ -2,9 +2,10 @@
 
 ```toml
 [tool.vfiolint]                     # in .vfiolint.toml the table is the whole file
-select = ["VFIO001", "VFIO002"]     # rules to run (default: all)
+select = ["VFIO001", "VFIO002"]     # rules to run (default: all): IDs, any case, or names
 ignore = ["VFIO005"]                # rules to skip
-exclude = ["tests/**"]              # paths never checked (fnmatch globs)
+exclude = ["tests/**"]              # paths never checked (fnmatch globs, relative to
+                                    # the folder of this file)
 [tool.vfiolint.per-path-ignore]
 "lib/eal/windows/**" = ["VFIO003"]  # rules skipped under a path
 [tool.vfiolint.macros]              # macro shapes the C pre-pass neutralises
@@ -13,20 +14,25 @@ attribute = ["__my_packed"]
 statement = ["MY_EXPORT_SYMBOL"]
 typename = ["my_handle_t"]
 ```
+and, at the top level, ``log-functions = ["my_dbg", "MY_TRACE"]``: more functions (or macros)
+that only print, so a value that reaches them reaches no hazard (VFIO003's casts in messages).
 One frozen Config is built at start and passed down.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import os
+import posixpath
 import tomllib
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from vfiolint.errors import VfiolintError
 
 MACRO_KINDS = ("for-each", "attribute", "statement", "typename")
-KEYS = {"select", "ignore", "exclude", "per-path-ignore", "macros"}
+KEYS = {"select", "ignore", "exclude", "per-path-ignore", "macros", "log-functions"}
 
 
 class ConfigError(VfiolintError):
@@ -35,25 +41,65 @@ class ConfigError(VfiolintError):
 
 @dataclass(frozen=True, slots=True)
 class Config:
-    """What the user configured; the defaults check everything with every rule."""
+    """What the user configured; the defaults check everything with every rule.
+
+    Path patterns are matched against a path relative to ``root``, the configuration file's
+    folder, however the path was written: a file named on the command line is relative to
+    ``cwd`` (or absolute), a path in a diff is relative to ``tree`` (the repository's top with
+    --git/--staged; for a mailed patch, the configuration's folder)."""
 
     select: frozenset[str] | None = None
     ignore: frozenset[str] = frozenset()
     exclude: tuple[str, ...] = ()
     per_path_ignore: tuple[tuple[str, frozenset[str]], ...] = ()
     macros: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    log_functions: frozenset[str] = frozenset()
     source: Path | None = field(default=None, compare=False)
     # The repository whose .clang-format adds macro names (--git/--staged): not a file key.
     repo: Path | None = None
+    root: Path | None = None
+    cwd: Path | None = None
+    tree: Path | None = None
+    files: bool = False  # the paths matched are file names (True) or diff paths (False)
+
+    def for_files(self) -> Config:
+        """Return this configuration for matching the names of files given as inputs."""
+        return replace(self, files=True)
+
+    def relative(self, path: str) -> str:
+        """Return a path as the patterns see it: relative to the configuration's folder."""
+        if self.root is None:
+            return posixpath.normpath(path.replace(os.sep, "/"))
+        base = (self.cwd if self.files else self.tree) or self.root
+        full = Path(os.path.normpath(base / path))
+        real = full.parent.resolve() / full.name  # the folders' links resolved, not the file's
+        return Path(os.path.relpath(real, self.root.resolve())).as_posix()
 
     def excluded(self, path: str) -> bool:
         """Tell whether a path is excluded from checking."""
-        return any(fnmatch.fnmatch(path, glob) for glob in self.exclude)
+        key = self.relative(path)
+        return any(fnmatch.fnmatch(key, glob) for glob in self.exclude)
 
     def ignored_here(self, rule_id: str, name: str, path: str) -> bool:
-        """Tell whether a rule is switched off for a path."""
-        return any(fnmatch.fnmatch(path, glob) and (rule_id in ids or name in ids)
+        """Tell whether a rule is switched off for a path (``ids`` hold rule IDs once
+        ``with_rule_ids`` has run, names before)."""
+        key = self.relative(path)
+        return any(fnmatch.fnmatch(key, glob) and (rule_id in ids or name in ids)
                    for glob, ids in self.per_path_ignore)
+
+    def with_rule_ids(self, resolve: Callable[[Iterable[str], str], frozenset[str]]
+                      ) -> Config:
+        """Replace every rule ID or name by its rule's ID; ``resolve(names, where)`` raises
+        on a name that is no rule's."""
+        where = str(self.source) if self.source else "configuration"
+        return replace(
+            self,
+            select=None if self.select is None else resolve(self.select, f"{where}: select"),
+            ignore=resolve(self.ignore, f"{where}: ignore"),
+            per_path_ignore=tuple((glob, resolve(ids, f"{where}: per-path-ignore"))
+                                  for glob, ids in self.per_path_ignore),
+        )
+
 
 def _strings(table: dict[str, object], key: str, where: str) -> tuple[str, ...]:
     """Read a list of strings."""
@@ -84,7 +130,9 @@ def parse_config(table: dict[str, object], where: str) -> Config:
         per_path_ignore=tuple((glob, frozenset(_strings(per_path, glob, where)))
                               for glob in per_path),
         macros=tuple((kind, _strings(macros, kind, where)) for kind in macros),
+        log_functions=frozenset(_strings(table, "log-functions", where)),
         source=Path(where),
+        root=Path(where).resolve().parent,
     )
 
 

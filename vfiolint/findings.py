@@ -9,7 +9,7 @@ from vfiolint.waivers import Waiver
 
 
 class Status(StrEnum):
-    """What a patch does to a hazard (CONTRACT.md)."""
+    """What a patch does to a hazard (docs/output.md, Statuses)."""
 
     INTRODUCED = "introduced"
     FIXED = "fixed"
@@ -67,13 +67,24 @@ class FlowStep:
 
 @dataclass(frozen=True, slots=True)
 class PatchRef:
-    """The patch a finding belongs to, as CONTRACT.md's JSON ``patch`` object shows it."""
+    """The patch a finding belongs to, as the JSON ``patch`` object shows it (docs/output.md)."""
 
     input: str
     index: int
     subject: str | None
     message_id: str | None
     commit: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class HeadPlace:
+    """Where a range finding's code is in the range's head commit (``--lines head``);
+    ``path`` None when the code is gone there (rewritten, deleted, or fixed)."""
+
+    commit: str
+    path: str | None = None
+    line: int | None = None
+    end_line: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +109,7 @@ class Finding:
     # The normalised text that identifies the hazard (what the fingerprint hashes with the
     # rule, path and function): a hazard moved to another function or file keeps it.
     key: str = field(default="", compare=False)
+    head: HeadPlace | None = None
 
     @property
     def line(self) -> int:
@@ -110,7 +122,7 @@ class Finding:
         return self.span.end_line
 
     def sort_key(self) -> tuple[str, int, str, int, str]:
-        """Order findings by input, patch order, path, line, rule (CONTRACT.md)."""
+        """Order findings by input, patch order, path, line, rule (docs/output.md)."""
         return (self.input, self.patch.index if self.patch else -1, self.path, self.line, self.rule)
 
 

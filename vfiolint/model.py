@@ -87,6 +87,8 @@ class Patch:
     files: tuple[FileDiff, ...]
     commit: str | None = None
     quote_depth: int = 0
+    references: tuple[str, ...] = ()  # the Message-IDs it replies under, oldest first
+    recipients: tuple[str, ...] = ()  # its To and Cc addresses
 
     @property
     def label(self) -> str:

@@ -1,4 +1,4 @@
-"""Which findings are kept and in what order: de-duplication and the CONTRACT.md sort."""
+"""Which findings are kept and in what order: de-duplication and the report order (docs/output.md)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from vfiolint.findings import Finding, Status
 
 
 def keep(findings: list[Finding]) -> list[Finding]:
-    """Drop repeats of one finding within one patch and sort as CONTRACT.md says."""
+    """Drop repeats of one finding within one patch and sort in report order."""
     seen: set[tuple[object, ...]] = set()
     kept = []
     for f in sorted(findings, key=lambda f: (*f.sort_key(), f.status, f.fingerprint)):

@@ -7,6 +7,7 @@ is always the error of the one input, message or commit it happened in.
 
 from __future__ import annotations
 
+import logging
 import sys
 import traceback
 from collections.abc import Iterable, Iterator
@@ -18,11 +19,11 @@ from typing import TYPE_CHECKING, BinaryIO, Protocol
 from vfiolint.config import Config
 from vfiolint.coverage import Coverage
 from vfiolint.errors import VfiolintError
-from vfiolint.findings import Finding, PatchRef
+from vfiolint.findings import Finding, HeadPlace, PatchRef, Status
 from vfiolint.inputs import InputReader, Loaded, expand, open_input
 from vfiolint.inputs.stream import chunks, deadline
 from vfiolint.limits import Limits
-from vfiolint.model import Patch
+from vfiolint.model import LineKind, Patch
 from vfiolint.policy import keep
 from vfiolint.rules.loader import Rule
 
@@ -32,6 +33,8 @@ if TYPE_CHECKING:
     from vfiolint.coverage import FileCoverage
     from vfiolint.inputs.git import BlobReader, BrokenCommit, GitPatch, LoggedCommit
     from vfiolint.inputs.images import UnitPair
+
+log = logging.getLogger(__name__)
 
 # Below this many inputs or commits, starting worker processes costs more than it saves.
 MIN_PARALLEL = 32
@@ -44,7 +47,12 @@ class Outcome:
 
     findings: list[Finding] = field(default_factory=list)
     errors: list[tuple[str, str]] = field(default_factory=list)
-    inputs: int = 0
+    inputs: int = 0  # files and standard input read (a directory counts its files)
+    mailed: int = 0  # patches found in those inputs
+    sources: int = 0  # C files among those inputs
+    commits: int = 0  # commits of a --git range
+    staged: int = 0  # 1 when the staged change was read
+    recognised: set[str] = field(default_factory=set)  # inputs holding a patch, mail or C
     patches: dict[tuple[str, int], Patch] = field(default_factory=dict)
     coverage: list[Coverage] = field(default_factory=list)
     keep_hunks: bool = False  # only the email report quotes hunks; others need the headers
@@ -54,6 +62,11 @@ class Outcome:
         self.findings += other.findings
         self.errors += other.errors
         self.inputs += other.inputs
+        self.mailed += other.mailed
+        self.sources += other.sources
+        self.commits += other.commits
+        self.staged += other.staged
+        self.recognised |= other.recognised
         self.patches.update(other.patches)
         self.coverage += other.coverage
 
@@ -69,15 +82,27 @@ def _patch_ref(patch: Patch) -> PatchRef:
 
 
 def waive_by_trailers(findings: list[Finding], patch: Patch, rules: list[Rule]) -> list[Finding]:
-    """Mark the findings a patch's ``Vfiolint-Waive:`` trailers accept."""
+    """Mark the findings a patch's ``Vfiolint-Waive:`` trailers accept: those in code the
+    patch changed, i.e. introduced ones, and present ones on a line the patch rewrote.
+
+    A present hazard elsewhere in a touched function, or a fixed one, is not the patch's to
+    accept: an inline waiver in the code is the way to accept it for good."""
     from vfiolint.rules.loader import rule_names
     from vfiolint.waivers import trailer_waivers
 
     waived = trailer_waivers(patch.trailers, patch.label, rule_names(rules))
     if not waived:
         return findings
+    added = {f.path: {x.new for h in f.hunks for x in h.lines if x.kind is LineKind.ADDED}
+             for f in patch.files}
+
+    def changed(f: Finding) -> bool:
+        lines = added.get(f.path, set())
+        return f.status is Status.INTRODUCED or (
+            f.status is Status.PRESENT and any(n in lines for n in range(f.line, f.end_line + 1)))
+
     return [replace(f, waiver=waived.get(f.rule) or waived.get(f.name))
-            if f.waiver is None else f for f in findings]
+            if f.waiver is None and changed(f) else f for f in findings]
 
 
 def analyse(loaded: Loaded, rules: list[Rule], config: Config | None = None
@@ -89,7 +114,7 @@ def analyse(loaded: Loaded, rules: list[Rule], config: Config | None = None
     findings: list[Finding] = []
     coverage: list[Coverage] = []
     if loaded.source is not None:
-        found, cov = check_source(loaded.source, rules, loaded.input, config)
+        found, cov = check_source(loaded.source, rules, loaded.input, config.for_files())
         findings += found
         coverage.append(Coverage(loaded.input, None, (cov,)))
     for patch in loaded.patches:
@@ -200,7 +225,7 @@ def commit_outcome(reader: BlobReader, item: LoggedCommit | BrokenCommit, index:
     """Analyse one commit of a range; a failure is that commit's error."""
     from vfiolint.inputs import git
 
-    outcome = Outcome(keep_hunks=task.keep_hunks, inputs=1)
+    outcome = Outcome(keep_hunks=task.keep_hunks, commits=1)
     if isinstance(item, git.BrokenCommit):
         outcome.errors.append((item.commit, item.message))
         return outcome
@@ -235,13 +260,15 @@ class Staged:
     """The staged change of a repository, against HEAD (the empty tree before the first commit)."""
 
     repo: Path
+    message: str = ""  # the commit message being written (the commit-msg hook)
 
     def outcome(self, rules: list[Rule], config: Config, task: Task, jobs: int) -> Outcome:
         """Analyse the staged change as one patch."""
         from vfiolint.inputs import git
 
-        outcome = Outcome(keep_hunks=task.keep_hunks, inputs=1)
-        staged = git.staged_patch(self.repo, "staged")
+        git.require_repository(self.repo)
+        outcome = Outcome(keep_hunks=task.keep_hunks, staged=1)
+        staged = git.staged_patch(self.repo, "staged", self.message)
         if staged is not None:
             outcome.remember(staged.patch)
             outcome.findings += _git_findings(staged, rules, config, outcome)
@@ -260,6 +287,7 @@ class CommitRange:
         from vfiolint import parallel
         from vfiolint.inputs import git
 
+        git.require_repository(self.repo)
         outcome = Outcome(keep_hunks=task.keep_hunks)
         total = git.count_range(self.repo, self.range)
         progress = _progress(total)
@@ -277,7 +305,7 @@ class CommitRange:
             for part in parts:
                 outcome.merge(part)
                 if progress is not None and bar is not None:
-                    progress.advance(bar, part.inputs)
+                    progress.advance(bar, part.commits)
         return outcome
 
 
@@ -297,6 +325,10 @@ def _failure(name: str, exc: BaseException, debug: bool) -> str:
 def _record(part: Loaded, rules: list[Rule], config: Config, outcome: Outcome) -> None:
     """Add one part's errors, patches and findings to the outcome."""
     outcome.errors += [(part.input, str(e)) for e in part.errors]
+    outcome.mailed += len(part.patches)
+    outcome.sources += part.source is not None
+    if part.patches or part.source is not None:
+        outcome.recognised.add(part.input)
     for patch in part.patches:
         outcome.remember(patch)
     findings, coverage = analyse(part, rules, config)
@@ -319,6 +351,8 @@ def _run_input(name: str, stream: BinaryIO, named: bool, rules: list[Rule], conf
                     _record(reader.read(chunk), rules, config, outcome)
             except Exception as exc:  # a crash is this message's error, never "findings"
                 outcome.errors.append((name, _failure(where, exc, debug)))
+        if reader.found or reader.mail:
+            outcome.recognised.add(name)
         final = reader.finish()
         if final is not None:
             with deadline(limits.seconds, name):
@@ -366,7 +400,9 @@ class Inputs:
         from vfiolint import parallel
 
         outcome = Outcome(keep_hunks=task.keep_hunks)
-        inputs = expand(list(self.names))
+        folders = {name: expand([name]) for name in self.names if _is_dir(name)}
+        inputs = [x for name in self.names
+                  for x in folders.get(name, [(name, True)])]
         if jobs > 1 and len(inputs) >= MIN_PARALLEL and all(name != "-" for name, _ in inputs):
             setup = parallel.WorkerSetup(tuple(rules), config)
             work = ((name, named, task) for name, named in inputs)
@@ -377,7 +413,16 @@ class Inputs:
         else:
             for name, named in inputs:
                 outcome.merge(input_outcome(name, named, rules, config, task))
+        for name, entries in folders.items():  # a folder with nothing to read is a mistake
+            if not {entry for entry, _ in entries} & outcome.recognised:
+                outcome.errors.append((name, f"{name}: no patch, mail or C source in this "
+                                             "directory"))
         return outcome
+
+
+def _is_dir(name: str) -> bool:
+    """Tell whether an input names a directory."""
+    return name != "-" and Path(name).is_dir()
 
 
 class Source(Protocol):
@@ -399,12 +444,14 @@ class Request:
     timeout: float = Limits().seconds
     debug: bool = False
     jobs: int = 0
+    lines: str = "commit"  # "head": a range's findings also placed in the range's head
+    message: str = ""  # with ``staged``: the commit message being written
 
     def sources(self) -> list[tuple[str, Source]]:
         """Return the sources to read, each with the name its failure is reported under."""
         out: list[tuple[str, Source]] = []
         if self.staged:
-            out.append(("staged", Staged(self.repo)))
+            out.append(("staged", Staged(self.repo, self.message)))
         elif self.git:
             out.append((self.git, CommitRange(self.repo, self.git)))
         if self.inputs:
@@ -426,4 +473,43 @@ def run_check(request: Request, rules: list[Rule], config: Config) -> Outcome:
         except VfiolintError as exc:
             outcome.errors.append((name, str(exc)))
     outcome.findings = keep(outcome.findings)
+    if request.lines == "head" and request.git and not request.staged:
+        place_at_head(outcome, request.repo, request.git)
     return outcome
+
+
+def place_at_head(outcome: Outcome, repo: Path, revision_range: str) -> None:
+    """Give each finding of a range its place in the range's head commit (``--lines head``):
+    what a pull request is annotated on. A fixed hazard, or code a later commit rewrote or
+    deleted, has no place there."""
+    from vfiolint.inputs.lines import HeadMap, range_head
+
+    try:
+        head = range_head(repo, revision_range)
+    except VfiolintError as exc:
+        outcome.errors.append((revision_range, str(exc)))
+        return
+    if head is None:
+        log.warning("%s: several tips, no one head: lines are the commits' own", revision_range)
+        return
+    heads = HeadMap(repo, head)
+    placed: list[Finding] = []
+    failed: set[str] = set()
+    for f in outcome.findings:
+        commit = f.patch.commit if f.patch is not None else None
+        if commit is None or commit in failed:
+            placed.append(f)
+            continue
+        try:
+            where = (None if f.status is Status.FIXED
+                     else heads.place(commit, f.path, f.line, f.end_line))
+        except VfiolintError as exc:
+            failed.add(commit)
+            outcome.errors.append((commit, f"{commit[:12]}: lines not mapped to "
+                                           f"{head[:12]}: {exc}"))
+            placed.append(f)
+            continue
+        place = (HeadPlace(head) if where is None
+                 else HeadPlace(head, where.path, where.line, where.end_line))
+        placed.append(replace(f, head=place))
+    outcome.findings = placed

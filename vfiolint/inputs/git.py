@@ -46,6 +46,25 @@ def git_message(stderr: bytes) -> str:
                 lines[0] if lines else "failed")
 
 
+def require_repository(repo: Path) -> None:
+    """Raise a one-line GitError unless ``repo`` is in a git repository."""
+    try:
+        git(repo, "rev-parse", "--git-dir")
+    except GitError as exc:
+        raise GitError(f"{repo.resolve()}: not in a git repository (--repo DIR names one)"
+                       ) from exc
+
+
+def toplevel(repo: Path) -> Path:
+    """Return the top folder of the work tree holding ``repo``; a bare repository, or a
+    folder that is in no repository, is its own top."""
+    try:
+        out = git(repo, "rev-parse", "--show-toplevel").decode("utf-8", "surrogateescape")
+    except GitError:
+        return repo.resolve()
+    return Path(out.strip() or repo).resolve()
+
+
 def check_revision(value: str) -> str:
     """Refuse a revision that could be read as an option."""
     if not value or value.startswith("-"):
@@ -125,7 +144,8 @@ def _pairs(reader: BlobReader, files: tuple[FileDiff, ...], old_rev: str,
     specs = [spec for f in wanted for spec in (
         f"{old_rev}:{f.old_path}" if f.old_path else "", f"{new_rev}:{f.new_path}" if f.new_path
         else "")]
-    blobs = dict(zip(specs, reader.read_many([s for s in specs if s]), strict=False))
+    asked = [s for s in specs if s]
+    blobs = dict(zip(asked, reader.read_many(asked), strict=True))
     return tuple(file_pair(f, blobs.get(f"{old_rev}:{f.old_path}") if f.old_path else None,
                            blobs.get(f"{new_rev}:{f.new_path}") if f.new_path else None)
                  for f in wanted)
@@ -262,8 +282,9 @@ def count_range(repo: Path, revision_range: str) -> int:
     return int(out.decode().strip() or 0)
 
 
-def staged_patch(repo: Path, input_name: str) -> GitPatch | None:
-    """Return the staged change against HEAD as a patch (None when nothing is staged)."""
+def staged_patch(repo: Path, input_name: str, message: str = "") -> GitPatch | None:
+    """Return the staged change against HEAD as a patch (None when nothing is staged);
+    ``message`` is the commit message being written, whose trailers the patch carries."""
     try:
         base = git(repo, "rev-parse", "--verify", "-q", "HEAD").decode().strip()
     except GitError:
@@ -275,7 +296,37 @@ def staged_patch(repo: Path, input_name: str) -> GitPatch | None:
     patch = Patch(
         input=input_name, index=0, msgid=None, subject="staged changes", prefixes=(),
         revision=1, revision_inferred=True, counter=None, expected=None, author=None,
-        date=None, trailers=(), message="", files=files,
+        date=None, trailers=parse_trailers(message), message=message, files=files,
     )
     with BlobReader(repo) as reader:
         return GitPatch(patch, _pairs(reader, files, base, ""))
+
+
+def staged_paths(repo: Path) -> set[str]:
+    """Return the paths the staged change touches, from the top of the work tree."""
+    raw = git(repo, "diff", "--cached", "--name-only", "-z", "--no-renames")
+    return {p for p in raw.decode("utf-8", "surrogateescape").split("\0") if p}
+
+
+def clean_message(text: str) -> str:
+    """Return a commit message as git records it: without its ``#`` comment lines and
+    without what follows the scissors line of ``git commit -v``."""
+    kept = []
+    for line in text.splitlines():
+        if line.startswith("# ") and ">8" in line:
+            break
+        if not line.startswith("#"):
+            kept.append(line)
+    return "\n".join(kept).strip()
+
+
+def first_push_range(repo: Path, tip: str, remote: str | None) -> str:
+    """Return the range of a push that starts a branch no remote commit leads to: every
+    commit of ``tip`` back to its roots (each ``ROOT^@`` excludes nothing, so the root
+    itself is in), less what the remote's branches already hold."""
+    check_revision(tip)
+    roots = git(repo, "rev-list", "--max-parents=0", "--end-of-options", tip, "--").split()
+    held = git(repo, "for-each-ref", "--format=%(objectname)",
+               f"refs/remotes/{remote}" if remote else "refs/remotes").split()
+    return " ".join([tip, *(f"^{r.decode()}^@" for r in roots),
+                     *(f"^{h.decode()}" for h in held)])

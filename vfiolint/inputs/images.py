@@ -77,8 +77,10 @@ def is_c_path(path: str) -> bool:
 LEX_RE = re.compile(r"/\*|\*/|//|\\.|[\"'\n#(){}\[\]]", re.DOTALL)
 
 
-def _lex_brackets(text: str) -> tuple[list[str], list[str], str]:
-    """Return unmatched closers (in order), unclosed openers (outermost first), and end state.
+def _lex_brackets(text: str) -> tuple[list[str], list[str], str, bool]:
+    """Return unmatched closers (in order), unclosed openers (outermost first), the end state,
+    and whether the outermost unmatched ``}`` is indented (it closes a block inside a function,
+    where one at column 0 closes the function itself).
 
     Strings, character literals, comments and preprocessor lines hold no brackets; the
     scan jumps from one special character to the next."""
@@ -87,6 +89,7 @@ def _lex_brackets(text: str) -> tuple[list[str], list[str], str]:
     first_comment = COMMENT_MARK_RE.search(text)
     state = "comment" if first_comment and first_comment.group(0) == "*/" else "code"
     line_start = 0  # offset just after the last newline
+    indented = False
     for m in LEX_RE.finditer(text):
         tok = m.group(0)
         if state == "comment":
@@ -113,9 +116,11 @@ def _lex_brackets(text: str) -> tuple[list[str], list[str], str]:
                 stack.pop()
             elif not stack:
                 closers.append(tok)
+                if tok == "}":
+                    indented = m.start() > line_start
         if tok == "\n" or (tok.startswith("\\") and tok.endswith("\n")):
             line_start = m.end()
-    return closers, stack, state
+    return closers, stack, state, indented
 
 
 def section_function(section: str) -> str | None:
@@ -191,7 +196,7 @@ def _closing(body: str, stack: list[str], state: str) -> str:
     return out
 
 
-def _openings(closers: list[str], body: str, section: str) -> list[str]:
+def _openings(closers: list[str], body: str, section: str, indented: bool) -> list[str]:
     """List the plausible texts to put before a fragment, most likely first.
 
     tree-sitter-c accepts statements at file scope, so a bare fragment may parse cleanly and
@@ -202,6 +207,9 @@ def _openings(closers: list[str], body: str, section: str) -> list[str]:
     first = next((x.strip() for x in body.splitlines() if x.strip()), "")
     candidates = []
     if closers and "}" in closers:
+        if name and indented:  # the hunk starts inside a block of the @@ function
+            candidates.append(f"void {name}({params}) {{ " + " ".join(
+                CLOSERS[c] for c in reversed(closers)))
         if params != "void":
             candidates.append(_opening(closers, section, params=True))
         candidates.append(_opening(closers, section))
@@ -245,10 +253,10 @@ def balance(rows: Sequence[str], section: str) -> Balanced:
     """Balance a hunk fragment so it parses: each plausible opening is tried, the one that
     parses with the fewest errors wins (ties go to the likeliest)."""
     body = "\n".join(rows)
-    closers, _, _ = _lex_brackets(body)
+    closers, _, _, indented = _lex_brackets(body)
     best: tuple[int, str, str, Tree] | None = None
-    for before in _openings(closers, body, section):
-        _, stack, state = _lex_brackets(before + "\n" + body)
+    for before in _openings(closers, body, section, indented):
+        _, stack, state, _ = _lex_brackets(before + "\n" + body)
         after = _closing(body, stack, state)
         text = f"{before}\n{body}\n{after}".encode("utf-8", "surrogateescape")
         tree = cparse.parse(text)

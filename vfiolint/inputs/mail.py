@@ -56,6 +56,8 @@ class Envelope:
     author: str | None
     date: str | None
     bodies: tuple[str, ...]
+    references: tuple[str, ...] = ()
+    recipients: tuple[str, ...] = ()
 
 
 def decode_text(data: bytes) -> str:
@@ -184,7 +186,21 @@ def envelope_of(chunk: str) -> Envelope:
         author=_header(msg, "From"),
         date=re.sub(r"\s*\[.*\]\s*$", "", _header(msg, "Date") or "") or None,
         bodies=bodies,
+        references=message_ids(_header(msg, "References") or _header(msg, "In-Reply-To")),
+        recipients=tuple(a for name in ("To", "Cc") for a in addresses(_header(msg, name))),
     )
+
+
+def message_ids(value: str | None) -> tuple[str, ...]:
+    """Return the ``<...>`` Message-IDs of a References or In-Reply-To header, in order."""
+    return tuple(re.findall(r"<([^<>\s]+)>", value or ""))
+
+
+def addresses(value: str | None) -> tuple[str, ...]:
+    """Split an address header into its addresses, each as written (``Name <addr>``)."""
+    from email.utils import formataddr, getaddresses
+
+    return tuple(formataddr(pair) for pair in getaddresses([value or ""]) if pair[1])
 
 
 def _page_envelope(text: str) -> Envelope:
@@ -301,6 +317,8 @@ def patches_of_message(env: Envelope, input_name: str) -> Iterator[Patch]:
                     message=message,
                     files=files,
                     quote_depth=depth,
+                    references=env.references,
+                    recipients=env.recipients,
                 )
 
 

@@ -25,17 +25,51 @@ _MODULES = {"console": "console", "json": "json_doc", "sarif": "sarif", "github"
 
 
 @dataclass(frozen=True, slots=True)
+class Counts:
+    """What a run read, each kind counted apart: inputs (files and standard input; a directory
+    counts its files), the patches and C files found in them, commits of a range, and the
+    staged change."""
+
+    inputs: int = 0
+    patches: int = 0
+    source_files: int = 0
+    commits: int = 0
+    staged: int = 0
+
+    def describe(self) -> str:
+        """Say what was read: "2 inputs (3 patches, 1 source file)", "5 commits"."""
+        found = ", ".join(plural(n, word) for n, word in (
+            (self.patches, "patch"), (self.source_files, "source file")) if n)
+        parts = []
+        if self.inputs or not (self.commits or self.staged):
+            parts.append(plural(self.inputs, "input") + (f" ({found})" if found else ""))
+        if self.commits:
+            parts.append(plural(self.commits, "commit"))
+        if self.staged:
+            parts.append("the staged change")
+        return ", ".join(parts)
+
+
+def plural(n: int, word: str) -> str:
+    """Write a count with its noun: "1 patch", "3 patches"."""
+    if n == 1:
+        return f"1 {word}"
+    return f"{n} {word}{'es' if word.endswith(('ch', 'sh', 's', 'x')) else 's'}"
+
+
+@dataclass(frozen=True, slots=True)
 class Report:
-    """Everything a reporter may show: the kept findings in CONTRACT order, the input errors,
+    """Everything a reporter may show: the kept findings in report order (docs/output.md), the input errors,
     what was read, the rules that ran, and the command line that reproduces the run."""
 
     findings: list[Finding]
     errors: list[tuple[str, str]]
     coverage: list[Coverage] = field(default_factory=list)
-    inputs: int = 0
+    counts: Counts = field(default_factory=Counts)
     patches: dict[tuple[str, int], Patch] = field(default_factory=dict)
     rules: list[Rule] = field(default_factory=list)
     command: list[str] = field(default_factory=lambda: ["vfiolint", "check"])
+    sender: str = "vfiolint <vfiolint@localhost>"  # the email format's From
 
 
 Writer = Callable[[Report, TextIO, bool], None]
@@ -58,3 +92,13 @@ def problems(findings: list[Finding]) -> Iterator[tuple[Finding, bool]]:
         if f.status is Status.FIXED or f.waiver is not None:
             continue
         yield f, f.status is Status.INTRODUCED or f.patch is None
+
+
+def location(f: Finding) -> tuple[str, int, int] | None:
+    """Return the path and lines a finding is shown at: its place in the range's head when it
+    was placed there (``--lines head``), else its own; None when its code is gone at the head."""
+    if f.head is None:
+        return f.path, f.line, f.end_line
+    if f.head.path is None or f.head.line is None or f.head.end_line is None:
+        return None
+    return f.head.path, f.head.line, f.head.end_line

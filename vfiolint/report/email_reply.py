@@ -6,8 +6,11 @@ offending hunk lines quoted with ``> `` and each finding right below them.
 
 from __future__ import annotations
 
+import re
 import textwrap
+from email.utils import parseaddr
 from itertools import groupby
+from pathlib import PurePath
 from string import Template
 from typing import TextIO
 
@@ -17,6 +20,8 @@ from vfiolint.model import Hunk, LineKind, Patch
 from vfiolint.report import Report
 
 WIDTH = 72
+DEFAULT_SENDER = "vfiolint <vfiolint@localhost>"
+ARCHIVE_ADDRESS_RE = re.compile(r"^(.*?)\s*([\w.+-]+) at ([\w-]+(?:\.[\w-]+)+)$")
 MAIL = Template("""\
 From vfiolint Thu Jan  1 00:00:00 1970
 $headers
@@ -85,36 +90,79 @@ def shell_lines(words: list[str]) -> str:
     return "\n".join(lines)
 
 
-def mail(patch: Patch, findings: list[Finding], command: list[str]) -> str:
-    """Render the reply to one patch."""
-    subject = (patch.subject or patch.label).removeprefix("Re: ")
-    headers = [f"Subject: Re: {subject}"]
+def reproduce(patch: Patch, command: list[str]) -> list[str]:
+    """Return the command that reproduces the report on one patch, from anywhere: by commit,
+    by Message-ID through b4, or by the patch file's name (never a local path)."""
+    if patch.commit:
+        return [*command, "--git", patch.commit[:12]]
     if patch.msgid:
-        headers += [f"In-Reply-To: <{patch.msgid}>", f"References: <{patch.msgid}>"]
+        return ["b4", "am", "-o", "-", patch.msgid, "|", *command, "-"]
+    if patch.input == "staged":
+        return [*command, "--staged"]
+    return [*command, PurePath(patch.input).name]
+
+
+def address(author: str | None) -> str | None:
+    """Return an author as a mail address; an archive's ``Name user at host`` is unfolded,
+    and anything else without an address gives None."""
+    if not author:
+        return None
+    if "@" in author:
+        return author
+    m = ARCHIVE_ADDRESS_RE.match(author)
+    return f"{m.group(1)} <{m.group(2)}@{m.group(3)}>" if m else None
+
+
+def headers(patch: Patch, sender: str) -> list[str]:
+    """Return the reply's headers: addressed to the patch's author, copied to its recipients,
+    threaded under the patch and everything it replied to (the cover letter)."""
+    subject = (patch.subject or patch.label).removeprefix("Re: ")
+    lines = [f"From: {sender}"]
+    author = address(patch.author)
+    if author:
+        lines.append(f"To: {author}")
+    known = {parseaddr(a)[1].lower() for a in (sender, author or "")}
+    cc = [a for a in dict.fromkeys(patch.recipients) if parseaddr(a)[1].lower() not in known]
+    if cc:
+        lines.append(f"Cc: {', '.join(cc)}")
+    lines.append(f"Subject: Re: {subject}")
+    if patch.msgid:
+        chain = dict.fromkeys([*patch.references, patch.msgid])
+        lines += [f"In-Reply-To: <{patch.msgid}>",
+                  f"References: {' '.join(f'<{m}>' for m in chain)}"]
+    if patch.commit:
+        lines.append(f"X-Vfiolint-Commit: {patch.commit}")
+    return lines
+
+
+def mail(patch: Patch, findings: list[Finding], command: list[str],
+         sender: str = DEFAULT_SENDER) -> str:
+    """Render the reply to one patch."""
     body: list[str] = []
     if patch.author and patch.date and patch.quote_depth == 0:  # a quote's author is unknown
-        body += [*textwrap.wrap(f"On {patch.date}, {patch.author} wrote:", WIDTH), ""]
+        where = f" in commit {patch.commit[:12]}" if patch.commit else ""
+        body += [*textwrap.wrap(f"On {patch.date}, {patch.author} wrote{where}:", WIDTH), ""]
     for f in findings:
         body += [*quote(patch, f), "", *comment(f), ""]
-    return MAIL.substitute(headers="\n".join(headers), body="\n".join(body).rstrip() + "\n",
-                           version=__version__, command=shell_lines(command))
+    return MAIL.substitute(headers="\n".join(headers(patch, sender)),
+                           body="\n".join(body).rstrip() + "\n", version=__version__,
+                           command=shell_lines(reproduce(patch, command)))
 
 
 def render(findings: list[Finding], patches: dict[tuple[str, int], Patch],
-           command: list[str]) -> str:
+           command: list[str], sender: str = DEFAULT_SENDER) -> str:
     """Render one reply per patch with something to object to (a fix alone gets no mail);
-    source-file findings have no mail. ``command`` is the command line without inputs."""
+    source-file findings have no mail. ``command`` is the command line without its inputs."""
     out = []
     keyed = [f for f in findings if f.patch is not None and f.waiver is None]
     for key, group in groupby(keyed, key=lambda f: (f.input, f.patch.index if f.patch else -1)):
         patch = patches.get(key)
         items = list(group)
         if patch is not None and any(f.status is not Status.FIXED for f in items):
-            target = [] if patch.commit else [patch.input]
-            out.append(mail(patch, items, [*command, *target]))
+            out.append(mail(patch, items, command, sender))
     return "\n".join(out)
 
 
 def write(report: Report, out: TextIO, color: bool = False) -> None:
     """Write the review replies, one mail per patch with something to object to."""
-    out.write(render(report.findings, report.patches, report.command))
+    out.write(render(report.findings, report.patches, report.command, report.sender))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TextIO
 
 from vfiolint.findings import Finding
-from vfiolint.report import Report, problems
+from vfiolint.report import Report, location, problems
 
 LEVELS = {"error": "error", "warning": "warning", "note": "notice"}
 
@@ -21,11 +21,16 @@ def _property(text: str) -> str:
 
 
 def render(findings: list[Finding], errors: list[tuple[str, str]]) -> str:
-    """Render ``::error file=…,line=…::…`` lines; fixed hazards have no post-image line to mark."""
+    """Render ``::error file=…,line=…::…`` lines; fixed hazards have no post-image line to mark,
+    and a range's finding whose code is gone at the head has no line to annotate."""
     out = []
     for f, blamed in problems(findings):
+        where = location(f)
+        if where is None:
+            continue
+        path, line, end_line = where
         level = LEVELS[f.severity.value] if blamed else "notice"
-        props = (f"file={_property(f.path)},line={f.line},endLine={f.end_line},"
+        props = (f"file={_property(path)},line={line},endLine={end_line},"
                  f"col={f.span.column},title={_property(f'{f.rule} {f.name} ({f.status})')}")
         out.append(f"::{level} {props}::{_data(f.message)}")
     out += [f"::error title=vfiolint::{_data(message)}" for _, message in errors]

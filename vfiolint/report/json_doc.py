@@ -1,14 +1,15 @@
-"""The ``--format json`` document of CONTRACT.md, with vfiolint's extensions."""
+"""The ``--format json`` document, with vfiolint's extensions (docs/output.md)."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from typing import TextIO
 
 from vfiolint import __version__
 from vfiolint.coverage import Coverage, ImageCoverage
 from vfiolint.findings import Finding
-from vfiolint.report import Report
+from vfiolint.report import Counts, Report
 
 SCHEMA_VERSION = "1.0.0"
 
@@ -42,6 +43,9 @@ def finding_object(f: Finding) -> dict[str, object]:
         "waived": {"by": f.waiver.by, "reason": f.waiver.reason} if f.waiver else None,
         "flow": [{"line": s.line, "column": s.column, "text": s.text, "note": s.note,
                   "type": s.type} for s in f.flow],
+        "head": None if f.head is None else {
+            "commit": f.head.commit, "path": f.head.path, "line": f.head.line,
+            "end_line": f.head.end_line},
     }
 
 
@@ -78,7 +82,7 @@ def coverage_object(cov: Coverage) -> dict[str, object]:
 
 
 def render(findings: list[Finding], errors: list[tuple[str, str]],
-           coverage: list[Coverage] | None = None) -> str:
+           coverage: list[Coverage] | None = None, counts: Counts | None = None) -> str:
     """Render findings, input errors and coverage as the JSON document."""
     doc = {
         "version": SCHEMA_VERSION,
@@ -87,6 +91,7 @@ def render(findings: list[Finding], errors: list[tuple[str, str]],
         "errors": [{"input": name, "message": message} for name, message in errors],
         "coverage": [coverage_object(c) for c in sorted(
             coverage or [], key=lambda c: (c.input, c.patch.index if c.patch else -1))],
+        "counts": asdict(counts or Counts()),
     }
     # ASCII only: valid JSON whatever the terminal's encoding, even for names and paths that
     # are not UTF-8 (they arrive as lone surrogates and leave as \\udcXX escapes).
@@ -95,4 +100,4 @@ def render(findings: list[Finding], errors: list[tuple[str, str]],
 
 def write(report: Report, out: TextIO, color: bool = False) -> None:
     """Write the JSON document."""
-    out.write(render(report.findings, report.errors, report.coverage))
+    out.write(render(report.findings, report.errors, report.coverage, report.counts))

@@ -120,7 +120,7 @@ def match(rules: list[Rule], unit: SourceUnit, known: frozenset[str] | None = No
     if not rules:
         return [], ImageCoverage(False)
     return _cached_match(tuple(rules), unit.path, unit.text, unit.origin, unit.line_map, known,
-                         config.macros, config.repo, unit.definitions)
+                         config.macros, config.repo, unit.definitions, config.log_functions)
 
 
 # A bounded cache on a pure function of immutable values: the run owns no mutable state.
@@ -128,7 +128,8 @@ def match(rules: list[Rule], unit: SourceUnit, known: frozenset[str] | None = No
 def _cached_match(rules: tuple[Rule, ...], path: str, text: bytes, origin: Origin,
                   line_map: tuple[int | None, ...], known: frozenset[str],
                   macros: tuple[tuple[str, tuple[str, ...]], ...], repo: Path | None,
-                  definitions: Definitions) -> tuple[list[Match], ImageCoverage]:
+                  definitions: Definitions, log_functions: frozenset[str] = frozenset()
+                  ) -> tuple[list[Match], ImageCoverage]:
     """Parse and match one image (the touched lines do not matter here, only when pairing).
 
     The parse is of the macro-neutralised text (same length, same line breaks: every row and
@@ -140,7 +141,7 @@ def _cached_match(rules: tuple[Rule, ...], path: str, text: bytes, origin: Origi
     table = prepass.table_for(macros, repo)
     tree = cparse.parse(valid_utf8(prepass.neutralise(unit.text, table)))
     facts = Facts(tree, path, definitions)
-    ctx = Context(unit, facts)
+    ctx = Context(unit, facts, log_functions=log_functions)
     rows = unit.text.split(b"\n")
     matches: list[Match] = []
     for rule in active:

@@ -36,7 +36,7 @@ from tree_sitter import Node, QueryCursor
 from vfiolint.c import cparse
 from vfiolint.c.flow import Step, Trace, origin_locs
 from vfiolint.c.guards import Guard, condition_atoms
-from vfiolint.c.syntax import contains, text_of, unwrap
+from vfiolint.c.syntax import call_name, contains, text_of, unwrap, walk
 from vfiolint.c.types import narrower_than
 from vfiolint.rules.predicates import Captures, Context, custom_predicates, holds
 
@@ -195,8 +195,12 @@ class FlowJudge:
         """Return the barrier nodes of the unit."""
         if self.spec.barriers is None:
             return []
-        return [h.node for h in _hits(self.spec.barriers, "barrier", self.ctx.facts.root,
-                                      self.ctx)]
+        found = [h.node for h in _hits(self.spec.barriers, "barrier", self.ctx.facts.root,
+                                       self.ctx)]
+        if self.ctx.log_functions:  # the configuration's own logging functions
+            found += [n for n in walk(self.ctx.facts.root) if n.type == "call_expression"
+                      and call_name(n) in self.ctx.log_functions]
+        return found
 
     def is_sink(self, node: Node) -> bool:
         """Tell whether a node is a sink."""
@@ -269,22 +273,23 @@ class FlowJudge:
         return bool(origin_locs(flow, a) & origin_locs(flow, b)) or \
             text_of(unwrap(a)) == text_of(unwrap(b))
 
-    def _overridden(self, nodes: list[Node]) -> bool:
-        """Tell whether a location on the way is given another value under a sanitiser: the
-        code tells the cases apart (``size = bar->size; if (msix_bar && !mappable) size =
+    def _overridden(self, nodes: list[Node], value: Node | None) -> bool:
+        """Tell whether a location on the way is given *another* value under a sanitiser:
+        the code tells the cases apart (``size = bar->size; if (msix_bar && !mappable) size =
         …;``), which a flow-insensitive trace cannot follow."""
         flow = self.ctx.facts.flow
+        on_trace = [n for n in nodes]
         for node in nodes:
             loc = flow.loc_of(node)
             if loc is None:
                 continue
             here = self.ctx.facts.function_of(node)
             for _, definition in flow.defs(loc):
-                if contains(definition, node) or contains(node, definition):
-                    continue
+                if any(contains(definition, n) or contains(n, definition) for n in on_trace):
+                    continue  # the definition the trace itself went through
                 if here is None or self.ctx.facts.function_of(definition) != here:
                     continue  # only the function's own case analysis counts
-                if any(self._sanitizes(g.atom, g.holds, None, polarity=False)
+                if any(self._sanitizes(g.atom, g.holds, value, polarity=False)
                        for g in self.ctx.facts.guards(definition)):
                     return True
         return False
@@ -305,7 +310,7 @@ class FlowJudge:
             for guard in self.ctx.facts.guards(node):
                 if self._sanitizes(guard.atom, guard.holds, value):
                     return True
-        if self._overridden(nodes):
+        if self._overridden(nodes, value):
             return True
         if depth == 0:
             return False

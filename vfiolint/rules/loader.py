@@ -6,18 +6,20 @@ lines each name the file and the problem.
 
 from __future__ import annotations
 
+import difflib
 import fnmatch
 import importlib.util
 import re
 import sys
 import tomllib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import tree_sitter
 
 from vfiolint.c import cparse
-from vfiolint.errors import RuleError
+from vfiolint.errors import RuleError, VfiolintError
 from vfiolint.findings import Confidence, Severity
 from vfiolint.rules.flows import FlowSpec, check_flow, compile_check, flow_spec
 from vfiolint.rules.predicates import check_calls, custom_predicates
@@ -29,6 +31,10 @@ STATUSES = ("experimental", "preview", "stable", "deprecated", "removed")
 DOC_HEADINGS = ("## Why is this bad?", "## Example", "## Use instead", "## Known problems")
 ID_RE = re.compile(r"^VFIO\d{3}$")
 NAME_RE = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
+
+
+class UnknownRuleError(VfiolintError):
+    """A rule ID or name, on the command line or in configuration, that names no rule."""
 
 
 def default_rules_dir() -> Path:
@@ -227,8 +233,27 @@ def rule_names(rules: list[Rule]) -> frozenset[str]:
     return frozenset(r.id for r in rules) | frozenset(r.name for r in rules)
 
 
-def select_rules(rules: list[Rule], select: set[str] | None, ignore: set[str]) -> list[Rule]:
-    """Keep the rules named by ``--select`` (all if None) and not named by ``--ignore``."""
-    return [r for r in rules
-            if (select is None or r.id in select or r.name in select)
-            and r.id not in ignore and r.name not in ignore]
+def resolve_rules(rules: list[Rule], names: Iterable[str], where: str) -> frozenset[str]:
+    """Return the IDs of the rules named by ID (in any case) or name; raise UnknownRuleError,
+    suggesting the closest ID or name, for one that names no rule."""
+    by_key = {key.casefold(): r.id for r in rules for key in (r.id, r.name)}
+    ids = set()
+    for name in names:
+        found = by_key.get(name.strip().casefold())
+        if found is None:
+            raise UnknownRuleError(f"{where}: unknown rule '{name}'; {_suggestion(rules, name)}")
+        ids.add(found)
+    return frozenset(ids)
+
+
+def _suggestion(rules: list[Rule], name: str) -> str:
+    """Say which known ID or name is closest to a mistyped one, or where to find them."""
+    spelled = {key.casefold(): key for r in rules for key in (r.id, r.name)}
+    close = difflib.get_close_matches(name.casefold(), list(spelled), n=1)
+    return f"did you mean {spelled[close[0]]}?" if close else "'vfiolint rules' lists them"
+
+
+def select_rules(rules: list[Rule], select: frozenset[str] | None,
+                 ignore: frozenset[str]) -> list[Rule]:
+    """Keep the rules whose IDs ``select`` holds (all if None) and ``ignore`` does not."""
+    return [r for r in rules if (select is None or r.id in select) and r.id not in ignore]

@@ -39,6 +39,7 @@ class Context:
     unit: SourceUnit
     facts: Facts
     notes: dict[int, dict[str, str]] = field(default_factory=dict)
+    log_functions: frozenset[str] = frozenset()  # configured: calls that only print
 
     def note(self, node: Node, **values: str) -> None:
         """Record message fields (and ``guessed``) for the finding reported at ``node``."""

@@ -1,0 +1,280 @@
+"""The C model on small snippets: where values come from and go, which conditions guard code,
+what a name's type is; and the promises rule docs make about them (depths, helpers, hops)."""
+
+from __future__ import annotations
+
+from tree_sitter import Node
+
+from vfiolint.c import cparse
+from vfiolint.c.definitions import Lookup, MacroDef, Member, RecordDef, Where
+from vfiolint.c.facts import Facts
+from vfiolint.c.flow import origin_locs
+from vfiolint.c.syntax import text_of, walk
+from vfiolint.inputs.images import SourceUnit, file_unit
+from vfiolint.rules.engine import check_source
+from vfiolint.rules.loader import Rule
+
+
+def facts_of(source: str, path: str = "x.c") -> Facts:
+    """Parse a snippet."""
+    return Facts(cparse.parse(source.encode()), path)
+
+
+def node(facts: Facts, text: str, kind: str | None = None, nth: int = 0) -> Node:
+    """Return the nth node whose text is ``text`` (of a type, if given)."""
+    found = [n for n in walk(facts.root) if text_of(n) == text and (kind is None or
+                                                                     n.type == kind)]
+    return found[nth]
+
+
+# Origins ----------------------------------------------------------------------------------
+
+
+def test_origin_through_a_member_set_in_another_function() -> None:
+    facts = facts_of("""
+struct pci_map { unsigned long long offset; };
+static void record(struct pci_map *map, struct vfio_region_info *reg)
+{
+    map->offset = reg->offset;
+}
+static unsigned long use(struct pci_map *bar)
+{
+    unsigned long off = bar->offset;
+    return off;
+}
+""")
+    target = node(facts, "off", "identifier", nth=1)  # the return's
+    traces = facts.flow.origins(target, lambda n: text_of(n) == "reg->offset")
+    assert [[s.label for s in t] for t in traces] == [["reg->offset", "bar->offset", "off"]]
+    assert [s.type.shown() if s.type else None for s in traces[0]] == [
+        None, "unsigned long long", "unsigned long"]
+
+
+def test_origin_through_a_call_and_an_out_parameter() -> None:
+    facts = facts_of("""
+static int get(int *fd, RAMBlock *rb)
+{
+    *fd = qemu_ram_get_fd(rb);
+    return *fd >= 0;
+}
+static int helper(RAMBlock *rb) { return qemu_ram_get_fd(rb); }
+static void f(RAMBlock *rb)
+{
+    int a, b;
+    get(&a, rb);
+    b = helper(rb);
+    use(a, b);
+}
+""")
+    is_fd = lambda n: n.type == "call_expression" and text_of(n).startswith("qemu_ram_get_fd")  # noqa: E731
+    assert facts.flow.origins(node(facts, "a", "identifier", nth=2), is_fd)
+    assert facts.flow.origins(node(facts, "b", "identifier", nth=2), is_fd)
+
+
+def test_a_later_definition_does_not_reach_an_earlier_use_outside_a_loop() -> None:
+    facts = facts_of("""
+static void f(struct vfio_region_info *info)
+{
+    unsigned long x = 0;
+    use(x);
+    x = info->offset;
+}
+""")
+    use = node(facts, "x", "identifier", nth=1)
+    assert facts.flow.origins(use, lambda n: text_of(n) == "info->offset") == []
+
+
+def test_forward_ends_at_a_sink_through_a_wrapper_parameter() -> None:
+    facts = facts_of("""
+static int rd(int fd, void *b, unsigned int off) { return pread(fd, b, 4, off); }
+static int f(int fd, void *b, struct vfio_region_info *info)
+{
+    return rd(fd, b, info->offset);
+}
+""")
+    src = node(facts, "info->offset")
+    sink = node(facts, "off", "identifier", nth=1)
+    traces = facts.flow.forward(src, lambda n: n.id == sink.id)
+    ends = {end for _, end in traces}
+    assert "sink" in ends
+    trace = next(t for t, end in traces if end == "sink")
+    assert [(s.note, s.type.shown() if s.type else None) for s in trace] == [
+        ("value", None), ("passed", "unsigned int"), ("sink", None)]
+
+
+def test_same_value_by_origin() -> None:
+    facts = facts_of("""
+static void f(VFIORegion *region, uint32_t table)
+{
+    uint64_t size = region->size;
+    uint64_t other = table;
+    check(size, region->size, other);
+}
+""")
+    size = node(facts, "size", "identifier", nth=1)
+    member = node(facts, "region->size", nth=1)
+    other = node(facts, "other", "identifier", nth=1)
+    assert origin_locs(facts.flow, size) & origin_locs(facts.flow, member)
+    assert not origin_locs(facts.flow, other) & origin_locs(facts.flow, member)
+
+
+# Guards -----------------------------------------------------------------------------------
+
+
+def test_guards_by_branch_early_exit_and_operand() -> None:
+    facts = facts_of("""
+static void *f(struct vfio_region_info *info, int fd)
+{
+    if (!(info->flags & VFIO_REGION_INFO_FLAG_MMAP) || info->size < PAGE_SIZE)
+        return NULL;
+    if (fd >= 0 && ready(fd)) {
+        return mmap(NULL, info->size, 0, 0, fd, info->offset);
+    }
+    return NULL;
+}
+""")
+    call = node(facts, "mmap(NULL, info->size, 0, 0, fd, info->offset)")
+    guards = [(text_of(g.atom), g.holds, g.kind) for g in facts.guards(call)]
+    assert guards == [
+        ("fd >= 0", True, "branch"), ("ready(fd)", True, "branch"),
+        ("info->flags & VFIO_REGION_INFO_FLAG_MMAP", True, "exit"),
+        ("info->size < PAGE_SIZE", False, "exit"),
+    ]
+    operand = node(facts, "ready(fd)")
+    assert [(text_of(g.atom), g.holds) for g in facts.guards(operand)] == [
+        ("fd >= 0", True), ("info->flags & VFIO_REGION_INFO_FLAG_MMAP", True),
+        ("info->size < PAGE_SIZE", False)]
+
+
+def test_an_or_that_held_fixes_nothing_and_x_equals_zero_is_not_x() -> None:
+    facts = facts_of("""
+static void f(int a, int b)
+{
+    if (a || b) { one(); }
+    if ((a & F) == 0) return;
+    two();
+}
+""")
+    assert facts.guards(node(facts, "one()")) == []
+    assert [(text_of(g.atom), g.holds) for g in facts.guards(node(facts, "two()"))] == [
+        ("a & F", True)]
+
+
+# Types, with the tree's definitions --------------------------------------------------------
+
+
+class _Tree:
+    """Definitions of a two-file tree: a header declares the struct and a macro."""
+
+    key = "tree"
+
+    def macro(self, name: str, near: str) -> Lookup[MacroDef]:
+        if name == "PCI_VFIO_GET_REGION_ADDR":
+            return Lookup(MacroDef(name, ("x",), "((uint64_t)(x) << 40)", Where("h.h", 3)))
+        return Lookup()
+
+    def record(self, tag: str, near: str) -> Lookup[RecordDef]:
+        if tag == "bar":
+            return Lookup(RecordDef("struct", "bar", (Member("size", "uint32_t"),),
+                                    Where("h.h", 1)))
+        return Lookup()
+
+    def typedef(self, name: str, near: str) -> Lookup[object]:  # type: ignore[type-var]
+        return Lookup()
+
+    def function(self, name: str, near: str) -> Lookup[object]:  # type: ignore[type-var]
+        return Lookup()
+
+    def source(self, path: str) -> bytes | None:
+        return None
+
+    def __hash__(self) -> int:
+        return hash(self.key)
+
+
+def test_a_member_type_and_a_macro_from_the_tree(rules: list[Rule]) -> None:
+    """A hazard whose parts sit in a header and the .c file: the narrow member and the
+    offset-rebuilding macro are the header's."""
+    source = """\
+static void f(struct bar *b, struct vfio_region_info *reg, int fd, void *buf)
+{
+    b->size = reg->size;
+    pread(fd, buf, 4, PCI_VFIO_GET_REGION_ADDR(2));
+}
+"""
+    vfio003 = [r for r in rules if r.id == "VFIO003"]
+    alone = check_source(file_unit("drivers/bus/pci/linux/x.c", source.encode()), vfio003,
+                         "x.c")[0]
+    assert alone == []
+    unit = SourceUnit("drivers/bus/pci/linux/x.c", source.encode(), file_unit("x", b"").origin,
+                      definitions=_Tree())  # type: ignore[arg-type]
+    found = check_source(unit, vfio003, "x.c")[0]
+    assert [(f.line, f.message) for f in found] == [
+        (3, "region size (__u64) narrowed to 'uint32_t' on its way to stored state"),
+        (4, "region offset rebuilt from the index (PCI_VFIO_GET_REGION_ADDR(2)), not read "
+            "from vfio_region_info"),
+    ]
+
+
+# What the rule docs promise ---------------------------------------------------------------
+
+
+VFIO004_CALLERS = """\
+static int export(struct pci_dev *pdev, unsigned int bar, struct p2pdma_provider **p)
+{
+    *p = pcim_p2pdma_provider(pdev, bar);
+    return *p ? 0 : -EINVAL;
+}
+static int one_up(struct pci_dev *pdev, unsigned int bar, struct p2pdma_provider **p)
+{
+    return export(pdev, bar, p);
+}
+static int two_up(struct pci_dev *pdev, unsigned int bar, struct p2pdma_provider **p)
+{
+    return one_up(pdev, bar, p);
+}
+int three_up(struct vfio_pci_core_device *vdev, unsigned int bar, struct p2pdma_provider **p)
+{
+    if (!vdev->bar_mmap_supported[bar])
+        return -EINVAL;
+    return two_up(vdev->pdev, bar, p);
+}
+int two_up_checked(struct vfio_pci_core_device *vdev, unsigned int bar,
+                   struct p2pdma_provider **p)
+{
+    if (!vdev->bar_mmap_supported[bar])
+        return -EINVAL;
+    return one_up(vdev->pdev, bar, p);
+}
+"""
+
+
+def test_vfio004_callers_count_two_levels_up_not_three(rules: list[Rule]) -> None:
+    """VFIO004's doc: "in every caller of it in the same file (two levels up)"."""
+    vfio004 = [r for r in rules if r.id == "VFIO004"]
+    path = "drivers/vfio/pci/vfio_pci_dmabuf.c"
+    found = check_source(file_unit(path, VFIO004_CALLERS.encode()), vfio004, path)[0]
+    assert [(f.line, f.function) for f in found] == [(3, "export")]  # three_up is too far
+    checked_two = VFIO004_CALLERS.replace("    return one_up(pdev, bar, p);\n}\nint three_up",
+                                          "    return -EINVAL;\n}\nint three_up")
+    found = check_source(file_unit(path, checked_two.encode()), vfio004, path)[0]
+    assert found == []  # two_up_checked's check covers one_up, which covers export
+
+
+def test_vfio002_a_page_mask_of_another_value_is_no_check(rules: list[Rule]) -> None:
+    """VFIO002's doc: a guard counts only when it checks the same value as the mapping."""
+    vfio002 = [r for r in rules if r.id == "VFIO002"]
+    source = """\
+static void f(struct kvm *kvm, struct vfio_region_info *info, int fd, u64 gpa, u32 other)
+{
+    void *p;
+    if (!(info->flags & VFIO_REGION_INFO_FLAG_MMAP) || (CHECKED & (PAGE_SIZE - 1)))
+        return;
+    p = mmap(NULL, info->size, PROT_READ, MAP_SHARED, fd, info->offset);
+    kvm__register_dev_mem(kvm, gpa, info->size, p);
+}
+"""
+    for checked, fires in (("other", True), ("gpa", True), ("info->size", False)):
+        text = source.replace("CHECKED", checked)
+        found = check_source(file_unit("vfio/core.c", text.encode()), vfio002, "core.c")[0]
+        assert bool(found) == fires, checked
