@@ -104,6 +104,7 @@ class Flow:
     symbols: Symbols
     calls: CallGraph
     _tables: _Tables | None = None
+    stop_at_pointers: bool = False  # set per question by forward()
 
     # Locations -------------------------------------------------------------------------------
 
@@ -362,19 +363,25 @@ class Flow:
     # Forwards --------------------------------------------------------------------------------
 
     def forward(self, expr: Node, is_sink: Predicate, is_barrier: Predicate | None = None,
-                steps: int = MAX_STEPS, arithmetic: bool = True) -> list[tuple[Trace, str]]:
+                steps: int = MAX_STEPS, arithmetic: bool = True,
+                pointers: bool = True) -> list[tuple[Trace, str]]:
         """Return traces from ``expr`` to where its value ends up, each with how it ends:
         ``sink`` (``is_sink`` held), ``barrier`` (``is_barrier`` held: a use that is not a
         hazard, such as a log message), ``state`` (stored in a member or global that outlives
         the function), ``call`` (passed to a function the unit does not define), ``compare``
-        (tested in a condition), or ``dead`` (not used again in view)."""
+        (tested in a condition), or ``dead`` (not used again in view). With ``pointers``
+        false, a value stored into a pointer has become an address and its trace ends."""
+        self.stop_at_pointers = not pointers
         found: list[tuple[Trace, str]] = []
         start = Step(expr, _label(expr), "value", self.symbols.type_of(expr))
         queue: deque[tuple[Node, Trace, int]] = deque([(expr, (start,), 0)])
-        seen: set[tuple[int, int]] = set()
+        # A node is visited once per hop that led to it: two stores that both reach one sink
+        # are two paths (two narrowings), not one.
+        seen: set[tuple[int, int, int, int]] = set()
         while queue and len(found) < MAX_TRACES:
             node, trail, depth = queue.popleft()
-            key = (node.start_byte, node.end_byte)
+            last = trail[-1].node
+            key = (node.start_byte, node.end_byte, last.start_byte, last.end_byte)
             if key in seen or depth > steps:
                 continue
             seen.add(key)
@@ -468,6 +475,8 @@ class Flow:
         ids = [a.id for a in arguments(call)]
         index = ids.index(arg.id) if arg.id in ids else -1
         if not targets:
+            if name and (name.isupper() or self._macro_function(name)):
+                return [(call, None)], None, None  # ALIGN(x, …), RTE_PTR_ADD(p, x): a value
             # A callee defined elsewhere: its signature (from the tree) still types the hop.
             sig = self.symbols.signature(name) if name else None
             if sig is not None and 0 <= index < len(sig[0]):
@@ -490,8 +499,15 @@ class Flow:
             return [], "dead", step
         return [(use, step) for use in uses], None, None
 
+    def _macro_function(self, name: str) -> bool:
+        """Tell whether a name is a function-like macro of the unit or the tree."""
+        found = self.symbols.macro(name)
+        return found is not None and found[0] is not None
+
     def _from_loc(self, loc: Loc, at: Node, step: Step) -> Onward:
         """Continue from a location's later uses; a member or global also ends as state."""
+        if self.stop_at_pointers and step.type is not None and step.type.pointer:
+            return [], "dead", step  # it became an address: no longer an offset or a size
         uses = [u for u in self.uses(loc)
                 if not (loc.kind == "var" and loc.scope and not self._reaches(at, u))
                 and not contains(at, u) and not is_lvalue(u)]

@@ -51,7 +51,8 @@ CAPTURES = {"sources": "source", "sinks": "sink", "barriers": "barrier",
             "context": "context",
             "evidence": "evidence"}
 KEYS = {*QUERY_KEYS, "sanitize", "same_value", "gate_holds", "requires", "narrowing_kind",
-        "ends", "lower", "report", "message", "name", "arithmetic", "evidence_message"}
+        "ends", "lower", "report", "message", "name", "arithmetic", "evidence_message",
+        "pointers"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +79,7 @@ class FlowSpec:
     message: str | None
     arithmetic: bool = True
     evidence_message: str | None = None
+    pointers: bool = True
 
     def queries(self) -> dict[str, str]:
         """Return the spec's queries by key."""
@@ -125,7 +127,7 @@ def flow_spec(data: dict[str, object]) -> FlowSpec:
         lower=tuple(str(e) for e in data.get("lower", [])),  # type: ignore[attr-defined]
         report=str(data.get("report", "sink" if "sinks" in data else "gate")),
         message=text("message"), arithmetic=bool(data.get("arithmetic", True)),
-        evidence_message=text("evidence_message"),
+        evidence_message=text("evidence_message"), pointers=bool(data.get("pointers", True)),
     )
 
 
@@ -401,7 +403,8 @@ class FlowJudge:
     def _traces(self, node: Node) -> list[tuple[Trace, str]]:
         """Return the forward traces of a source (a source that is itself a sink included)."""
         traces = self.ctx.facts.flow.forward(node, self.is_sink, self.is_barrier,
-                                             arithmetic=self.spec.arithmetic)
+                                             arithmetic=self.spec.arithmetic,
+                                             pointers=self.spec.pointers)
         if self.is_sink(node):  # passed straight to a sink (which may be the unit's wrapper)
             traces.append(((Step(node, text_of(node)[:60], "source"),), "sink"))
         return traces
@@ -507,8 +510,10 @@ class FlowJudge:
                          }.get(end, end)
         # What identifies the hazard across the two images of a change and across resends:
         # where the value is narrowed, or which operation receives what, not the whole line.
-        if narrowing is not None:
-            identity = f"{narrowing.label}:{fields.get('type', '')}"
+        if narrowing is not None:  # where it is narrowed, whatever the narrow type
+            kind = captures.get((spec.narrowing_kind or "").lstrip("@"))
+            where = narrowing.label if narrowing.note != "cast" else f"cast in {sink_call}"
+            identity = f"{where}:{text_of(kind[0]) if kind else ''}"
         elif spec.report == "sink" and end == "sink" and trace:
             value = (sink_hit.captures.get("length") if sink_hit is not None else None) or \
                 captures.get("length") or [trace[-1].node]
