@@ -83,17 +83,24 @@ def shell_lines(words: list[str]) -> str:
     return "\n".join(lines)
 
 
+def reply_body(patch: Patch, findings: list[Finding]) -> list[str]:
+    """Write the body of a reply to one patch: the attribution line, then each finding's
+    quoted lines with the comment below them."""
+    body: list[str] = []
+    if patch.author and patch.date and patch.quote_depth == 0:  # a quote's author is unknown
+        body += [*textwrap.wrap(f"On {patch.date}, {patch.author} wrote:", WIDTH), ""]
+    for f in findings:
+        body += [*quote(patch, f), "", *comment(f), ""]
+    return body
+
+
 def mail(patch: Patch, findings: list[Finding], command: list[str]) -> str:
     """Render the reply to one patch."""
     subject = (patch.subject or patch.label).removeprefix("Re: ")
     headers = [f"Subject: Re: {subject}"]
     if patch.msgid:
         headers += [f"In-Reply-To: <{patch.msgid}>", f"References: <{patch.msgid}>"]
-    body: list[str] = []
-    if patch.author and patch.date and patch.quote_depth == 0:  # a quote's author is unknown
-        body += [*textwrap.wrap(f"On {patch.date}, {patch.author} wrote:", WIDTH), ""]
-    for f in findings:
-        body += [*quote(patch, f), "", *comment(f), ""]
+    body = reply_body(patch, findings)
     return MAIL.substitute(headers="\n".join(headers), body="\n".join(body).rstrip() + "\n",
                            version=__version__, command=shell_lines(command))
 
