@@ -139,6 +139,10 @@ def test_five_patch_series_with_cover_gets_one_threaded_reply(tmp_path: Path) ->
     assert again.returncode == 0, again.stderr
     assert again.stdout.startswith("vfiolint bot: 0 new message(s); series: 0 checked")
     assert len(replies(tmp_path / "out")) == 1
+    quiet = bot("run", "--once", "--quiet", "--archive", str(tmp_path / "inbox"), "--state",
+                str(tmp_path / "state.sqlite"), "--config", str(cfg), "--dry-run",
+                str(tmp_path / "out"))
+    assert quiet.returncode == 0 and quiet.stdout == "" and quiet.stderr == ""
     doc = status(tmp_path / "state.sqlite")
     assert doc["series"] == {"checked": 1} and doc["replies"] == {"sent": 1}
     assert doc["messages"] == {"cover": 1, "patch": 5}

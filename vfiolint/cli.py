@@ -91,6 +91,8 @@ def _add_bot(sub: argparse._SubParsersAction[_Parser]) -> None:
     run.add_argument("--dry-run", type=Path, default=None, metavar="DIR", dest="dry_run",
                      help="write each reply as DIR/<n>.eml instead of sending it")
     run.add_argument("--rules", type=Path, default=None, help="rules directory (default: bundled)")
+    run.add_argument("--quiet", "-q", action="store_true",
+                     help="print the run's summary only when it did something (for cron)")
     run.add_argument("--debug", action="store_true", help="show tracebacks and log lines")
     status = actions.add_parser("status", help="summarise the bot's state")
     status.add_argument("--state", required=True, type=Path, metavar="FILE")
@@ -214,7 +216,7 @@ def _cmd_bot(args: argparse.Namespace) -> int:
     import signal
     import threading
 
-    from vfiolint.bot.runner import Bot, BotBusy, locked, status, status_lines
+    from vfiolint.bot.runner import Bot, BotBusy, RunSummary, locked, status, status_lines
     from vfiolint.bot.state import State
 
     if args.bot_command == "status":
@@ -250,14 +252,17 @@ def _cmd_bot(args: argparse.Namespace) -> int:
             state = State(args.state)
             bot = Bot(settings, rules, state, archive, delivery, clock, dirs, args.debug)
             try:
+                def report(summary: RunSummary) -> None:
+                    if not args.quiet or summary.busy:
+                        print(f"vfiolint bot: {summary.line()}", flush=True)
+
                 if not args.follow:
-                    print(f"vfiolint bot: {bot.run_once().line()}")
+                    report(bot.run_once())
                     return EXIT_CLEAN
                 stop = threading.Event()
                 for sig in (signal.SIGTERM, signal.SIGINT):
                     signal.signal(sig, lambda *_: stop.set())
-                bot.follow(stop, lambda summary: print(f"vfiolint bot: {summary.line()}",
-                                                       flush=True))
+                bot.follow(stop, report)
             finally:
                 state.close()
     except BotBusy as exc:

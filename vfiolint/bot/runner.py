@@ -46,7 +46,9 @@ from vfiolint.rules.loader import Rule
 log = logging.getLogger(__name__)
 
 BATCH = 500  # messages per transaction
-RETRIES_PER_RUN = 3  # consecutive refusals after which the rest waits for the next run
+DECISIONS = 50  # series decided per transaction
+RETRIES_PER_RUN = 3
+REPLY_ID = ".vfiolint@"  # in the Message-ID of every reply (make_msgid's idstring)  # consecutive refusals after which the rest waits for the next run
 
 
 class BotBusy(VfiolintError):
@@ -67,6 +69,12 @@ class RunSummary:
     retry: int = 0
     failed: int = 0
     uncertain: int = 0
+
+    @property
+    def busy(self) -> bool:
+        """Tell whether the run did anything worth telling."""
+        return bool(self.messages or self.checked or self.skipped or self.superseded
+                    or self.sent or self.retry or self.failed or self.uncertain)
 
     def line(self) -> str:
         """Say what the run did in one line."""
@@ -155,7 +163,8 @@ class Bot:
         except Exception as exc:  # one unreadable message is recorded, never a stop
             log.warning("%s: unreadable headers: %s", arrival.key, exc)
             heading = Heading(None, "", None, None, None, (), Kind.OTHER, 1, 0, 0)
-        if heading.msgid and self.state.confirm_reply(heading.msgid, now):
+        if heading.msgid and REPLY_ID in heading.msgid and self.state.confirm_reply(
+                heading.msgid, now):
             log.info("reply <%s> seen in the archive", heading.msgid)
         if heading.kind not in (Kind.COVER, Kind.PATCH):
             self.state.add_message(arrival.key, heading.as_message(arrival.key, None), now, None)
@@ -171,36 +180,41 @@ class Bot:
 
     def decide(self, counts: Counter[str]) -> None:
         """Check what is complete or has waited long enough; drop what a newer revision
-        replaced."""
+        replaced. Verdicts are committed a batch of series at a time, each with its replies;
+        nothing is sent before its verdict is committed."""
         with self.state.transaction():
             for series in self.state.open_series():
                 if series.previous is None and (found := find_previous(self.state, series.id)):
                     self.state.link(series.id, found)
+        for batch in batched(self.state.open_series(), DECISIONS):
+            with self.state.transaction():
+                for series in batch:
+                    self._decide_one(series.id, series.expected, series.first_seen, counts)
+
+    def _decide_one(self, sid: int, expected: int, first_seen: float,
+                    counts: Counter[str]) -> None:
+        """Decide one open series."""
         now = self.clock.now()
-        for series in self.state.open_series():
-            if self.state.successor(series.id) is not None:
-                with self.state.transaction():
-                    self.state.decide(series.id, "superseded", now,
-                                      reason="a newer revision arrived")
-                    self.state.drop_raw(series.id)
-                counts["superseded"] += 1
-                continue
-            counters = self.state.counters(series.id)
-            missing = tuple(c for c in range(1, series.expected + 1) if c not in counters)
-            if missing and now - series.first_seen < self.settings.wait:
-                continue
-            if len(missing) == series.expected:
-                with self.state.transaction():
-                    self.state.decide(series.id, "skipped", now,
-                                      reason="no patch arrived, only a cover letter")
-                    self.state.drop_raw(series.id)
-                counts["skipped"] += 1
-                continue
-            self.check(series.id, missing, now, counts)
+        if self.state.successor(sid) is not None:
+            self.state.decide(sid, "superseded", now, reason="a newer revision arrived")
+            self.state.drop_raw(sid)
+            counts["superseded"] += 1
+            return
+        counters = self.state.counters(sid)
+        missing = tuple(c for c in range(1, expected + 1) if c not in counters)
+        if missing and now - first_seen < self.settings.wait:
+            return
+        if len(missing) == expected:
+            self.state.decide(sid, "skipped", now, reason="no patch arrived, only a cover letter")
+            self.state.drop_raw(sid)
+            counts["skipped"] += 1
+            return
+        self.check(sid, missing, now, counts)
 
     def check(self, sid: int, missing: tuple[int, ...], now: float,
               counts: Counter[str]) -> None:
-        """Check one series and record its verdict with the replies it calls for."""
+        """Check one series and record its verdict with the replies it calls for (inside the
+        caller's transaction)."""
         series = self.state.series(sid)
         pairs = self.state.series_messages(sid)
         messages = tuple(m for m, _ in pairs)
@@ -211,16 +225,13 @@ class Bot:
                                     self.settings.tree, debug=self.debug)
         except Exception as exc:  # a series that breaks the analysis is that series' error
             log.warning("series %d (%s): %s: %s", sid, name, type(exc).__name__, exc)
-            with self.state.transaction():
-                self.state.decide(sid, "error", now, reason=f"{type(exc).__name__}: {exc}")
+            self.state.decide(sid, "error", now, reason=f"{type(exc).__name__}: {exc}")
             return
         tree = result.tree
         if result.outcome is None:
-            with self.state.transaction():
-                self.state.decide(sid, "skipped", now, tree=tree.repo, base=tree.base,
-                                  mode=tree.mode,
-                                  reason="no C file an enabled rule looks at")
-                self.state.drop_raw(sid)
+            self.state.decide(sid, "skipped", now, tree=tree.repo, base=tree.base,
+                              mode=tree.mode, reason="no C file an enabled rule looks at")
+            self.state.drop_raw(sid)
             counts["skipped"] += 1
             return
         previous = self.state.series(series.previous) if series.previous else None
@@ -230,14 +241,13 @@ class Bot:
         doc = record(self.settings, verdict, mails)
         introduced = sum(1 for f in verdict.findings
                          if f.status is Status.INTRODUCED and f.waiver is None)
-        with self.state.transaction():
-            self.state.decide(sid, "partial" if missing else "checked", now,
-                              reason=doc["check"]["description"],  # type: ignore[index]
-                              tree=tree.repo, base=tree.base, mode=tree.mode,
-                              introduced=introduced, record=json.dumps(doc))
-            for mail in mails:
-                self.state.add_reply(sid, mail.message_id, mail.in_reply_to, mail.sender,
-                                     mail.recipients, mail.raw, now)
+        self.state.decide(sid, "partial" if missing else "checked", now,
+                          reason=doc["check"]["description"],  # type: ignore[index]
+                          tree=tree.repo, base=tree.base, mode=tree.mode,
+                          introduced=introduced, record=json.dumps(doc))
+        for mail in mails:
+            self.state.add_reply(sid, mail.message_id, mail.in_reply_to, mail.sender,
+                                 mail.recipients, mail.raw, now)
         counts["checked"] += 1
         counts["partial"] += bool(missing)
 
@@ -327,7 +337,7 @@ class Bot:
         while not stop.is_set():
             try:
                 summary = self.run_once()
-                busy = bool(summary.messages or summary.checked or summary.sent)
+                busy = summary.busy
                 if report is not None:
                     report(summary)
             except VfiolintError as exc:

@@ -35,6 +35,7 @@ TAG_RE = re.compile(r"^\s*(\[[^\]]*\]\s*)+")
 DIFF_RE = re.compile(rb"^diff --git a/", re.M)
 PULL_RE = re.compile(r"\[[^\]]*\bPULL\b", re.I)  # a pull request's patches were reviewed already
 PATCH_WORDS = {"PATCH", "RFC"}
+HEADER_END_RE = re.compile(rb"\r?\n\r?\n")
 
 
 class Kind(StrEnum):
@@ -123,9 +124,11 @@ def classify(subject: str, body: bytes) -> tuple[Kind, int, int, int]:
 
 def read_heading(data: bytes) -> Heading:
     """Read what grouping needs from a message."""
-    head = BytesHeaderParser(policy=compat32).parsebytes(data)
+    end = HEADER_END_RE.search(data)
+    cut = end.end() if end else len(data)
+    head = BytesHeaderParser(policy=compat32).parsebytes(data[:cut])
     subject = decoded(head.get("Subject", ""))
-    body = data.partition(b"\n\n")[2]
+    body = data[cut:]
     kind, revision, counter, expected = classify(subject, body)
     date = decoded(head["Date"]) if head.get("Date") else None
     author = decoded(head["From"]) if head.get("From") else None
@@ -168,6 +171,8 @@ def place(state: State, h: Heading, key: str, raw: bytes, now: float, wait: floa
     """Record a patch or cover letter in its series (creating, extending or merging series);
     return the series id, or None for a duplicate of a counter the series already has."""
     target, waiting_for = _thread_target(state, h)
+    if target is None and waiting_for is not None:  # a sibling already waits for that parent
+        target = state.open_series_anchored(waiting_for, h.revision, h.expected)
     waiting = state.open_series_anchored(h.msgid, h.revision, h.expected) if h.msgid else None
     if target is None and waiting is None and not h.refs and h.expected > 1:
         target = state.unthreaded_series(address(h.author), h.revision, h.expected, h.counter,
