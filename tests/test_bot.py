@@ -593,3 +593,25 @@ def test_a_second_run_on_a_busy_state_does_nothing(tmp_path: Path) -> None:
         lock.close()
     assert proc.returncode == 0 and "in use by another bot run" in proc.stderr
     assert replies(tmp_path / "out") == []
+
+
+def test_encoded_names_and_subjects_survive_into_the_reply(tmp_path: Path) -> None:
+    _, _, patch = botmail.qemu_series(1, QEMU)[3].partition(b"\n\n")
+    head = ("From: =?UTF-8?q?J=C3=B6rg_R=C3=B6del?= <joro@example.org>\n"
+            "To: qemu-devel@nongnu.org\n"
+            "Subject: =?UTF-8?q?=5BPATCH=5D_vfio/region=3A_map_r=C3=A9gions_whole?=\n"
+            "Date: Mon, 30 Nov 2026 09:00:00 +0000\nMessage-Id: <utf8-1@example.org>\n"
+            "MIME-Version: 1.0\nContent-Type: text/plain; charset=UTF-8\n"
+            "Content-Transfer-Encoding: 8bit\n\n")
+    epoch(tmp_path, 0, [head.encode() + patch])
+    run_dry(tmp_path, config(tmp_path))
+    [reply] = replies(tmp_path / "out")
+    assert reply["To"] == "Jörg Rödel <joro@example.org>"
+    assert reply["Subject"] == "Re: [PATCH] vfio/region: map régions whole"
+    assert reply["In-Reply-To"] == "<utf8-1@example.org>"
+    assert reply["Content-Transfer-Encoding"] == "8bit"
+    assert "On Mon, 30 Nov 2026 09:00:00 +0000, Jörg Rödel <joro@example.org> wrote:" in body(
+        reply)
+    assert "\n[PATCH] vfio/region: map régions whole\n" in body(reply)
+    raw = next((tmp_path / "out").glob("*.eml")).read_bytes()
+    assert raw.partition(b"\n\n")[0].isascii()  # the headers are encoded

@@ -217,3 +217,16 @@ def test_the_clock_offset_comes_from_the_environment(monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("VFIOLINT_BOT_CLOCK_OFFSET", "later")
     with pytest.raises(ConfigError):
         Clock.from_environment()
+
+
+def test_check_decodes_encoded_words_in_subject_and_author(rules: list[Rule]) -> None:
+    from tests.conftest import findings_of
+
+    _, _, patch = botmail.qemu_series(1, QEMU)[3].partition(b"\n\n")
+    head = (b"From: =?UTF-8?q?J=C3=B6rg_R=C3=B6del?= <joro@example.org>\n"
+            b"Subject: =?UTF-8?q?=5BPATCH_3/5=5D_vfio/region=3A_r=C3=A9gions?=\n"
+            b"Date: Mon, 30 Nov 2026 09:00:00 +0000\nMessage-Id: <u@example.org>\n\n")
+    found, errors = findings_of("p.eml", head + patch, rules)
+    assert errors == []
+    assert [(f.rule, f.patch.subject if f.patch else None) for f in found] == [
+        ("VFIO002", "[PATCH 3/5] vfio/region: régions")]

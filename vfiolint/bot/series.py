@@ -15,10 +15,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import re
 from dataclasses import dataclass
-from email.header import decode_header, make_header
 from email.message import Message as EmailMessage
 from email.parser import BytesHeaderParser
 from email.policy import compat32
@@ -26,7 +24,7 @@ from email.utils import parseaddr, parsedate_to_datetime
 from enum import StrEnum
 
 from vfiolint.bot.state import Message, State
-from vfiolint.inputs.mail import clean_msgid, parse_subject
+from vfiolint.inputs.mail import clean_msgid, header_text, parse_subject
 
 REPLY_RE = re.compile(r"^\s*((re|aw|sv|antw|vs|odp|ref|r)\s*(\[\d+\])?\s*:\s*)+", re.I)
 FORWARD_RE = re.compile(r"^\s*(fwd?|wg|tr)\s*:", re.I)
@@ -76,14 +74,6 @@ class Heading:
                        series)
 
 
-def decoded(value: object) -> str:
-    """Decode a header's RFC 2047 words and unfold it to one line."""
-    text = str(value)
-    with contextlib.suppress(ValueError, LookupError, UnicodeDecodeError):
-        text = str(make_header(decode_header(text)))
-    return " ".join(text.split())
-
-
 def _references(head: EmailMessage) -> tuple[str, ...]:
     """Return the thread above a message, oldest first: References, then In-Reply-To."""
     refs = MSGID_RE.findall(str(head.get("References", "")))
@@ -127,11 +117,11 @@ def read_heading(data: bytes) -> Heading:
     end = HEADER_END_RE.search(data)
     cut = end.end() if end else len(data)
     head = BytesHeaderParser(policy=compat32).parsebytes(data[:cut])
-    subject = decoded(head.get("Subject", ""))
+    subject = header_text(head.get("Subject", ""))
     body = data[cut:]
     kind, revision, counter, expected = classify(subject, body)
-    date = decoded(head["Date"]) if head.get("Date") else None
-    author = decoded(head["From"]) if head.get("From") else None
+    date = header_text(head["Date"]) if head.get("Date") else None
+    author = header_text(head["From"]) if head.get("From") else None
     return Heading(
         msgid=clean_msgid(str(head.get("Message-ID", "")) or None), subject=subject,
         author=author, date=date, when=_when(date), refs=_references(head), kind=kind,
