@@ -216,8 +216,9 @@ def _cmd_bot(args: argparse.Namespace) -> int:
     import signal
     import threading
 
-    from vfiolint.bot.runner import Bot, BotBusy, RunSummary, locked, status, status_lines
+    from vfiolint.bot.runner import Bot, BotBusy, RunSummary, locked
     from vfiolint.bot.state import State
+    from vfiolint.bot.status import status, status_lines
 
     if args.bot_command == "status":
         state = State(args.state, readonly=True)

@@ -169,6 +169,7 @@ def place(state: State, h: Heading, key: str, raw: bytes, now: float, wait: floa
                                          now - wait)
     if target is not None and waiting is not None and waiting != target:
         state.merge_series(waiting, target)
+        state.rename(target, normalise(state.series(target).subject))
     sid = target if target is not None else waiting
     if sid is None:
         anchor = h.msgid or key

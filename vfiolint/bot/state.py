@@ -326,6 +326,10 @@ class State:
                 "UPDATE series SET subject=?, head_counter=?, cover=? WHERE id=?",
                 (head["subject"], head["counter"], cover["msgid"] if cover else None, target))
 
+    def rename(self, sid: int, name: str) -> None:
+        """Set the subject key revisions are matched on."""
+        self.db.execute("UPDATE series SET name=? WHERE id=?", (name, sid))
+
     def link(self, sid: int, previous: int) -> None:
         """Record that a series is a new revision of another."""
         self.db.execute("UPDATE series SET previous=? WHERE id=?", (previous, sid))
