@@ -337,6 +337,8 @@ def test_bad_setups_are_one_line_errors(tmp_path: Path) -> None:
         "no such archive directory": ["--archive", str(tmp_path / "nope"), "--dry-run", "d"],
         "not a public-inbox archive": ["--archive", str(tmp_path), "--dry-run", "d"],
         "cannot poll standard input": ["--follow", "--archive", "-", "--dry-run", "d"],
+        "--dry-run": ["--archive", str(tmp_path / "inbox"), "--dry-run",
+                      str(tmp_path / "inbox" / "git" / "0.git" / "HEAD")],
     }
     for message, args in cases.items():
         proc = bot("run", "--state", state, *args)
@@ -353,6 +355,13 @@ def test_bad_setups_are_one_line_errors(tmp_path: Path) -> None:
         assert proc.returncode == 2 and message in proc.stderr, (text, proc.stderr)
     proc = bot("status", "--state", str(tmp_path / "missing.sqlite"))
     assert proc.returncode == 2 and "no such state file" in proc.stderr
+    (tmp_path / "notes.txt").write_text("not a database, " * 100)
+    for where in (tmp_path / "notes.txt", tmp_path / "no" / "such" / "dir.sqlite"):
+        proc = bot("run", "--state", str(where), "--archive", str(tmp_path / "inbox"),
+                   "--dry-run", str(tmp_path / "d"))
+        assert proc.returncode == 2 and proc.stderr.startswith(f"vfiolint: {where}"), (
+            proc.stderr)
+        assert len(proc.stderr.splitlines()) == 1
 
 
 # -- SMTP: a real server on 127.0.0.1

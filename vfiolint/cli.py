@@ -237,6 +237,8 @@ def _cmd_bot(args: argparse.Namespace) -> int:
     rules = _bot_rules(args, settings.rules.select, settings.rules.ignore,
                        str(args.config or "configuration"))
     delivery: Delivery
+    if args.dry_run is not None and args.dry_run.exists() and not args.dry_run.is_dir():
+        raise UsageError(f"--dry-run {args.dry_run}: not a directory")
     if args.dry_run is not None:
         delivery = FileDelivery(args.dry_run)
     elif settings.smtp is not None:

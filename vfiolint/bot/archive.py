@@ -248,7 +248,8 @@ def open_archive(spec: str) -> Archive:
         return MboxStream(sys.stdin.buffer)
     path = Path(spec)
     if not path.is_dir():
-        raise InputError(f"{spec}: no such archive directory")
+        what = "not a directory" if path.exists() else "no such archive directory"
+        raise InputError(f"{spec}: {what}")
     if is_maildir(path):
         return Maildir(path)
     epochs_of(path)  # a clear error now rather than at the first read

@@ -36,7 +36,7 @@ from vfiolint.bot.deliver import Delivery, Result, write_atomically
 from vfiolint.bot.reply import Verdict, compose, record
 from vfiolint.bot.series import Heading, Kind, find_previous, place, read_heading
 from vfiolint.bot.settings import Clock, Settings, Smtp
-from vfiolint.bot.state import State
+from vfiolint.bot.state import State, StateError
 from vfiolint.errors import VfiolintError
 from vfiolint.findings import Status
 from vfiolint.parallel import batched
@@ -91,7 +91,7 @@ def locked(state_path: Path) -> Iterator[None]:
     try:
         handle: TextIO = lock_path.open("a")
     except OSError as exc:
-        raise BotBusy(f"{lock_path}: cannot open: {exc.strerror or exc}") from exc
+        raise StateError(f"{lock_path}: cannot open: {exc.strerror or exc}") from exc
     with handle:
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -309,9 +309,13 @@ class Bot:
         if not self.record_dirs:
             return
         for sid, text in self.state.unwritten_records():
-            for folder in self.record_dirs:
-                folder.mkdir(parents=True, exist_ok=True)
-                write_atomically(folder / f"series-{sid}.json", text.encode() + b"\n")
+            try:
+                for folder in self.record_dirs:
+                    folder.mkdir(parents=True, exist_ok=True)
+                    write_atomically(folder / f"series-{sid}.json", text.encode() + b"\n")
+            except OSError as exc:  # written at a later run
+                log.warning("series %d: cannot write its record: %s", sid, exc)
+                return
             self.state.record_written(sid)
 
     # -- polling
