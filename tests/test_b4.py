@@ -23,8 +23,8 @@ SEARCH = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}
 B4 = shutil.which("b4", path=SEARCH)
 pytestmark = pytest.mark.skipif(B4 is None, reason="needs b4 (pip install b4)")
 SAFE_MAP = MMAP_HAZARD.replace("info->flags & VFIO_REGION_INFO_FLAG_MMAP", "0")
-ERROR = ("vfiolint: hw/vfio/map.c:6: ERROR:VFIO002: VFIO_REGION_INFO_FLAG_MMAP trusted without "
-         "checking region size and offset against the page size")
+ERROR = ("vfiolint: hw/vfio/map.c:6: ERROR:VFIO002: region mapped on VFIO_REGION_INFO_FLAG_MMAP "
+         "with a length rounded up to the page size")
 
 
 def readme_block(marker: str) -> str:

@@ -83,7 +83,35 @@ def build_parser() -> argparse.ArgumentParser:
     explain = sub.add_parser("explain", help="print one rule's documentation")
     explain.add_argument("rule", metavar="ID")
     explain.add_argument("--rules", type=Path, default=None)
+    _add_bot(sub)
     return parser
+
+
+def _add_bot(sub: argparse._SubParsersAction[_Parser]) -> None:
+    """Describe ``vfiolint bot run`` and ``vfiolint bot status``."""
+    bot = sub.add_parser("bot", help="watch a list archive, check each series, reply once")
+    actions = bot.add_subparsers(dest="bot_command", required=True, parser_class=_Parser)
+    run = actions.add_parser("run", help="read new mail, check series, send replies")
+    mode = run.add_mutually_exclusive_group()
+    mode.add_argument("--once", action="store_true", help="one run, for cron (the default)")
+    mode.add_argument("--follow", action="store_true",
+                      help="run until stopped, polling with backoff ([poll] min/max)")
+    run.add_argument("--archive", required=True, metavar="PATH",
+                     help="public-inbox inbox (git/N.git) or epoch repository, a Maildir, "
+                          "or - for an mbox on standard input")
+    run.add_argument("--state", required=True, type=Path, metavar="FILE",
+                     help="the bot's SQLite state (created if missing)")
+    run.add_argument("--config", type=Path, default=None, metavar="FILE",
+                     help="the bot's configuration (list, tree, rules, reply, smtp, ...)")
+    run.add_argument("--dry-run", type=Path, default=None, metavar="DIR", dest="dry_run",
+                     help="write each reply as DIR/<n>.eml instead of sending it")
+    run.add_argument("--rules", type=Path, default=None, help="rules directory (default: bundled)")
+    run.add_argument("--quiet", "-q", action="store_true",
+                     help="print the run's summary only when it did something (for cron)")
+    run.add_argument("--debug", action="store_true", help="show tracebacks and log lines")
+    status = actions.add_parser("status", help="summarise the bot's state")
+    status.add_argument("--state", required=True, type=Path, metavar="FILE")
+    status.add_argument("--json", action="store_true", help="one JSON object, for scripts")
 
 
 def _ids(values: list[str] | None) -> list[str] | None:
@@ -251,6 +279,81 @@ def _cmd_explain(args: argparse.Namespace) -> int:
     return EXIT_CLEAN
 
 
+def _bot_rules(args: argparse.Namespace, select: frozenset[str] | None,
+               ignore: frozenset[str], where: str) -> list[Rule]:
+    """Load the rules the bot's configuration enables; an unknown rule is a usage error."""
+    from vfiolint.rules.loader import load_rules, resolve_rules, select_rules
+
+    rules = load_rules(args.rules)
+    chosen = resolve_rules(rules, sorted(select), f"{where}: [rules] select") \
+        if select is not None else None
+    return select_rules(rules, chosen, resolve_rules(rules, sorted(ignore),
+                                                     f"{where}: [rules] ignore"))
+
+
+def _cmd_bot(args: argparse.Namespace) -> int:
+    """Run ``vfiolint bot run`` or ``vfiolint bot status``."""
+    import json
+    import signal
+    import threading
+
+    from vfiolint.bot.runner import Bot, BotBusy, RunSummary, locked
+    from vfiolint.bot.state import State
+    from vfiolint.bot.status import status, status_lines
+
+    if args.bot_command == "status":
+        state = State(args.state, readonly=True)
+        try:
+            doc = status(state)
+        finally:
+            state.close()
+        print(json.dumps(doc, indent=2) if args.json else "\n".join(status_lines(doc)))
+        return EXIT_CLEAN
+
+    from vfiolint.bot.archive import open_archive
+    from vfiolint.bot.deliver import Delivery, FileDelivery, SmtpDelivery
+    from vfiolint.bot.settings import Clock, load_settings
+
+    settings = load_settings(args.config)
+    rules = _bot_rules(args, settings.rules.select, settings.rules.ignore,
+                       str(args.config or "configuration"))
+    delivery: Delivery
+    if args.dry_run is not None and args.dry_run.exists() and not args.dry_run.is_dir():
+        raise UsageError(f"--dry-run {args.dry_run}: not a directory")
+    if args.dry_run is not None:
+        delivery = FileDelivery(args.dry_run)
+    elif settings.smtp is not None:
+        delivery = SmtpDelivery(settings.smtp)
+    else:
+        raise UsageError("bot run needs --dry-run DIR, or an [smtp] host in --config")
+    if args.follow and args.archive == "-":
+        raise UsageError("--follow cannot poll standard input; give an archive directory")
+    archive = open_archive(args.archive)
+    clock = Clock.from_environment()
+    dirs = tuple(d for d in (settings.records, args.dry_run) if d is not None)
+    try:
+        with locked(args.state):
+            state = State(args.state)
+            bot = Bot(settings, rules, state, archive, delivery, clock, dirs, args.debug)
+            try:
+                def report(summary: RunSummary) -> None:
+                    if not args.quiet or summary.busy:
+                        print(f"vfiolint bot: {summary.line()}", flush=True)
+
+                if not args.follow:
+                    report(bot.run_once())
+                    return EXIT_CLEAN
+                stop = threading.Event()
+                for sig in (signal.SIGTERM, signal.SIGINT):
+                    signal.signal(sig, lambda *_: stop.set())
+                bot.follow(stop, report)
+            finally:
+                state.close()
+    except BotBusy as exc:
+        print(f"vfiolint: {exc}", file=sys.stderr)
+    return EXIT_CLEAN
+
+
 def one_line(message: str) -> str:
     """Keep an error on one line: line breaks in names or quoted input become escapes."""
     return message.replace("\r", "\\r").replace("\n", "\\n")
@@ -275,7 +378,8 @@ def main(argv: list[str] | None = None) -> int:
     debug = getattr(args, "debug", False)
     logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING,
                         format="vfiolint: %(message)s")
-    commands = {"check": _cmd_check, "rules": _cmd_rules, "explain": _cmd_explain}
+    commands = {"check": _cmd_check, "rules": _cmd_rules, "explain": _cmd_explain,
+                "bot": _cmd_bot}
     try:
         return commands[args.command](args)
     except UsageError as exc:

@@ -23,7 +23,7 @@ from vfiolint.findings import Finding, HeadPlace, PatchRef, Status
 from vfiolint.inputs import InputReader, Loaded, expand, open_input
 from vfiolint.inputs.stream import chunks, deadline
 from vfiolint.limits import Limits
-from vfiolint.model import LineKind, Patch
+from vfiolint.model import FileDiff, LineKind, Patch
 from vfiolint.policy import keep
 from vfiolint.rules.loader import Rule
 
@@ -134,17 +134,23 @@ def _read_pairs(patch: Patch, rules: list[Rule], config: Config) -> Iterator[Pai
     in it could match."""
     from vfiolint.coverage import FileCoverage
     from vfiolint.inputs.images import hunk_pair, is_c_path
-    from vfiolint.rules.engine import rules_for
 
     for f in patch.files:
         if not is_c_path(f.path) or not f.hunks:
             continue
-        text = "\n".join(x.text for h in f.hunks for x in h.lines).encode("utf-8",
-                                                                       "surrogateescape")
-        if rules_for(rules, f.path, config, text):
+        if hunks_wanted(f, rules, config):
             yield hunk_pair(f), None
         else:
             yield None, FileCoverage.unread(f)
+
+
+def hunks_wanted(f: FileDiff, rules: list[Rule], config: Config) -> bool:
+    """Tell whether some rule can match a file's hunk images: the keyword pre-filter on the
+    hunks' lines (without parsing anything)."""
+    from vfiolint.rules.engine import rules_for
+
+    text = "\n".join(x.text for h in f.hunks for x in h.lines).encode("utf-8", "surrogateescape")
+    return bool(rules_for(rules, f.path, config, text))
 
 
 def _patch_results(patch: Patch, pairs: Iterable[PairOrSkip], rules: list[Rule],
@@ -334,6 +340,16 @@ def _record(part: Loaded, rules: list[Rule], config: Config, outcome: Outcome) -
     findings, coverage = analyse(part, rules, config)
     outcome.findings += findings
     outcome.coverage += coverage
+
+
+def stream_outcome(name: str, stream: BinaryIO, rules: list[Rule], config: Config,
+                   task: Task) -> Outcome:
+    """Analyse one named stream (an mbox in memory, say) exactly as ``vfiolint check`` reads
+    a file: message by message, each within the time budget."""
+    outcome = Outcome(keep_hunks=task.keep_hunks, inputs=1)
+    _run_input(name, stream, True, rules, config, task.limits, outcome, task.debug)
+    outcome.findings = keep(outcome.findings)
+    return outcome
 
 
 def _run_input(name: str, stream: BinaryIO, named: bool, rules: list[Rule], config: Config,

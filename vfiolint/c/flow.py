@@ -380,8 +380,8 @@ class Flow:
         seen: set[tuple[int, int, int, int]] = set()
         while queue and len(found) < MAX_TRACES:
             node, trail, depth = queue.popleft()
-            last = trail[-1].node
-            key = (node.start_byte, node.end_byte, last.start_byte, last.end_byte)
+            hop = trail[-1].node
+            key = (node.start_byte, node.end_byte, hop.start_byte, hop.end_byte)
             if key in seen or depth > steps:
                 continue
             seen.add(key)

@@ -9,6 +9,7 @@ looks for the first header block instead of trusting the first line.
 
 from __future__ import annotations
 
+import contextlib
 import email
 import email.policy
 import logging
@@ -16,6 +17,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
+from email.header import decode_header, make_header
 from email.message import Message
 from html.parser import HTMLParser
 
@@ -151,12 +153,21 @@ def message_bodies(msg: Message) -> tuple[str, ...]:
     return tuple(plain or html)
 
 
+def header_text(value: object) -> str:
+    """Decode a header's RFC 2047 words (``=?UTF-8?q?...?=``) and unfold it to one line."""
+    text = str(value)
+    if "=?" in text:
+        with contextlib.suppress(ValueError, LookupError, UnicodeDecodeError):
+            text = str(make_header(decode_header(text)))
+    return " ".join(text.split())
+
+
 def _header(msg: Message, name: str) -> str | None:
-    """Return a header unfolded to one line, or None."""
+    """Return a header decoded and unfolded to one line, or None."""
     value = msg.get(name)
     if value is None:
         return None
-    return " ".join(str(value).split())
+    return header_text(value)
 
 
 def clean_msgid(value: str | None) -> str | None:

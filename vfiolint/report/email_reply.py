@@ -135,15 +135,22 @@ def headers(patch: Patch, sender: str) -> list[str]:
     return lines
 
 
-def mail(patch: Patch, findings: list[Finding], command: list[str],
-         sender: str = DEFAULT_SENDER) -> str:
-    """Render the reply to one patch."""
+def reply_body(patch: Patch, findings: list[Finding]) -> list[str]:
+    """Write the body of a reply to one patch: the attribution line, then each finding's
+    quoted lines with the comment below them."""
     body: list[str] = []
     if patch.author and patch.date and patch.quote_depth == 0:  # a quote's author is unknown
         where = f" in commit {patch.commit[:12]}" if patch.commit else ""
         body += [*textwrap.wrap(f"On {patch.date}, {patch.author} wrote{where}:", WIDTH), ""]
     for f in findings:
         body += [*quote(patch, f), "", *comment(f), ""]
+    return body
+
+
+def mail(patch: Patch, findings: list[Finding], command: list[str],
+         sender: str = DEFAULT_SENDER) -> str:
+    """Render the reply to one patch."""
+    body = reply_body(patch, findings)
     return MAIL.substitute(headers="\n".join(headers(patch, sender)),
                            body="\n".join(body).rstrip() + "\n", version=__version__,
                            command=shell_lines(reproduce(patch, command)))
