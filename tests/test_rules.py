@@ -144,3 +144,27 @@ def test_rule_modules_register_their_own_predicates(rules: list[Rule]) -> None:
     local = {p.stem for p in (ROOT / "rules").rglob("*.py")}
     assert "VFIO003-region-offset-truncated" in local
     assert "region_info" not in generic and "msix_guard_switched" not in generic
+
+
+def test_experimental_rules_run_only_when_selected(tmp_path: Path) -> None:
+    from tests.conftest import run_cli
+    from vfiolint.rules.loader import select_rules
+
+    area = tmp_path / "rules" / "x"
+    area.mkdir(parents=True)
+    base = (ROOT / "rules/dmabuf/VFIO004-dmabuf-unmappable-bar.toml").read_text()
+    (area / "VFIO004-dmabuf-unmappable-bar.toml").write_text(base)
+    (area / "VFIO904-trial-rule.toml").write_text(
+        base.replace('id = "VFIO004"', 'id = "VFIO904"').replace(
+            '"dmabuf-unmappable-bar"', '"trial-rule"').replace(
+            'status = "stable"', 'status = "experimental"'))
+    rules = load_rules(tmp_path / "rules")
+    assert [r.id for r in select_rules(rules, None, frozenset())] == ["VFIO004"]
+    assert [r.id for r in select_rules(rules, frozenset({"VFIO904"}), frozenset())] == [
+        "VFIO904"]
+    plain = run_cli("rules", "--rules", str(tmp_path / "rules")).stdout.decode()
+    every = run_cli("rules", "--all", "--rules", str(tmp_path / "rules")).stdout.decode()
+    assert "VFIO904" not in plain and "VFIO004" in plain
+    assert [line.split()[:3] for line in every.splitlines()] == [
+        ["VFIO004", "dmabuf-unmappable-bar", "stable"],
+        ["VFIO904", "trial-rule", "experimental"]]

@@ -79,7 +79,11 @@ def build_parser() -> argparse.ArgumentParser:
                        help="processes to use (default: the number of cores)")
     check.add_argument("--timeout", type=float, default=Limits().seconds, metavar="SECONDS",
                        help="time budget per message or file (default: %(default)g; 0: none)")
-    sub.add_parser("rules", help="list the rules").add_argument("--rules", type=Path, default=None)
+    listing = sub.add_parser("rules", help="list the rules")
+    listing.add_argument("--rules", type=Path, default=None)
+    listing.add_argument("--all", action="store_true", dest="all_rules",
+                         help="also list experimental rules (off unless selected), with each "
+                              "rule's status")
     explain = sub.add_parser("explain", help="print one rule's documentation")
     explain.add_argument("rule", metavar="ID")
     explain.add_argument("--rules", type=Path, default=None)
@@ -263,7 +267,11 @@ def _cmd_rules(args: argparse.Namespace) -> int:
     from vfiolint.rules.loader import load_rules
 
     for rule in load_rules(args.rules):
-        print(f"{rule.id}  {rule.name:<26} {rule.severity.value:<8} {rule.summary}")
+        if args.all_rules:
+            print(f"{rule.id}  {rule.name:<26} {rule.status:<12} {rule.severity.value:<8} "
+                  f"{rule.summary}")
+        elif rule.enabled:
+            print(f"{rule.id}  {rule.name:<26} {rule.severity.value:<8} {rule.summary}")
     return EXIT_CLEAN
 
 

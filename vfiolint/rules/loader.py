@@ -255,5 +255,7 @@ def _suggestion(rules: list[Rule], name: str) -> str:
 
 def select_rules(rules: list[Rule], select: frozenset[str] | None,
                  ignore: frozenset[str]) -> list[Rule]:
-    """Keep the rules whose IDs ``select`` holds (all if None) and ``ignore`` does not."""
-    return [r for r in rules if (select is None or r.id in select) and r.id not in ignore]
+    """Keep the rules whose IDs ``select`` holds and ``ignore`` does not. With no selection,
+    every enabled rule runs: an experimental one runs only when selected by name."""
+    return [r for r in rules if (r.id in select if select is not None else r.enabled)
+            and r.id not in ignore]
