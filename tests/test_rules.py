@@ -114,13 +114,13 @@ def test_load_reports_every_problem(tmp_path: Path) -> None:
     (area / "VFIO901-bad-two.toml").write_text(
         base.replace('id = "VFIO004"', 'id = "VFIO901"')
         .replace('"dmabuf-unmappable-bar"', '"bad-two"')
-        .replace("#vf-none-read-around?", "#vf-no-such-thing?"))
+        .replace("#vf-function-never-reads?", "#vf-no-such-thing?"))
     # A predicate given the wrong number or kind of arguments fails the load, not the run.
     (area / "VFIO902-bad-three.toml").write_text(
         base.replace('id = "VFIO004"', 'id = "VFIO902"')
         .replace('"dmabuf-unmappable-bar"', '"bad-three"')
-        .replace('(#vf-contains-token? @body "^IORESOURCE_MEM$")',
-                 "(#vf-contains-token? @body)"))
+        .replace('(#vf-in-function-named? @finding "^(pcim_p2pdma_provider|',
+                 '(#vf-in-function-named? @finding) (#eq? @finding "^(pcim_p2pdma_provider|'))
     (area / "VFIO903-bad-four.toml").write_text(
         base.replace('id = "VFIO004"', 'id = "VFIO903"')
         .replace('"dmabuf-unmappable-bar"', '"bad-four"')
@@ -130,7 +130,7 @@ def test_load_reports_every_problem(tmp_path: Path) -> None:
     message = str(info.value)
     assert "VFIO900-bad-one.toml: missing key 'summary'" in message
     assert "VFIO901-bad-two.toml: query: unknown predicate #vf-no-such-thing?" in message
-    assert ("VFIO902-bad-three.toml: query: #vf-contains-token? takes (capture, string), "
+    assert ("VFIO902-bad-three.toml: query: #vf-in-function-named? takes (capture, string), "
             "given (capture)") in message
     assert ("VFIO903-bad-four.toml: flow: report 'everywhere' is not one of source, sink, "
             "gate, narrowing") in message
@@ -154,6 +154,9 @@ def test_experimental_rules_run_only_when_selected(tmp_path: Path) -> None:
     area.mkdir(parents=True)
     base = (ROOT / "rules/dmabuf/VFIO004-dmabuf-unmappable-bar.toml").read_text()
     (area / "VFIO004-dmabuf-unmappable-bar.toml").write_text(base)
+    own = (ROOT / "rules/dmabuf/VFIO004-dmabuf-unmappable-bar.py").read_text()
+    (area / "VFIO004-dmabuf-unmappable-bar.py").write_text(own)
+    (area / "VFIO904-trial-rule.py").write_text(own)
     (area / "VFIO904-trial-rule.toml").write_text(
         base.replace('id = "VFIO004"', 'id = "VFIO904"').replace(
             '"dmabuf-unmappable-bar"', '"trial-rule"').replace(

@@ -180,7 +180,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
     ignored = resolve_rules(known, _ids(args.ignore) or [], "--ignore") | config.ignore
     rules = select_rules(known, chosen, ignored)
     if args.no_prefilter:
-        rules = [replace(r, keywords=()) for r in rules]
+        rules = [replace(r, prefilter=False) for r in rules]
     request = Request(tuple(args.inputs), args.git, args.staged, args.repo,
                       keep_hunks=args.format == "email", timeout=args.timeout, debug=args.debug,
                       jobs=args.jobs, lines=args.lines or (

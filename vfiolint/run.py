@@ -149,8 +149,10 @@ def hunks_wanted(f: FileDiff, rules: list[Rule], config: Config) -> bool:
     hunks' lines (without parsing anything)."""
     from vfiolint.rules.engine import rules_for
 
-    text = "\n".join(x.text for h in f.hunks for x in h.lines).encode("utf-8", "surrogateescape")
-    return bool(rules_for(rules, f.path, config, text))
+    # The @@ sections count: the image names its synthetic function after them.
+    text = "\n".join([*(h.section for h in f.hunks), *(x.text for h in f.hunks
+                                                       for x in h.lines)])
+    return bool(rules_for(rules, f.path, config, text.encode("utf-8", "surrogateescape")))
 
 
 def _patch_results(patch: Patch, pairs: Iterable[PairOrSkip], rules: list[Rule],

@@ -235,11 +235,11 @@ int case_ok_mmap_helper(struct vfio_pci_core_device *vdev, unsigned int bar,
 // path: drivers/pci/p2pdma.c
 
 /* The provider refuses I/O BARs but not BARs a quirk marked unmappable. */
-// ruleid: VFIO004
 struct p2pdma_provider *pcim_p2pdma_provider(struct pci_dev *pdev, int bar)
 {
 	struct pci_p2pdma *p2p;
 
+	// ruleid: VFIO004
 	if (!(pci_resource_flags(pdev, bar) & IORESOURCE_MEM))
 		return NULL;
 
@@ -250,11 +250,11 @@ struct p2pdma_provider *pcim_p2pdma_provider(struct pci_dev *pdev, int bar)
 }
 
 /* The same provider once it honours the quirk flag. */
-// ok: VFIO004
 struct p2pdma_provider *p2pdma_provider_init(struct pci_dev *pdev, int bar)
 {
 	struct pci_p2pdma *p2p;
 
+	// ok: VFIO004
 	if (!(pci_resource_flags(pdev, bar) & IORESOURCE_MEM) || pdev->non_mappable_bars)
 		return NULL;
 

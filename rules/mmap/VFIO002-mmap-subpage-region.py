@@ -36,7 +36,7 @@ def _rounds_up(ctx: Context, node: Node) -> bool:
     node = unwrap(node)
     if node.type == "call_expression":
         name = call_name(node)
-        return bool(name and ROUND_RE.search(name)) and names_page_size(ctx, node) or (
+        return (bool(name and ROUND_RE.search(name)) and names_page_size(ctx, node)) or (
             name in {"PAGE_ALIGN", "REAL_HOST_PAGE_ALIGN", "TARGET_PAGE_ALIGN",
                      "HOST_PAGE_ALIGN"})
     if node.type == "binary_expression" and operator(node) == "&":

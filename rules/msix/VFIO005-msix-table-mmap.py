@@ -6,7 +6,16 @@ import re
 
 from tree_sitter import Node
 
-from vfiolint.c.syntax import COMPARISONS, operator, squash, text_of, unwrap, walk
+from vfiolint.c.syntax import (
+    COMPARISONS,
+    function_name,
+    head_row,
+    operator,
+    squash,
+    text_of,
+    unwrap,
+    walk,
+)
 from vfiolint.rules.predicates import Args, Captures, Context, node_arg, outermost, predicate
 
 MSIX_BAR_RE = re.compile(r"(?i)msix\w*(\W+\w*)?(bar|bir)|\b(bar|bir)\w*(\W+\w*)?msix")
@@ -62,7 +71,10 @@ def _is_local(ctx: Context, ident: Node) -> bool:
     fn = declared.fn
     # A hunk fragment wrapped in a synthetic function (its first line is no real line) may
     # hold file-scope declarations: they are not locals.
-    return fn is not None and ctx.unit.real_line(fn.start_point.row) is not None
+    # A hunk fragment wrapped in a synthetic function of no name may hold file-scope
+    # declarations, which are no locals; one named after its @@ line is that function.
+    return fn is not None and (ctx.unit.real_line(head_row(fn)) is not None
+                               or function_name(fn) != "__vfiolint_fragment")
 
 
 CONFIG_RE = re.compile(r"\b(IS_ENABLED|IS_BUILTIN|IS_REACHABLE)\s*\(|\bCONFIG_\w+")

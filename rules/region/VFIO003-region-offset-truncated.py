@@ -11,6 +11,7 @@ from vfiolint.c.syntax import call_name, text_of, unwrap, walk
 from vfiolint.rules.predicates import Args, Captures, Context, node_arg, predicate
 
 REGION_NAME_RE = re.compile(r"(?i)(^|_)(reg|regs|region|regions|info|rinfo|reginfo)(_|$)")
+REGION_WORDS = frozenset({b"vfio_region_info", b"region_info", b"REGION_INFO"})
 REBUILD_RE = re.compile(r"<<[ (]*(VFIO_PCI_OFFSET_SHIFT|40[uUlL]*)([^0-9A-Za-z_]|$)")
 
 
@@ -23,6 +24,8 @@ def _region_info(ctx: Context, base: Node) -> tuple[bool, bool]:
     root = next((n for n in walk(base) if n.type == "identifier"), None)
     if root is None or ctx.facts.symbols.lookup(text_of(root), base) is not None:
         return False, False  # declared, but as something this unit cannot resolve
+    if not ctx.mentions & REGION_WORDS:
+        return False, False  # a change that never names region info is not guessed at
     base = unwrap(base)
     while base.type == "subscript_expression":  # regions[i]: the array names it, not i
         inner = base.child_by_field_name("argument")

@@ -74,6 +74,7 @@ class Symbols:
     _macros: dict[str, tuple[tuple[str, ...] | None, str, int]] | None = None
     _fields: dict[str, dict[str, CType]] = field(default_factory=dict)
     _parents: dict[int, Node] | None = None
+    _tags: frozenset[str] | None = None
     _starts: list[int] | None = None
 
     @property
@@ -347,10 +348,44 @@ class Symbols:
         record = self.record_of(base)
         if record is not None:
             return self.fields(record).get(name)
-        # The owner's declaration is out of sight (a hunk): a member name that only one record
-        # of the unit declares is taken to be that record's.
-        owners = [rid for rid in self.records() if name in self.fields(rid)]
-        return self.fields(owners[0])[name] if len(owners) == 1 else None
+        owner = self._guessed_owner(base, name)
+        return self.fields(owner).get(name) if owner is not None else None
+
+    def _guessed_owner(self, base: Node, name: str) -> str | None:
+        """Guess the record of ``base.name`` when ``base``'s declaration is out of sight (a
+        hunk): the only record of the unit with that member, if the variable's name and the
+        record's tag share a word (``bar`` and ``pci_vfio_bar``; not ``maps`` and
+        ``memreg``)."""
+        root = next((n for n in walk(base) if n.type == "identifier"), None)
+        if root is None or self.lookup(text_of(root), base) is not None:
+            return None
+        var = text_of(root).lower().rstrip("s0123456789_")
+
+        def likeness(tag: str) -> int:
+            """2: a word of the tag is the variable's name; 1: they overlap; 0: unrelated."""
+            words = {w for w in re.split(r"[_\W]+", tag.lower()) if len(w) >= 3}
+            if not var:
+                return 0
+            if var in words:
+                return 2
+            return int(var in tag.lower() or any(w in var for w in words))
+
+        # A record in view with that member, or one the unit names by tag (its body in a
+        # header): the one whose name is the variable's (``maps[i]``, ``struct pci_map``).
+        owners = {rid for rid in self.records() if name in self.fields(rid)}
+        owners |= {t for t in self.named_records() if t not in self.records()}
+        scored = sorted(((likeness(t), t) for t in owners), reverse=True)
+        if not scored or scored[0][0] == 0 or (len(scored) > 1 and scored[1][0] == scored[0][0]):
+            return None
+        return scored[0][1]
+
+    def named_records(self) -> frozenset[str]:
+        """Return the tags of every struct or union the unit names, with or without a body."""
+        if self._tags is None:
+            self._tags = frozenset(text_of(tag) for n in walk(self.root)
+                                   if n.type in {"struct_specifier", "union_specifier"}
+                                   and (tag := n.child_by_field_name("name")) is not None)
+        return self._tags
 
     def member_owner(self, expr: Node) -> str:
         """Name the record a member access belongs to: its id, or ``?`` when unknown."""
@@ -360,8 +395,8 @@ class Symbols:
             return record
         field_node = expr.child_by_field_name("field")
         name = text_of(field_node)
-        owners = [rid for rid in self.records() if name in self.fields(rid)]
-        return owners[0] if len(owners) == 1 else "?"
+        owner = self._guessed_owner(base, name) if base is not None else None
+        return owner if owner is not None else "?"
 
     # Functions' signatures and macros ---------------------------------------------------------
 

@@ -108,6 +108,13 @@ def function_declarator(fn: Node) -> Node | None:
     return node
 
 
+def head_row(fn: Node) -> int:
+    """Return the row of a function definition's name (its head: the return type may stand
+    on a line of its own, or be supplied by a hunk image)."""
+    declarator = function_declarator(fn)
+    return (declarator or fn).start_point.row
+
+
 def parameters(fn: Node) -> list[Node]:
     """Return a function definition's parameter_declaration nodes, in order."""
     declarator = function_declarator(fn)

@@ -304,9 +304,11 @@ def _fragments(hunks: Iterable[Hunk], side: LineKind
     for hunk in hunks:
         kept: list[Line | None] = [x for x in hunk.lines if x.kind in (LineKind.CONTEXT, side)]
         alone = balance([x.text for x in kept if x is not None], hunk.section)
-        if out and out[-1][1].open_in is not None and \
-                section_function(hunk.section) == out[-1][1].open_in:
-            best = _join(out[-1][0], kept, section)
+        dangling = _dangling_head(out[-1][0]) if out else None
+        if out and section_function(hunk.section) in {out[-1][1].open_in, dangling} - {None}:
+            best = _join(out[-1][0], kept, section,
+                         BODY_FILLERS if dangling == section_function(hunk.section)
+                         else GAP_FILLERS)
             if best is not None and best[1].errors <= out[-1][1].errors + alone.errors:
                 out[-1] = best
                 continue
@@ -316,15 +318,29 @@ def _fragments(hunks: Iterable[Hunk], side: LineKind
 
 
 GAP_FILLERS = ("", ";", "; {", "; { {", "; { { {")
+BODY_FILLERS = ("{", "{ {", "{ { {", "{ { { {")  # after a function head: its body opens
 
 
-def _join(group: list[Line | None], kept: list[Line | None], section: str
-          ) -> tuple[list[Line | None], Balanced] | None:
+def _dangling_head(rows: list[Line | None]) -> str | None:
+    """Return the function whose head a fragment ends with, its body left to the next hunk
+    (``static int`` / ``name(args,`` / ``args)`` as the trailing context)."""
+    texts = [x.text for x in rows if x is not None and x.text.strip()]
+    if not texts or not texts[-1].rstrip().endswith(")"):
+        return None
+    tail = "\n".join(texts[-3:])
+    names = [m.group(1) for m in FUNC_NAME_RE.finditer(tail)
+             if m.group(1) not in {"if", "for", "while", "switch", "return", "sizeof"}]
+    return names[0] if names and not texts[-1].lstrip().startswith(("if", "for", "while"))\
+        else None
+
+
+def _join(group: list[Line | None], kept: list[Line | None], section: str,
+          fillers: tuple[str, ...] = GAP_FILLERS) -> tuple[list[Line | None], Balanced] | None:
     """Join a hunk to the fragment before it across the lines git did not show: the gap
     becomes one synthetic line that opens the blocks the hunk closes (``if (x) {`` … ``}``
     with the ``if`` in the gap), whichever parses best."""
     best: tuple[tuple[int, int], list[Line | None], Balanced] | None = None
-    for filler in GAP_FILLERS:
+    for filler in fillers:
         rows = [*group, None, *kept] if filler else [*group, *kept]
         texts = [filler if x is None else x.text for x in rows]
         found = replace(balance(texts, section), gap=filler)

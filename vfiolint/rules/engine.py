@@ -18,7 +18,7 @@ from vfiolint.c import cparse
 from vfiolint.c.definitions import Definitions
 from vfiolint.c.facts import Facts
 from vfiolint.c.flow import Trace
-from vfiolint.c.syntax import function_name, squash, text_of
+from vfiolint.c.syntax import function_name, head_row, squash, text_of
 from vfiolint.config import Config
 from vfiolint.coverage import MAX_ERROR_LINES, FileCoverage, ImageCoverage
 from vfiolint.findings import Confidence, Finding, FlowStep, PatchRef, Span, Status, fingerprint
@@ -110,8 +110,19 @@ def measure(tree_root: Node, unit: SourceUnit) -> ImageCoverage:
     return ImageCoverage(True, len(errors), tuple(sorted(lines)[:MAX_ERROR_LINES]))
 
 
+def mentions(rules: list[Rule], *texts: bytes) -> frozenset[bytes]:
+    """Return the rules' keywords the texts hold (whatever the pre-filter says): a rule may
+    let what a change names decide a guess, the same way for both of its images."""
+    wanted = tuple(sorted({k for r in rules for k in r.keywords}))
+    found: frozenset[bytes] = frozenset()
+    for text in texts:
+        found |= keywords_in(text, wanted)
+    return found
+
+
 def match(rules: list[Rule], unit: SourceUnit, known: frozenset[str] | None = None,
-                      config: Config = DEFAULT_CONFIG) -> tuple[list[Match], ImageCoverage]:
+          config: Config = DEFAULT_CONFIG, seen: frozenset[bytes] | None = None
+          ) -> tuple[list[Match], ImageCoverage]:
     """Run the given rules on one image and say how much of it could be read.
 
     Results are cached by content (path, text, line map, rules): in a commit range the
@@ -120,7 +131,8 @@ def match(rules: list[Rule], unit: SourceUnit, known: frozenset[str] | None = No
     if not rules:
         return [], ImageCoverage(False)
     return _cached_match(tuple(rules), unit.path, unit.text, unit.origin, unit.line_map, known,
-                         config.macros, config.repo, unit.definitions, config.log_functions)
+                         config.macros, config.repo, unit.definitions, config.log_functions,
+                         seen if seen is not None else mentions(rules, unit.text))
 
 
 # A bounded cache on a pure function of immutable values: the run owns no mutable state.
@@ -128,8 +140,8 @@ def match(rules: list[Rule], unit: SourceUnit, known: frozenset[str] | None = No
 def _cached_match(rules: tuple[Rule, ...], path: str, text: bytes, origin: Origin,
                   line_map: tuple[int | None, ...], known: frozenset[str],
                   macros: tuple[tuple[str, tuple[str, ...]], ...], repo: Path | None,
-                  definitions: Definitions, log_functions: frozenset[str] = frozenset()
-                  ) -> tuple[list[Match], ImageCoverage]:
+                  definitions: Definitions, log_functions: frozenset[str] = frozenset(),
+                  seen: frozenset[bytes] = frozenset()) -> tuple[list[Match], ImageCoverage]:
     """Parse and match one image (the touched lines do not matter here, only when pairing).
 
     The parse is of the macro-neutralised text (same length, same line breaks: every row and
@@ -141,7 +153,7 @@ def _cached_match(rules: tuple[Rule, ...], path: str, text: bytes, origin: Origi
     table = prepass.table_for(macros, repo)
     tree = cparse.parse(valid_utf8(prepass.neutralise(unit.text, table)))
     facts = Facts(tree, path, definitions)
-    ctx = Context(unit, facts, log_functions=log_functions)
+    ctx = Context(unit, facts, log_functions=log_functions, mentions=seen)
     rows = unit.text.split(b"\n")
     matches: list[Match] = []
     for rule in active:
@@ -196,7 +208,7 @@ def _matches(rule: Rule, ctx: Context, rows: list[bytes], known: frozenset[str],
         scope_span = real_span(fn, unit) if fn is not None else None
         scope = (scope_span or span).line, (scope_span or span).end_line
         in_part = unit.origin is Origin.HUNKS and (
-            fn is None or unit.real_line(fn.start_point.row) is None
+            fn is None or unit.real_line(head_row(fn)) is None
             or unit.real_line(fn.end_point.row) is None)
         out.append(Match(
             rule=rule, span=span, scope=scope, function=name, text=identity, message=message,
@@ -264,8 +276,9 @@ def compare(pair: UnitPair, rules: list[Rule], input_name: str, patch: PatchRef 
     texts = [u.text for u in (pair.pre, pair.post) if u is not None]
     active = rules_for(rules, pair.path, config, *texts)
     known = rule_names(rules)
-    pre, pre_cov = match(active, pair.pre, known, config) if pair.pre else ([], None)
-    post, post_cov = (match(active, pair.post, known, config) if pair.post
+    seen = mentions(active, *texts)  # what either image names: both are judged alike
+    pre, pre_cov = match(active, pair.pre, known, config, seen) if pair.pre else ([], None)
+    post, post_cov = (match(active, pair.post, known, config, seen) if pair.post
                       else ([], None))
     image = pair.post or pair.pre
     origin = image.origin.value if image is not None else "hunks"
@@ -298,7 +311,7 @@ def check_source(unit: SourceUnit, rules: list[Rule], input_name: str,
     """Report every match in a plain source file as present, and say what was read."""
     active = rules_for(rules, unit.path, config, unit.text)
     known = rule_names(rules)
-    matches, coverage = match(active, unit, known, config)
+    matches, coverage = match(active, unit, known, config, mentions(active, unit.text))
     return ([_finding(m, Status.PRESENT, unit.path, input_name, None) for m in matches],
             FileCoverage(unit.path, unit.origin.value, 0, None, coverage))
 

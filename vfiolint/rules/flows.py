@@ -36,7 +36,7 @@ from tree_sitter import Node, QueryCursor
 from vfiolint.c import cparse
 from vfiolint.c.flow import Step, Trace, origin_locs
 from vfiolint.c.guards import Guard, condition_atoms
-from vfiolint.c.syntax import call_name, contains, text_of, unwrap, walk
+from vfiolint.c.syntax import call_name, contains, head_row, text_of, unwrap, walk
 from vfiolint.c.types import narrower_than
 from vfiolint.rules.predicates import Captures, Context, custom_predicates, holds
 
@@ -281,6 +281,7 @@ class FlowJudge:
         …;``), which a flow-insensitive trace cannot follow."""
         flow = self.ctx.facts.flow
         on_trace = [n for n in nodes]
+        last = nodes[-1] if nodes else None
         for node in nodes:
             loc = flow.loc_of(node)
             if loc is None:
@@ -291,6 +292,8 @@ class FlowJudge:
                     continue  # the definition the trace itself went through
                 if here is None or self.ctx.facts.function_of(definition) != here:
                     continue  # only the function's own case analysis counts
+                if last is not None and definition.start_byte > last.start_byte:
+                    continue  # a retry after the operation: the first try went ahead
                 if any(self._sanitizes(g.atom, g.holds, value, polarity=False)
                        for g in self.ctx.facts.guards(definition)):
                     return True
@@ -437,12 +440,30 @@ class FlowJudge:
             if not _hits(spec.evidence, "evidence", fn, self.ctx):
                 continue
             cond = self._condition_of(hit.node)
-            if cond is None or self._condition_sanitized(cond):
+            if cond is None or not self._gates_out_of_view(hit.node, cond) or \
+                    self._condition_sanitized(cond):
                 continue
             found = self._match(cond, hit.captures, None, None, (Step(
                 hit.node, text_of(hit.node)[:60], "gate"),), True, "out of view")
             out.append(replace(found, message=spec.evidence_message))
         return out
+
+    def _gates_out_of_view(self, atom: Node, cond: Node) -> bool:
+        """Tell whether a flag test decides code the hunk does not show: it is an atom of an
+        ``if`` condition (not a value inside a message) whose branch runs past the visible
+        lines, or an early exit in a function whose rest is out of view."""
+        statement = self.ctx.facts.symbols.parent(cond)
+        if statement is None or statement.type != "if_statement":
+            return False
+        if any(n.type in {"call_expression", "conditional_expression"} and contains(n, atom)
+               for n in walk(cond)):
+            return False  # a value inside a call or a ?: of the condition decides nothing
+        unit = self.ctx.unit
+        branch = statement.child_by_field_name("consequence")
+        if branch is not None and unit.real_line(branch.end_point.row) is None:
+            return True
+        fn = self.ctx.facts.function_of(statement)
+        return fn is not None and unit.real_line(fn.end_point.row) is None
 
     def _out_of_view(self, node: Node) -> bool:
         """Tell whether the rest of a node's function may hold what happens next: a hunk
@@ -453,7 +474,7 @@ class FlowJudge:
     def _cut_short(self, fn: Node) -> bool:
         """Tell whether a hunk shows only part of a function (its start or end synthetic)."""
         unit = self.ctx.unit
-        return unit.real_line(fn.start_point.row) is None or \
+        return unit.real_line(head_row(fn)) is None or \
             unit.real_line(fn.end_point.row) is None
 
     def _condition_of(self, atom: Node) -> Node | None:
@@ -503,7 +524,9 @@ class FlowJudge:
             fields["gate"] = text_of(gate.atom)[:60]
             fields["gate_line"] = str(gate.atom.start_point.row + 1)
         sink_call = fields.get("sinkcall")
-        fields["end"] = {"sink": f"{sink_call}()" if sink_call else "a sink",
+        fields["end"] = {"sink": str(sink_hit.settings["end"]) if sink_hit is not None and
+                         "end" in sink_hit.settings else f"{sink_call}()" if sink_call
+                         else "a sink",
                          "state": "stored state",
                          "call": "a call out of view", "compare": "a bounds check",
                          "dead": "code out of view", "out of view": "code out of view"

@@ -68,6 +68,7 @@ class Rule:
     absence_of_guard: bool
     file: Path
     flows: tuple[FlowSpec, ...] = ()
+    prefilter: bool = True  # --no-prefilter: run even where none of the keywords occurs
 
     @property
     def enabled(self) -> bool:
@@ -83,7 +84,8 @@ class Rule:
         """Tell whether the rule can match a file, given which keywords occur in it."""
         if self.paths and not any(fnmatch.fnmatch(path, p) for p in self.paths):
             return False
-        return not self.keywords or any(k in keywords_found for k in self.keywords)
+        return (not self.prefilter or not self.keywords
+                or any(k in keywords_found for k in self.keywords))
 
     def explain(self) -> str:
         """Return the rule's documentation as ``vfiolint explain`` prints it."""

@@ -40,6 +40,7 @@ class Context:
     facts: Facts
     notes: dict[int, dict[str, str]] = field(default_factory=dict)
     log_functions: frozenset[str] = frozenset()  # configured: calls that only print
+    mentions: frozenset[bytes] = frozenset()  # the rules' keywords the change names
 
     def note(self, node: Node, **values: str) -> None:
         """Record message fields (and ``guessed``) for the finding reported at ``node``."""
@@ -309,6 +310,24 @@ def type_is(ctx: Context, args: Args, captures: Captures) -> bool:
     if ctype is not None and ctype.base != "?":
         return bool(pattern.search(ctype.base) or (ctype.record and pattern.search(ctype.record)))
     return any(pattern.search(t) for t in ctx.facts.tokens(node))
+
+
+@predicate("vf-initialises?", "capture", "string")
+def initialises(ctx: Context, args: Args, captures: Captures) -> bool:
+    """Keep an ``initializer_pair`` (``.member = value``) of an initialiser whose declared or
+    compound-literal type matches the pattern."""
+    node = node_arg(args, captures)
+    if node is None:
+        return False
+    owner = ctx.facts.symbols.enclosing(node, "init_declarator", "compound_literal_expression")
+    if owner is None:
+        return False
+    if owner.type == "init_declarator":
+        decl = ctx.facts.symbols.parent(owner)
+        type_node = decl.child_by_field_name("type") if decl is not None else None
+    else:
+        type_node = owner.child_by_field_name("type")
+    return type_node is not None and bool(regex(string_arg(args, 1)).search(text_of(type_node)))
 
 
 @predicate("vf-in-function?", "capture")
