@@ -63,7 +63,13 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--jobs", "-j", type=int, default=0, metavar="N",
                        help="processes to use (default: the number of cores)")
     check.add_argument("--timeout", type=float, default=Limits().seconds, metavar="SECONDS",
-                       help="time budget per message or file (default: %(default)g; 0: none)")
+                       help="time budget per message or file, reading included "
+                            "(default: %(default)g; 0: none)")
+    check.add_argument("--memory-limit", type=float, default=None, metavar="MIB",
+                       dest="memory_limit",
+                       help="resident memory a worker process may reach before the input it "
+                            "is on is skipped (default: an equal share of the machine's "
+                            "memory; 0: none)")
     sub.add_parser("rules", help="list the rules").add_argument("--rules", type=Path, default=None)
     explain = sub.add_parser("explain", help="print one rule's documentation")
     explain.add_argument("rule", metavar="ID")
@@ -132,7 +138,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
         rules = [replace(r, keywords=()) for r in rules]
     request = Request(tuple(args.inputs), args.git, args.staged, args.repo,
                       keep_hunks=args.format == "email", timeout=args.timeout, debug=args.debug,
-                      jobs=args.jobs)
+                      jobs=args.jobs, memory_limit=args.memory_limit)
     outcome = run_check(request, rules, config)
     outcome.errors = [(name, one_line(message)) for name, message in outcome.errors]
     for _, message in outcome.errors:
@@ -182,9 +188,21 @@ def _tolerant_streams() -> None:
             stream.reconfigure(errors="backslashreplace")
 
 
+def _hold_stdin() -> None:
+    """Put /dev/null on a closed standard input, so that no pipe or file the run opens takes
+    descriptor 0 and is read as the input ``-``."""
+    try:
+        os.fstat(0)
+    except OSError:
+        fd = os.open(os.devnull, os.O_RDONLY)
+        if fd != 0:
+            os.close(fd)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run vfiolint and return its exit code."""
     _tolerant_streams()
+    _hold_stdin()
     try:
         args = build_parser().parse_args(argv)
     except UsageError as exc:

@@ -1,47 +1,65 @@
-"""``--jobs``: the same work split over processes, merged back in submission order.
+"""Worker processes: the same work split over processes, merged back in submission order.
 
 The parent streams the work (inputs, or commits read from one ``git log -p``) in bounded
-windows to a process pool; each worker loads the rules once and, for a range, keeps its own
-``git cat-file --batch`` reader. Results come back in the order submitted, so the report is
-byte for byte the one ``--jobs 1`` gives.
+windows to worker processes forked from it; each worker inherits the rules and, for a range,
+keeps its own ``git cat-file --batch`` reader. Results come back one item at a time and are
+yielded in the order submitted, so the report is byte for byte the one ``--jobs 1`` gives.
+
+A worker never takes the run down with it. The parent knows which item each worker is on: a
+worker that dies (the kernel's out-of-memory killer, a crash in C code) costs that item only,
+which becomes an error, and the rest of its batch goes to a new worker. The parent also
+watches each worker's resident memory and kills one that outgrows its budget, so a runaway
+input ends as an error for that input instead of exhausting the machine.
 """
 
 from __future__ import annotations
 
-import atexit
+import contextlib
+import multiprocessing
 import os
+import signal
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection, wait
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from vfiolint.config import Config
+from vfiolint.limits import MIB
 from vfiolint.rules.loader import Rule
+
+if TYPE_CHECKING:
+    from multiprocessing.process import BaseProcess
 
 T = TypeVar("T")
 R = TypeVar("R")
-WINDOW = 4  # tasks in flight per worker: enough to hide latency, bounded memory
+BATCH = 16  # items sent to a worker at once
+WINDOW = 4  # batches per worker that may be ahead of the oldest unfinished item
+WATCH = 0.05  # seconds between two looks at the workers' memory
 
 
 @dataclass(frozen=True, slots=True)
 class WorkerSetup:
-    """What a worker needs to analyse anything: rules, configuration, and the repository."""
+    """What a worker needs to analyse anything: rules, configuration, the repository, and
+    the resident memory it may reach (bytes; 0 for no bound)."""
 
     rules: tuple[Rule, ...]
     config: Config
     repo: Path | None = None
+    memory: int = 0
 
 
 @dataclass
 class WorkerState:
-    """A worker process's own state, made once by the pool initializer."""
+    """A worker process's own state, made once when it starts."""
 
     setup: WorkerSetup
     reader: object | None = None
 
 
-# Per-process state of a pool worker: a ProcessPoolExecutor initializer can only leave what it
-# builds in the worker's module globals. The parent process never touches it.
+# Per-process state of a worker: what it builds when it starts, for the functions it runs.
+# The parent process never touches it.
 _STATE: WorkerState | None = None
 
 
@@ -53,13 +71,12 @@ def _initialise(setup: WorkerSetup) -> None:
         from vfiolint.inputs.git import BlobReader
 
         reader = BlobReader(setup.repo)
-        atexit.register(reader.close)
     _STATE = WorkerState(setup, reader)
 
 
 def state() -> WorkerState:
     """Return this worker's state."""
-    assert _STATE is not None, "called outside a pool worker"
+    assert _STATE is not None, "called outside a worker"
     return _STATE
 
 
@@ -69,6 +86,11 @@ def default_jobs() -> int:
         return max(len(os.sched_getaffinity(0)), 1)
     except AttributeError:
         return os.cpu_count() or 1
+
+
+def available() -> bool:
+    """Tell whether workers can be forked here (they inherit rules and open descriptors)."""
+    return "fork" in multiprocessing.get_all_start_methods()
 
 
 def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
@@ -83,19 +105,192 @@ def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
         yield batch
 
 
-def ordered_map(fn: Callable[[T], R], items: Iterable[T], jobs: int,
-                setup: WorkerSetup) -> Iterator[R]:
-    """Apply ``fn`` to items in ``jobs`` processes, yielding results in the items' order.
+@dataclass(frozen=True, slots=True)
+class _Failed:
+    """What a worker sends back for an item whose function raised."""
 
-    At most ``jobs * WINDOW`` items are in flight, so a long stream of work stays bounded."""
-    from concurrent.futures import Future, ProcessPoolExecutor  # only runs with a pool pay
+    message: str
 
-    pending: list[Future[R]] = []
-    with ProcessPoolExecutor(max_workers=jobs, initializer=_initialise,
-                             initargs=(setup,)) as pool:
-        for item in items:
-            pending.append(pool.submit(fn, item))
-            if len(pending) >= jobs * WINDOW:
-                yield pending.pop(0).result()
-        while pending:
-            yield pending.pop(0).result()
+
+def _serve(conn: Connection, fn: Callable[[T], R], setup: WorkerSetup, stdin: int) -> None:
+    """Run in a worker: answer each item of each batch received, until told to stop."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # ^C is the parent's to handle
+    if stdin >= 0:  # multiprocessing gave the worker /dev/null: give it the input ``-`` back
+        os.dup2(stdin, 0)
+        os.close(stdin)
+    _initialise(setup)
+    try:
+        while (batch := conn.recv()) is not None:
+            for item in batch:
+                try:
+                    conn.send(fn(item))
+                except Exception as exc:  # the function's own net failed: still one item
+                    conn.send(_Failed(f"internal error: {type(exc).__name__}: {exc}"))
+    except (EOFError, BrokenPipeError):
+        pass  # the parent is gone
+    finally:
+        reader = state().reader
+        close = getattr(reader, "close", None)
+        if close is not None:
+            close()
+
+
+@dataclass
+class _Worker(Generic[T]):
+    """A worker process as the parent sees it: its connection and the items it still owes."""
+
+    process: BaseProcess
+    conn: Connection
+    owed: deque[tuple[int, T]] = field(default_factory=deque)
+    killed: str = ""  # why the parent killed it
+
+    def resident(self) -> int:
+        """Return the worker's resident memory in bytes (0 if it cannot be read)."""
+        try:
+            pages = Path(f"/proc/{self.process.pid}/statm").read_text().split()[1]
+        except (OSError, IndexError):
+            return 0
+        return int(pages) * os.sysconf("SC_PAGE_SIZE")
+
+
+def _death(worker: _Worker[T]) -> str:
+    """Say why a worker ended, as the error of the item it was on."""
+    if worker.killed:
+        return worker.killed
+    code = worker.process.exitcode
+    if code is not None and code < 0:
+        name = signal.Signals(-code).name
+        if -code == signal.SIGKILL:
+            return f"skipped: its worker process was killed ({name}; out of memory?)"
+        return f"skipped: its worker process died ({name})"
+    return f"skipped: its worker process ended early (exit code {code})"
+
+
+class _Pool(Generic[T, R]):
+    """Workers that answer items in batches, replaced when one dies."""
+
+    def __init__(self, fn: Callable[[T], R], jobs: int, setup: WorkerSetup,
+                 lost: Callable[[T, str], R]) -> None:
+        self.fn, self.setup, self.lost = fn, setup, lost
+        self.context = multiprocessing.get_context("fork")
+        try:
+            self.stdin = os.dup(0)
+        except OSError:
+            self.stdin = -1  # no standard input at all
+        self.workers = [self._start() for _ in range(jobs)]
+        self.retry: deque[list[tuple[int, T]]] = deque()  # batches a dead worker left
+        self.results: dict[int, R] = {}
+
+    def _start(self) -> _Worker[T]:
+        """Fork a worker."""
+        parent, child = self.context.Pipe()
+        process = self.context.Process(target=_serve, daemon=True,
+                                       args=(child, self.fn, self.setup, self.stdin))
+        process.start()
+        child.close()
+        return _Worker(process, parent)
+
+    def give(self, worker: _Worker[T], batch: list[tuple[int, T]]) -> None:
+        """Send a batch to an idle worker."""
+        worker.owed.extend(batch)
+        # If it died, wait() sees its sentinel and _bury() settles the batch.
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            worker.conn.send([item for _, item in batch])
+
+    def idle(self) -> list[_Worker[T]]:
+        """Return the workers that owe nothing."""
+        return [w for w in self.workers if not w.owed]
+
+    def step(self) -> None:
+        """Wait for answers (or a death), collect them, and watch the workers' memory."""
+        busy = [w for w in self.workers if w.owed]
+        ready = wait([w.conn for w in busy] + [w.process.sentinel for w in self.workers],
+                     timeout=WATCH)
+        for worker in busy:
+            if worker.conn in ready:
+                self._receive(worker)
+        for worker in list(self.workers):
+            if worker.process.sentinel in ready:
+                self._bury(worker)
+        if self.setup.memory:
+            for worker in self.workers:
+                if worker.owed and not worker.killed and worker.resident() > self.setup.memory:
+                    worker.killed = (f"skipped: too large (over the memory limit of "
+                                     f"{self.setup.memory // MIB} MiB)")
+                    worker.process.kill()
+
+    def _receive(self, worker: _Worker[T]) -> None:
+        """Take every answer a worker has sent so far."""
+        try:
+            while worker.owed and worker.conn.poll():
+                answer = worker.conn.recv()
+                index, item = worker.owed.popleft()
+                self.results[index] = (self.lost(item, answer.message)
+                                       if isinstance(answer, _Failed) else answer)
+        except (EOFError, ConnectionResetError, OSError):
+            pass  # it died: _bury() settles what it owed
+
+    def _bury(self, worker: _Worker[T]) -> None:
+        """Settle what a dead worker owed: its current item is an error, the rest is retried."""
+        self._receive(worker)
+        worker.process.join()
+        worker.conn.close()
+        if worker.owed:
+            index, item = worker.owed.popleft()
+            self.results[index] = self.lost(item, _death(worker))
+            if worker.owed:
+                self.retry.append(list(worker.owed))
+        self.workers[self.workers.index(worker)] = self._start()
+
+    def close(self, wait: float = 1) -> None:
+        """Stop every worker: politely, then, after ``wait`` seconds, not."""
+        for worker in self.workers:
+            with contextlib.suppress(OSError):
+                worker.conn.send(None)
+        for worker in self.workers:
+            worker.process.join(timeout=wait)
+            if worker.process.is_alive():
+                worker.process.kill()
+                worker.process.join()
+            worker.conn.close()
+        if self.stdin >= 0:
+            os.close(self.stdin)
+
+
+def ordered_map(fn: Callable[[T], R], items: Iterable[T], jobs: int, setup: WorkerSetup,
+                lost: Callable[[T, str], R]) -> Iterator[R]:
+    """Apply ``fn`` to items in ``jobs`` worker processes, yielding results in the items' order.
+
+    At most ``jobs * WINDOW`` batches are ahead of the oldest unanswered item, so a long stream
+    of work stays bounded. An item whose worker died, or whose function raised, is replaced by
+    ``lost(item, message)``, the message saying what happened ("skipped: …")."""
+    pool: _Pool[T, R] = _Pool(fn, jobs, setup, lost)
+    source = batched(enumerate(items), BATCH)
+    ahead = jobs * WINDOW * BATCH
+    given = following = 0  # items taken from the source; the next index to yield
+    exhausted = False
+    try:
+        while True:
+            for worker in pool.idle():
+                if pool.retry:
+                    pool.give(worker, pool.retry.popleft())
+                elif not exhausted and given < following + ahead:
+                    batch = next(source, None)
+                    if batch is None:
+                        exhausted = True
+                        break
+                    given += len(batch)
+                    pool.give(worker, batch)
+            if exhausted and not pool.retry and len(pool.idle()) == len(pool.workers):
+                break
+            pool.step()
+            while following in pool.results:
+                yield pool.results.pop(following)
+                following += 1
+        while following in pool.results:
+            yield pool.results.pop(following)
+            following += 1
+    except BaseException:  # ^C, or the caller stopped early: the workers' work is lost anyway
+        pool.close(wait=0)
+        raise
+    pool.close()
