@@ -17,11 +17,13 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import os
+import pickle
+import select
 import signal
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from multiprocessing.connection import Connection, wait
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import TYPE_CHECKING, Generic, TypeVar
 
@@ -37,6 +39,7 @@ R = TypeVar("R")
 BATCH = 16  # items sent to a worker at once
 WINDOW = 4  # batches per worker that may be ahead of the oldest unfinished item
 WATCH = 0.05  # seconds between two looks at the workers' memory
+PIPE_WRITE = 1 << 16  # bytes written to a worker's pipe at a time
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,21 +115,27 @@ class _Failed:
     message: str
 
 
-def _serve(conn: Connection, fn: Callable[[T], R], setup: WorkerSetup, stdin: int) -> None:
-    """Run in a worker: answer each item of each batch received, until told to stop."""
+def _serve(orders: int, answers: Connection, fn: Callable[[T], R], setup: WorkerSetup,
+           stdin: int, others: list[int]) -> None:
+    """Run in a worker: answer each item of each batch read from ``orders``, until told to
+    stop (``None``) or the parent is gone."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # ^C is the parent's to handle
+    for fd in others:  # the parent's ends of the orders pipes
+        with contextlib.suppress(OSError):
+            os.close(fd)
     if stdin >= 0:  # multiprocessing gave the worker /dev/null: give it the input ``-`` back
         os.dup2(stdin, 0)
         os.close(stdin)
     _initialise(setup)
     try:
-        while (batch := conn.recv()) is not None:
-            for item in batch:
-                try:
-                    conn.send(fn(item))
-                except Exception as exc:  # the function's own net failed: still one item
-                    conn.send(_Failed(f"internal error: {type(exc).__name__}: {exc}"))
-    except (EOFError, BrokenPipeError):
+        with os.fdopen(orders, "rb") as source:
+            while (batch := pickle.load(source)) is not None:
+                for item in batch:
+                    try:
+                        answers.send(fn(item))
+                    except Exception as exc:  # the function's own net failed: still one item
+                        answers.send(_Failed(f"internal error: {type(exc).__name__}: {exc}"))
+    except (EOFError, BrokenPipeError, ConnectionResetError):
         pass  # the parent is gone
     finally:
         reader = state().reader
@@ -137,12 +146,26 @@ def _serve(conn: Connection, fn: Callable[[T], R], setup: WorkerSetup, stdin: in
 
 @dataclass
 class _Worker(Generic[T]):
-    """A worker process as the parent sees it: its connection and the items it still owes."""
+    """A worker process as the parent sees it: the pipe its orders go down (written without
+    ever blocking, from ``outbox``), the connection its answers come back on, and the items it
+    still owes, the first being the one it is on."""
 
     process: BaseProcess
-    conn: Connection
+    orders: int
+    answers: Connection
+    outbox: bytearray = field(default_factory=bytearray)
     owed: deque[tuple[int, T]] = field(default_factory=deque)
     killed: str = ""  # why the parent killed it
+
+    def flush(self) -> None:
+        """Write what the pipe takes of the outbox now."""
+        try:
+            while self.outbox:
+                del self.outbox[:os.write(self.orders, self.outbox[:PIPE_WRITE])]
+        except BlockingIOError:
+            pass
+        except OSError:  # it died: its sentinel says so, and _bury() settles what it owed
+            self.outbox.clear()
 
     def resident(self) -> int:
         """Return the worker's resident memory in bytes (0 if it cannot be read)."""
@@ -151,6 +174,12 @@ class _Worker(Generic[T]):
         except (OSError, IndexError):
             return 0
         return int(pages) * os.sysconf("SC_PAGE_SIZE")
+
+    def close(self) -> None:
+        """Close the parent's ends of the worker's pipes."""
+        with contextlib.suppress(OSError):
+            os.close(self.orders)
+        self.answers.close()
 
 
 def _death(worker: _Worker[T]) -> str:
@@ -167,7 +196,10 @@ def _death(worker: _Worker[T]) -> str:
 
 
 class _Pool(Generic[T, R]):
-    """Workers that answer items in batches, replaced when one dies."""
+    """Workers that answer items in batches, replaced when one dies.
+
+    The parent never blocks on a worker: orders are written as the pipes take them, so the
+    next batch can wait in a worker's pipe while it works on the current one."""
 
     def __init__(self, fn: Callable[[T], R], jobs: int, setup: WorkerSetup,
                  lost: Callable[[T, str], R]) -> None:
@@ -177,37 +209,59 @@ class _Pool(Generic[T, R]):
             self.stdin = os.dup(0)
         except OSError:
             self.stdin = -1  # no standard input at all
-        self.workers = [self._start() for _ in range(jobs)]
-        self.retry: deque[list[tuple[int, T]]] = deque()  # batches a dead worker left
+        self.workers: list[_Worker[T]] = []
+        for _ in range(jobs):
+            self.workers.append(self._start())
+        self.retry: deque[list[tuple[int, T]]] = deque()  # what dead workers left undone
         self.results: dict[int, R] = {}
 
     def _start(self) -> _Worker[T]:
         """Fork a worker."""
-        parent, child = self.context.Pipe()
-        process = self.context.Process(target=_serve, daemon=True,
-                                       args=(child, self.fn, self.setup, self.stdin))
+        read_end, write_end = os.pipe()
+        answers, child_answers = self.context.Pipe(duplex=False)
+        # The write ends of the orders pipes are the parent's alone, so that a worker sees the
+        # end of its orders when the parent goes away (descriptors held by Connection objects
+        # are left alone: the objects would close them again).
+        others = [w.orders for w in self.workers] + [write_end]
+        process = self.context.Process(
+            target=_serve, daemon=True,
+            args=(read_end, child_answers, self.fn, self.setup, self.stdin, others))
         process.start()
-        child.close()
-        return _Worker(process, parent)
+        os.close(read_end)
+        child_answers.close()
+        os.set_blocking(write_end, False)
+        return _Worker(process, write_end, answers)
 
     def give(self, worker: _Worker[T], batch: list[tuple[int, T]]) -> None:
-        """Send a batch to an idle worker."""
+        """Send a batch to a worker (after what it has, if anything)."""
         worker.owed.extend(batch)
-        # If it died, wait() sees its sentinel and _bury() settles the batch.
-        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-            worker.conn.send([item for _, item in batch])
+        worker.outbox += pickle.dumps([item for _, item in batch], pickle.HIGHEST_PROTOCOL)
+        worker.flush()
 
-    def idle(self) -> list[_Worker[T]]:
-        """Return the workers that owe nothing."""
-        return [w for w in self.workers if not w.owed]
+    def hungry(self) -> list[_Worker[T]]:
+        """Return the workers that owe less than a batch: one more keeps each busy while the
+        parent takes in what it sent."""
+        return [w for w in self.workers if len(w.owed) < BATCH]
+
+    def idle(self) -> bool:
+        """Tell whether every worker owes nothing."""
+        return not any(w.owed for w in self.workers)
 
     def step(self) -> None:
-        """Wait for answers (or a death), collect them, and watch the workers' memory."""
-        busy = [w for w in self.workers if w.owed]
-        ready = wait([w.conn for w in busy] + [w.process.sentinel for w in self.workers],
-                     timeout=WATCH)
-        for worker in busy:
-            if worker.conn in ready:
+        """Wait for answers, a death or room in a pipe; collect answers; watch the workers'
+        memory."""
+        poll = select.poll()
+        for worker in self.workers:
+            poll.register(worker.process.sentinel, select.POLLIN)
+            if worker.owed:
+                poll.register(worker.answers.fileno(), select.POLLIN)
+            if worker.outbox:
+                poll.register(worker.orders, select.POLLOUT)
+        ready = {fd for fd, _ in poll.poll(WATCH * 1000)}
+        for worker in self.workers:
+            if worker.outbox and worker.orders in ready:
+                worker.flush()
+            if worker.owed and worker.answers.fileno() in ready:
                 self._receive(worker)
         for worker in list(self.workers):
             if worker.process.sentinel in ready:
@@ -222,37 +276,38 @@ class _Pool(Generic[T, R]):
     def _receive(self, worker: _Worker[T]) -> None:
         """Take every answer a worker has sent so far."""
         try:
-            while worker.owed and worker.conn.poll():
-                answer = worker.conn.recv()
+            while worker.owed and worker.answers.poll():
+                answer = worker.answers.recv()
                 index, item = worker.owed.popleft()
                 self.results[index] = (self.lost(item, answer.message)
                                        if isinstance(answer, _Failed) else answer)
-        except (EOFError, ConnectionResetError, OSError):
+        except (EOFError, OSError):
             pass  # it died: _bury() settles what it owed
 
     def _bury(self, worker: _Worker[T]) -> None:
         """Settle what a dead worker owed: its current item is an error, the rest is retried."""
         self._receive(worker)
         worker.process.join()
-        worker.conn.close()
+        worker.close()
         if worker.owed:
             index, item = worker.owed.popleft()
             self.results[index] = self.lost(item, _death(worker))
             if worker.owed:
                 self.retry.append(list(worker.owed))
-        self.workers[self.workers.index(worker)] = self._start()
+        self.workers.remove(worker)
+        self.workers.append(self._start())
 
     def close(self, wait: float = 1) -> None:
         """Stop every worker: politely, then, after ``wait`` seconds, not."""
         for worker in self.workers:
-            with contextlib.suppress(OSError):
-                worker.conn.send(None)
+            worker.outbox += pickle.dumps(None)
+            worker.flush()
         for worker in self.workers:
             worker.process.join(timeout=wait)
             if worker.process.is_alive():
                 worker.process.kill()
                 worker.process.join()
-            worker.conn.close()
+            worker.close()
         if self.stdin >= 0:
             os.close(self.stdin)
 
@@ -271,7 +326,7 @@ def ordered_map(fn: Callable[[T], R], items: Iterable[T], jobs: int, setup: Work
     exhausted = False
     try:
         while True:
-            for worker in pool.idle():
+            for worker in pool.hungry():
                 if pool.retry:
                     pool.give(worker, pool.retry.popleft())
                 elif not exhausted and given < following + ahead:
@@ -281,7 +336,7 @@ def ordered_map(fn: Callable[[T], R], items: Iterable[T], jobs: int, setup: Work
                         break
                     given += len(batch)
                     pool.give(worker, batch)
-            if exhausted and not pool.retry and len(pool.idle()) == len(pool.workers):
+            if exhausted and not pool.retry and pool.idle():
                 break
             pool.step()
             while following in pool.results:
