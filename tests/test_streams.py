@@ -26,7 +26,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, run_cli
 from vfiolint.inputs import expand
 from vfiolint.inputs.stream import chunks
 from vfiolint.limits import MIB, Limits
@@ -235,6 +235,20 @@ def test_large_non_mail_stream_on_standard_input(tmp_path: Path) -> None:
     assert result.rss_mib < 64 + 80 and result.seconds < 20
 
 
+def test_mbox_message_that_never_ends_ends_at_the_time_budget(tmp_path: Path) -> None:
+    """Past an mbox From line the next message is sought beyond an oversized one: without an
+    end, only the time budget stops that search, and memory stays flat meanwhile."""
+    def feed() -> Iterator[bytes]:
+        yield b"From x Mon Sep 17 00:00:00 2001\nFrom: A <a@example.org>\nSubject: x\n\n"
+        while True:
+            yield b"\0" * (1 << 20)
+
+    result = measured(vfiolint("--timeout", "2", "-", SEED), tmp_path, feed())
+    assert result.code == 2 and result.found == [SEED_FINDING]
+    assert_one_error_line(result, "-: skipped: too slow (over 2 s)")
+    assert result.rss_mib < 100 and result.seconds < 10
+
+
 def test_directory_walk_skips_pipes_sockets_and_devices(tmp_path: Path) -> None:
     tree = tmp_path / "patches"
     tree.mkdir()
@@ -411,3 +425,9 @@ def test_expand_names_special_files_only_where_they_would_be_read(tmp_path: Path
         ("/dev/zero", True, None),
         ("-", True, None),
     ]
+
+
+def test_negative_memory_limit_is_a_usage_error() -> None:
+    proc = run_cli("check", "--memory-limit", "-5", SEED)
+    assert proc.returncode == 2
+    assert proc.stderr.decode() == "vfiolint: --memory-limit must be a number of MiB, or 0 for none\n"

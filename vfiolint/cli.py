@@ -126,6 +126,8 @@ def _cmd_check(args: argparse.Namespace) -> int:
         raise UsageError("check needs an INPUT, --git RANGE or --staged")
     if args.git and args.staged:
         raise UsageError("--git and --staged cannot be combined")
+    if args.memory_limit is not None and args.memory_limit < 0:
+        raise UsageError("--memory-limit must be a number of MiB, or 0 for none")
     in_repo = bool(args.git or args.staged)
     config = load_config(args.config or find_config(args.repo.resolve() if in_repo
                                                     else Path.cwd()))
