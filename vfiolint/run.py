@@ -1,8 +1,9 @@
 """One run of ``vfiolint check``: read every input (or commit), analyse it, collect the outcome.
 
 Pure orchestration, no printing: ``cli`` turns the Outcome into a report and an exit code.
-Work is done per input or per commit, in this process or in a pool (``--jobs``), and a failure
-is always the error of the one input, message or commit it happened in.
+Work is done per input or per commit, in this process or in worker processes (``--jobs``;
+inputs always, unless ``--memory-limit 0``), and a failure is always the error of the one
+input, message or commit it happened in, even one that takes its worker process down.
 """
 
 from __future__ import annotations
