@@ -156,17 +156,26 @@ def build_inputs(tmp: Path, mbox_mb: int) -> None:
         os.mkfifo(tmp / fifo)
 
 
-def measure(name: str, src: Path, tmp: Path, runs: int, caps: tuple[float, float]) -> list[Run]:
-    """Run one shape ``runs`` times with the code in src (one run if a cap killed it)."""
-    command, _ = SHAPES[name]
+def command_line(name: str, tmp: Path) -> str:
+    """Return the shell command of one shape."""
     vf = f"{shlex.quote(sys.executable)} -m vfiolint"
-    line = command.format(vf=vf, seed=shlex.quote(str(ROOT / SEED)), tmp=shlex.quote(str(tmp)))
-    env = {**os.environ, "PYTHONPATH": str(src), "NO_COLOR": "1"}
-    out: list[Run] = []
+    return SHAPES[name][0].format(vf=vf, seed=shlex.quote(str(ROOT / SEED)),
+                                  tmp=shlex.quote(str(tmp)))
+
+
+def measure(name: str, versions: dict[str, Path], tmp: Path, runs: int,
+            caps: tuple[float, float]) -> dict[str, list[Run]]:
+    """Run one shape ``runs`` times with each version, alternating the versions run by run
+    (a version a cap killed runs once)."""
+    line = command_line(name, tmp)
+    out: dict[str, list[Run]] = {version: [] for version in versions}
     for _ in range(runs):
-        out.append(run_shape(line, env, tmp, *caps))
-        if out[-1].killed:
-            break
+        for version, src in versions.items():
+            if out[version] and out[version][-1].killed:
+                continue
+            print(f"{name} ({version}) ...", file=sys.stderr, flush=True)
+            env = {**os.environ, "PYTHONPATH": str(src), "NO_COLOR": "1"}
+            out[version].append(run_shape(line, env, tmp, *caps))
     return out
 
 
@@ -212,12 +221,12 @@ def main() -> int:
             versions = {"before": tmp / "before", "after": ROOT}
         versions = {k: v for k, v in versions.items() if k in args.which.split(",")}
         for shape in shapes:
-            for version, src in versions.items():
-                print(f"{shape} ({version}) ...", file=sys.stderr, flush=True)
-                runs = measure(shape, src, tmp, args.runs, (args.rss_cap, args.time_cap))
+            measured = measure(shape, versions, tmp, args.runs, (args.rss_cap, args.time_cap))
+            for version, runs in measured.items():
                 results[f"{shape}/{version}"] = summary(runs)
-    print(f"baseline: {baseline or 'none'}; medians of up to {args.runs} runs; caps "
-          f"{args.rss_cap:g} MiB, {args.time_cap:g} s\n")
+    print(f"baseline: {baseline or 'none'}; medians of up to {args.runs} runs, the versions "
+          f"alternating; caps {args.rss_cap:g} MiB, {args.time_cap:g} s; load average "
+          f"{os.getloadavg()[0]:.2f}\n")
     print("| shape | version | wall s | peak RSS MiB | exit | first stderr line |")
     print("|---|---|---|---|---|---|")
     for key, row in results.items():

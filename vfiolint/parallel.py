@@ -15,24 +15,21 @@ input ends as an error for that input instead of exhausting the machine.
 from __future__ import annotations
 
 import contextlib
-import multiprocessing
 import os
 import pickle
 import select
 import signal
+import sys
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import Generic, TypeVar
 
 from vfiolint.config import Config
 from vfiolint.limits import MIB
 from vfiolint.rules.loader import Rule
-
-if TYPE_CHECKING:
-    from multiprocessing.process import BaseProcess
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -40,6 +37,7 @@ BATCH = 16  # items sent to a worker at once
 WINDOW = 4  # batches per worker that may be ahead of the oldest unfinished item
 WATCH = 0.05  # seconds between two looks at the workers' memory
 PIPE_WRITE = 1 << 16  # bytes written to a worker's pipe at a time
+PIPE_READ = 1 << 20  # bytes read from a worker's pipe at a time
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +91,7 @@ def default_jobs() -> int:
 
 def available() -> bool:
     """Tell whether workers can be forked here (they inherit rules and open descriptors)."""
-    return "fork" in multiprocessing.get_all_start_methods()
+    return hasattr(os, "fork")
 
 
 def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
@@ -115,27 +113,25 @@ class _Failed:
     message: str
 
 
-def _serve(orders: int, answers: Connection, fn: Callable[[T], R], setup: WorkerSetup,
-           stdin: int, others: list[int]) -> None:
+def _serve(orders: int, answers: int, fn: Callable[[T], R], setup: WorkerSetup) -> None:
     """Run in a worker: answer each item of each batch read from ``orders``, until told to
-    stop (``None``) or the parent is gone."""
+    stop (``None``) or the parent is gone. An answer is its pickle's length (8 bytes, big
+    endian), then the pickle."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # ^C is the parent's to handle
-    for fd in others:  # the parent's ends of the orders pipes
-        with contextlib.suppress(OSError):
-            os.close(fd)
-    if stdin >= 0:  # multiprocessing gave the worker /dev/null: give it the input ``-`` back
-        os.dup2(stdin, 0)
-        os.close(stdin)
     _initialise(setup)
     try:
-        with os.fdopen(orders, "rb") as source:
+        with os.fdopen(orders, "rb") as source, os.fdopen(answers, "wb") as sink:
             while (batch := pickle.load(source)) is not None:
                 for item in batch:
                     try:
-                        answers.send(fn(item))
+                        answer = pickle.dumps(fn(item), pickle.HIGHEST_PROTOCOL)
                     except Exception as exc:  # the function's own net failed: still one item
-                        answers.send(_Failed(f"internal error: {type(exc).__name__}: {exc}"))
-    except (EOFError, BrokenPipeError, ConnectionResetError):
+                        answer = pickle.dumps(_Failed(
+                            f"internal error: {type(exc).__name__}: {exc}"))
+                    sink.write(len(answer).to_bytes(8, "big"))
+                    sink.write(answer)
+                    sink.flush()
+    except (EOFError, pickle.UnpicklingError, BrokenPipeError):
         pass  # the parent is gone
     finally:
         reader = state().reader
@@ -144,17 +140,44 @@ def _serve(orders: int, answers: Connection, fn: Callable[[T], R], setup: Worker
             close()
 
 
+def _fork(fn: Callable[[T], R], setup: WorkerSetup, theirs: list[int]) -> tuple[int, int, int]:
+    """Fork a worker; return its pid and the parent's ends of its pipes (orders, answers),
+    both non-blocking. ``theirs`` are the parent's ends of the other workers' pipes, which the
+    new worker closes: a worker must see the end of its orders when the parent goes away."""
+    orders_read, orders_write = os.pipe()
+    answers_read, answers_write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the worker: never returns into the parent's code, nor runs its exit handlers
+        code = 1
+        try:
+            for fd in (orders_write, answers_read, *theirs):
+                os.close(fd)
+            _serve(orders_read, answers_write, fn, setup)
+            code = 0
+        finally:
+            with contextlib.suppress(Exception):
+                sys.stderr.flush()
+            os._exit(code)
+    os.close(orders_read)
+    os.close(answers_write)
+    os.set_blocking(orders_write, False)
+    os.set_blocking(answers_read, False)
+    return pid, orders_write, answers_read
+
+
 @dataclass
 class _Worker(Generic[T]):
     """A worker process as the parent sees it: the pipe its orders go down (written without
-    ever blocking, from ``outbox``), the connection its answers come back on, and the items it
-    still owes, the first being the one it is on."""
+    ever blocking, from ``outbox``), the pipe its answers come up (read into ``inbox``), and
+    the items it still owes, the first being the one it is on."""
 
-    process: BaseProcess
+    pid: int
     orders: int
-    answers: Connection
+    answers: int
     outbox: bytearray = field(default_factory=bytearray)
+    inbox: bytearray = field(default_factory=bytearray)
     owed: deque[tuple[int, T]] = field(default_factory=deque)
+    ended: bool = False  # its answers pipe is closed: it has exited
     killed: str = ""  # why the parent killed it
 
     def flush(self) -> None:
@@ -164,30 +187,50 @@ class _Worker(Generic[T]):
                 del self.outbox[:os.write(self.orders, self.outbox[:PIPE_WRITE])]
         except BlockingIOError:
             pass
-        except OSError:  # it died: its sentinel says so, and _bury() settles what it owed
+        except OSError:  # it died: the end of its answers says so
             self.outbox.clear()
+
+    def take(self) -> list[bytes]:
+        """Read what has come up the answers pipe; return the whole answers in it."""
+        try:
+            while data := os.read(self.answers, PIPE_READ):
+                self.inbox += data
+            self.ended = True
+        except BlockingIOError:
+            pass
+        answers = []
+        at = 0
+        while len(self.inbox) - at >= 8:
+            size = int.from_bytes(self.inbox[at:at + 8], "big")
+            if len(self.inbox) - at - 8 < size:
+                break
+            answers.append(bytes(self.inbox[at + 8:at + 8 + size]))
+            at += 8 + size
+        del self.inbox[:at]
+        return answers
 
     def resident(self) -> int:
         """Return the worker's resident memory in bytes (0 if it cannot be read)."""
         try:
-            pages = Path(f"/proc/{self.process.pid}/statm").read_text().split()[1]
+            pages = Path(f"/proc/{self.pid}/statm").read_text().split()[1]
         except (OSError, IndexError):
             return 0
         return int(pages) * os.sysconf("SC_PAGE_SIZE")
 
-    def close(self) -> None:
-        """Close the parent's ends of the worker's pipes."""
-        with contextlib.suppress(OSError):
-            os.close(self.orders)
-        self.answers.close()
+    def reap(self) -> int:
+        """Close the parent's ends of the worker's pipes; wait for it; return its exit code
+        (negative: the signal that ended it)."""
+        for fd in (self.orders, self.answers):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        return os.waitstatus_to_exitcode(os.waitpid(self.pid, 0)[1])
 
 
-def _death(worker: _Worker[T]) -> str:
+def _death(worker: _Worker[T], code: int) -> str:
     """Say why a worker ended, as the error of the item it was on."""
     if worker.killed:
         return worker.killed
-    code = worker.process.exitcode
-    if code is not None and code < 0:
+    if code < 0:
         name = signal.Signals(-code).name
         if -code == signal.SIGKILL:
             return f"skipped: its worker process was killed ({name}; out of memory?)"
@@ -198,17 +241,13 @@ def _death(worker: _Worker[T]) -> str:
 class _Pool(Generic[T, R]):
     """Workers that answer items in batches, replaced when one dies.
 
-    The parent never blocks on a worker: orders are written as the pipes take them, so the
-    next batch can wait in a worker's pipe while it works on the current one."""
+    The parent never blocks on a worker: orders are written as the pipes take them (so the
+    next batch can wait in a worker's pipe while it works on the current one) and answers
+    read as they come."""
 
     def __init__(self, fn: Callable[[T], R], jobs: int, setup: WorkerSetup,
                  lost: Callable[[T, str], R]) -> None:
         self.fn, self.setup, self.lost = fn, setup, lost
-        self.context = multiprocessing.get_context("fork")
-        try:
-            self.stdin = os.dup(0)
-        except OSError:
-            self.stdin = -1  # no standard input at all
         self.workers: list[_Worker[T]] = []
         for _ in range(jobs):
             self.workers.append(self._start())
@@ -217,20 +256,8 @@ class _Pool(Generic[T, R]):
 
     def _start(self) -> _Worker[T]:
         """Fork a worker."""
-        read_end, write_end = os.pipe()
-        answers, child_answers = self.context.Pipe(duplex=False)
-        # The write ends of the orders pipes are the parent's alone, so that a worker sees the
-        # end of its orders when the parent goes away (descriptors held by Connection objects
-        # are left alone: the objects would close them again).
-        others = [w.orders for w in self.workers] + [write_end]
-        process = self.context.Process(
-            target=_serve, daemon=True,
-            args=(read_end, child_answers, self.fn, self.setup, self.stdin, others))
-        process.start()
-        os.close(read_end)
-        child_answers.close()
-        os.set_blocking(write_end, False)
-        return _Worker(process, write_end, answers)
+        theirs = [fd for w in self.workers for fd in (w.orders, w.answers)]
+        return _Worker(*_fork(self.fn, self.setup, theirs))
 
     def give(self, worker: _Worker[T], batch: list[tuple[int, T]]) -> None:
         """Send a batch to a worker (after what it has, if anything)."""
@@ -248,50 +275,42 @@ class _Pool(Generic[T, R]):
         return not any(w.owed for w in self.workers)
 
     def step(self) -> None:
-        """Wait for answers, a death or room in a pipe; collect answers; watch the workers'
-        memory."""
+        """Wait for answers, an end or room in a pipe; collect answers; bury the dead; watch
+        the workers' memory."""
         poll = select.poll()
         for worker in self.workers:
-            poll.register(worker.process.sentinel, select.POLLIN)
-            if worker.owed:
-                poll.register(worker.answers.fileno(), select.POLLIN)
+            poll.register(worker.answers, select.POLLIN)
             if worker.outbox:
                 poll.register(worker.orders, select.POLLOUT)
         ready = {fd for fd, _ in poll.poll(WATCH * 1000)}
-        for worker in self.workers:
+        for worker in list(self.workers):
             if worker.outbox and worker.orders in ready:
                 worker.flush()
-            if worker.owed and worker.answers.fileno() in ready:
+            if worker.answers in ready:
                 self._receive(worker)
-        for worker in list(self.workers):
-            if worker.process.sentinel in ready:
+            if worker.ended:
                 self._bury(worker)
         if self.setup.memory:
             for worker in self.workers:
                 if worker.owed and not worker.killed and worker.resident() > self.setup.memory:
                     worker.killed = (f"skipped: too large (over the memory limit of "
                                      f"{self.setup.memory // MIB} MiB)")
-                    worker.process.kill()
+                    os.kill(worker.pid, signal.SIGKILL)
 
     def _receive(self, worker: _Worker[T]) -> None:
         """Take every answer a worker has sent so far."""
-        try:
-            while worker.owed and worker.answers.poll():
-                answer = worker.answers.recv()
-                index, item = worker.owed.popleft()
-                self.results[index] = (self.lost(item, answer.message)
-                                       if isinstance(answer, _Failed) else answer)
-        except (EOFError, OSError):
-            pass  # it died: _bury() settles what it owed
+        for data in worker.take():
+            answer = pickle.loads(data)
+            index, item = worker.owed.popleft()
+            self.results[index] = (self.lost(item, answer.message)
+                                   if isinstance(answer, _Failed) else answer)
 
     def _bury(self, worker: _Worker[T]) -> None:
         """Settle what a dead worker owed: its current item is an error, the rest is retried."""
-        self._receive(worker)
-        worker.process.join()
-        worker.close()
+        code = worker.reap()
         if worker.owed:
             index, item = worker.owed.popleft()
-            self.results[index] = self.lost(item, _death(worker))
+            self.results[index] = self.lost(item, _death(worker, code))
             if worker.owed:
                 self.retry.append(list(worker.owed))
         self.workers.remove(worker)
@@ -302,14 +321,15 @@ class _Pool(Generic[T, R]):
         for worker in self.workers:
             worker.outbox += pickle.dumps(None)
             worker.flush()
+        deadline = time.monotonic() + wait
         for worker in self.workers:
-            worker.process.join(timeout=wait)
-            if worker.process.is_alive():
-                worker.process.kill()
-                worker.process.join()
-            worker.close()
-        if self.stdin >= 0:
-            os.close(self.stdin)
+            while not worker.ended and time.monotonic() < deadline:
+                select.select([worker.answers], [], [], max(deadline - time.monotonic(), 0))
+                worker.take()
+            if not worker.ended:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(worker.pid, signal.SIGKILL)
+            worker.reap()
 
 
 def ordered_map(fn: Callable[[T], R], items: Iterable[T], jobs: int, setup: WorkerSetup,
