@@ -15,6 +15,7 @@ input ends as an error for that input instead of exhausting the machine.
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import pickle
 import select
@@ -248,6 +249,7 @@ class _Pool(Generic[T, R]):
     def __init__(self, fn: Callable[[T], R], jobs: int, setup: WorkerSetup,
                  lost: Callable[[T, str], R]) -> None:
         self.fn, self.setup, self.lost = fn, setup, lost
+        gc.freeze()  # a worker's collections leave the parent's objects (and their pages) alone
         self.workers: list[_Worker[T]] = []
         for _ in range(jobs):
             self.workers.append(self._start())
@@ -330,6 +332,7 @@ class _Pool(Generic[T, R]):
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(worker.pid, signal.SIGKILL)
             worker.reap()
+        gc.unfreeze()
 
 
 def ordered_map(fn: Callable[[T], R], items: Iterable[T], jobs: int, setup: WorkerSetup,
