@@ -78,7 +78,13 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--jobs", "-j", type=int, default=0, metavar="N",
                        help="processes to use (default: the number of cores)")
     check.add_argument("--timeout", type=float, default=Limits().seconds, metavar="SECONDS",
-                       help="time budget per message or file (default: %(default)g; 0: none)")
+                       help="time budget per message or file, reading included "
+                            "(default: %(default)g; 0: none)")
+    check.add_argument("--memory-limit", type=float, default=None, metavar="MIB",
+                       dest="memory_limit",
+                       help="resident memory a worker process may reach before the input it "
+                            "is on is skipped (default: an equal share of the machine's "
+                            "memory; 0: none)")
     listing = sub.add_parser("rules", help="list the rules")
     listing.add_argument("--rules", type=Path, default=None)
     listing.add_argument("--all", action="store_true", dest="all_rules",
@@ -168,6 +174,8 @@ def _cmd_check(args: argparse.Namespace) -> int:
         raise UsageError("check needs an INPUT, --git RANGE or --staged")
     if args.git and args.staged:
         raise UsageError("--git and --staged cannot be combined")
+    if args.memory_limit is not None and args.memory_limit < 0:
+        raise UsageError("--memory-limit must be a number of MiB, or 0 for none")
     in_repo = bool(args.git or args.staged)
     config = load_config(args.config or find_config(args.repo.resolve() if in_repo
                                                     else Path.cwd()))
@@ -185,7 +193,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
                       keep_hunks=args.format == "email", timeout=args.timeout, debug=args.debug,
                       jobs=args.jobs, lines=args.lines or (
                           "head" if args.format in ("github", "sarif") else "commit"),
-                      message=message)
+                      message=message, memory_limit=args.memory_limit)
     outcome = run_check(request, rules, config)
     outcome.errors = [(name, one_line(message)) for name, message in outcome.errors]
     for _, message in outcome.errors:
@@ -375,9 +383,21 @@ def _tolerant_streams() -> None:
             stream.reconfigure(errors="backslashreplace")
 
 
+def _hold_stdin() -> None:
+    """Put /dev/null on a closed standard input, so that no pipe or file the run opens takes
+    descriptor 0 and is read as the input ``-``."""
+    try:
+        os.fstat(0)
+    except OSError:
+        fd = os.open(os.devnull, os.O_RDONLY)
+        if fd != 0:
+            os.close(fd)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run vfiolint and return its exit code."""
     _tolerant_streams()
+    _hold_stdin()
     try:
         args = build_parser().parse_args(argv)
     except UsageError as exc:

@@ -1,47 +1,67 @@
-"""``--jobs``: the same work split over processes, merged back in submission order.
+"""Worker processes: the same work split over processes, merged back in submission order.
 
 The parent streams the work (inputs, or commits read from one ``git log -p``) in bounded
-windows to a process pool; each worker loads the rules once and, for a range, keeps its own
-``git cat-file --batch`` reader. Results come back in the order submitted, so the report is
-byte for byte the one ``--jobs 1`` gives.
+windows to worker processes forked from it; each worker inherits the rules and, for a range,
+keeps its own ``git cat-file --batch`` reader. Results come back one item at a time and are
+yielded in the order submitted, so the report is byte for byte the one ``--jobs 1`` gives.
+
+A worker never takes the run down with it. The parent knows which item each worker is on: a
+worker that dies (the kernel's out-of-memory killer, a crash in C code) costs that item only,
+which becomes an error, and the rest of its batch goes to a new worker. The parent also
+watches each worker's resident memory and kills one that outgrows its budget, so a runaway
+input ends as an error for that input instead of exhausting the machine.
 """
 
 from __future__ import annotations
 
-import atexit
+import contextlib
+import gc
 import os
+import pickle
+import select
+import signal
+import sys
+import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 from vfiolint.config import Config
+from vfiolint.limits import MIB
 from vfiolint.rules.loader import Rule
 
 T = TypeVar("T")
 R = TypeVar("R")
-WINDOW = 4  # tasks in flight per worker: enough to hide latency, bounded memory
+BATCH = 16  # items sent to a worker at once
+WINDOW = 4  # batches per worker that may be ahead of the oldest unfinished item
+WATCH = 0.05  # seconds between two looks at the workers' memory
+PIPE_WRITE = 1 << 16  # bytes written to a worker's pipe at a time
+PIPE_READ = 1 << 20  # bytes read from a worker's pipe at a time
 
 
 @dataclass(frozen=True, slots=True)
 class WorkerSetup:
-    """What a worker needs to analyse anything: rules, configuration, and the repository."""
+    """What a worker needs to analyse anything: rules, configuration, the repository, and
+    the resident memory it may reach (bytes; 0 for no bound)."""
 
     rules: tuple[Rule, ...]
     config: Config
     repo: Path | None = None
+    memory: int = 0
 
 
 @dataclass
 class WorkerState:
-    """A worker process's own state, made once by the pool initializer."""
+    """A worker process's own state, made once when it starts."""
 
     setup: WorkerSetup
     reader: object | None = None
 
 
-# Per-process state of a pool worker: a ProcessPoolExecutor initializer can only leave what it
-# builds in the worker's module globals. The parent process never touches it.
+# Per-process state of a worker: what it builds when it starts, for the functions it runs.
+# The parent process never touches it.
 _STATE: WorkerState | None = None
 
 
@@ -53,13 +73,12 @@ def _initialise(setup: WorkerSetup) -> None:
         from vfiolint.inputs.git import BlobReader
 
         reader = BlobReader(setup.repo)
-        atexit.register(reader.close)
     _STATE = WorkerState(setup, reader)
 
 
 def state() -> WorkerState:
     """Return this worker's state."""
-    assert _STATE is not None, "called outside a pool worker"
+    assert _STATE is not None, "called outside a worker"
     return _STATE
 
 
@@ -69,6 +88,11 @@ def default_jobs() -> int:
         return max(len(os.sched_getaffinity(0)), 1)
     except AttributeError:
         return os.cpu_count() or 1
+
+
+def available() -> bool:
+    """Tell whether workers can be forked here (they inherit rules and open descriptors)."""
+    return hasattr(os, "fork")
 
 
 def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
@@ -83,19 +107,268 @@ def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
         yield batch
 
 
-def ordered_map(fn: Callable[[T], R], items: Iterable[T], jobs: int,
-                setup: WorkerSetup) -> Iterator[R]:
-    """Apply ``fn`` to items in ``jobs`` processes, yielding results in the items' order.
+@dataclass(frozen=True, slots=True)
+class _Failed:
+    """What a worker sends back for an item whose function raised."""
 
-    At most ``jobs * WINDOW`` items are in flight, so a long stream of work stays bounded."""
-    from concurrent.futures import Future, ProcessPoolExecutor  # only runs with a pool pay
+    message: str
 
-    pending: list[Future[R]] = []
-    with ProcessPoolExecutor(max_workers=jobs, initializer=_initialise,
-                             initargs=(setup,)) as pool:
-        for item in items:
-            pending.append(pool.submit(fn, item))
-            if len(pending) >= jobs * WINDOW:
-                yield pending.pop(0).result()
-        while pending:
-            yield pending.pop(0).result()
+
+def _serve(orders: int, answers: int, fn: Callable[[T], R], setup: WorkerSetup) -> None:
+    """Run in a worker: answer each item of each batch read from ``orders``, until told to
+    stop (``None``) or the parent is gone. An answer is its pickle's length (8 bytes, big
+    endian), then the pickle."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # ^C is the parent's to handle
+    _initialise(setup)
+    try:
+        with os.fdopen(orders, "rb") as source, os.fdopen(answers, "wb") as sink:
+            while (batch := pickle.load(source)) is not None:
+                for item in batch:
+                    try:
+                        answer = pickle.dumps(fn(item), pickle.HIGHEST_PROTOCOL)
+                    except Exception as exc:  # the function's own net failed: still one item
+                        answer = pickle.dumps(_Failed(
+                            f"internal error: {type(exc).__name__}: {exc}"))
+                    sink.write(len(answer).to_bytes(8, "big"))
+                    sink.write(answer)
+                    sink.flush()
+    except (EOFError, pickle.UnpicklingError, BrokenPipeError):
+        pass  # the parent is gone
+    finally:
+        reader = state().reader
+        close = getattr(reader, "close", None)
+        if close is not None:
+            close()
+
+
+def _fork(fn: Callable[[T], R], setup: WorkerSetup, theirs: list[int]) -> tuple[int, int, int]:
+    """Fork a worker; return its pid and the parent's ends of its pipes (orders, answers),
+    both non-blocking. ``theirs`` are the parent's ends of the other workers' pipes, which the
+    new worker closes: a worker must see the end of its orders when the parent goes away."""
+    orders_read, orders_write = os.pipe()
+    answers_read, answers_write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the worker: never returns into the parent's code, nor runs its exit handlers
+        code = 1
+        try:
+            for fd in (orders_write, answers_read, *theirs):
+                os.close(fd)
+            _serve(orders_read, answers_write, fn, setup)
+            code = 0
+        finally:
+            with contextlib.suppress(Exception):
+                sys.stderr.flush()
+            os._exit(code)
+    os.close(orders_read)
+    os.close(answers_write)
+    os.set_blocking(orders_write, False)
+    os.set_blocking(answers_read, False)
+    return pid, orders_write, answers_read
+
+
+@dataclass
+class _Worker(Generic[T]):
+    """A worker process as the parent sees it: the pipe its orders go down (written without
+    ever blocking, from ``outbox``), the pipe its answers come up (read into ``inbox``), and
+    the items it still owes, the first being the one it is on."""
+
+    pid: int
+    orders: int
+    answers: int
+    outbox: bytearray = field(default_factory=bytearray)
+    inbox: bytearray = field(default_factory=bytearray)
+    owed: deque[tuple[int, T]] = field(default_factory=deque)
+    ended: bool = False  # its answers pipe is closed: it has exited
+    killed: str = ""  # why the parent killed it
+
+    def flush(self) -> None:
+        """Write what the pipe takes of the outbox now."""
+        try:
+            while self.outbox:
+                del self.outbox[:os.write(self.orders, self.outbox[:PIPE_WRITE])]
+        except BlockingIOError:
+            pass
+        except OSError:  # it died: the end of its answers says so
+            self.outbox.clear()
+
+    def take(self) -> list[bytes]:
+        """Read what has come up the answers pipe; return the whole answers in it."""
+        try:
+            while data := os.read(self.answers, PIPE_READ):
+                self.inbox += data
+            self.ended = True
+        except BlockingIOError:
+            pass
+        answers = []
+        at = 0
+        while len(self.inbox) - at >= 8:
+            size = int.from_bytes(self.inbox[at:at + 8], "big")
+            if len(self.inbox) - at - 8 < size:
+                break
+            answers.append(bytes(self.inbox[at + 8:at + 8 + size]))
+            at += 8 + size
+        del self.inbox[:at]
+        return answers
+
+    def resident(self) -> int:
+        """Return the worker's resident memory in bytes (0 if it cannot be read)."""
+        try:
+            pages = Path(f"/proc/{self.pid}/statm").read_text().split()[1]
+        except (OSError, IndexError):
+            return 0
+        return int(pages) * os.sysconf("SC_PAGE_SIZE")
+
+    def reap(self) -> int:
+        """Close the parent's ends of the worker's pipes; wait for it; return its exit code
+        (negative: the signal that ended it)."""
+        for fd in (self.orders, self.answers):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        return os.waitstatus_to_exitcode(os.waitpid(self.pid, 0)[1])
+
+
+def _death(worker: _Worker[T], code: int) -> str:
+    """Say why a worker ended, as the error of the item it was on."""
+    if worker.killed:
+        return worker.killed
+    if code < 0:
+        name = signal.Signals(-code).name
+        if -code == signal.SIGKILL:
+            return f"skipped: its worker process was killed ({name}; out of memory?)"
+        return f"skipped: its worker process died ({name})"
+    return f"skipped: its worker process ended early (exit code {code})"
+
+
+class _Pool(Generic[T, R]):
+    """Workers that answer items in batches, replaced when one dies.
+
+    The parent never blocks on a worker: orders are written as the pipes take them (so the
+    next batch can wait in a worker's pipe while it works on the current one) and answers
+    read as they come."""
+
+    def __init__(self, fn: Callable[[T], R], jobs: int, setup: WorkerSetup,
+                 lost: Callable[[T, str], R]) -> None:
+        self.fn, self.setup, self.lost = fn, setup, lost
+        gc.freeze()  # a worker's collections leave the parent's objects (and their pages) alone
+        self.workers: list[_Worker[T]] = []
+        for _ in range(jobs):
+            self.workers.append(self._start())
+        self.retry: deque[list[tuple[int, T]]] = deque()  # what dead workers left undone
+        self.results: dict[int, R] = {}
+
+    def _start(self) -> _Worker[T]:
+        """Fork a worker."""
+        theirs = [fd for w in self.workers for fd in (w.orders, w.answers)]
+        return _Worker(*_fork(self.fn, self.setup, theirs))
+
+    def give(self, worker: _Worker[T], batch: list[tuple[int, T]]) -> None:
+        """Send a batch to a worker (after what it has, if anything)."""
+        worker.owed.extend(batch)
+        worker.outbox += pickle.dumps([item for _, item in batch], pickle.HIGHEST_PROTOCOL)
+        worker.flush()
+
+    def hungry(self) -> list[_Worker[T]]:
+        """Return the workers that owe less than a batch: one more keeps each busy while the
+        parent takes in what it sent."""
+        return [w for w in self.workers if len(w.owed) < BATCH]
+
+    def idle(self) -> bool:
+        """Tell whether every worker owes nothing."""
+        return not any(w.owed for w in self.workers)
+
+    def step(self) -> None:
+        """Wait for answers, an end or room in a pipe; collect answers; bury the dead; watch
+        the workers' memory."""
+        poll = select.poll()
+        for worker in self.workers:
+            poll.register(worker.answers, select.POLLIN)
+            if worker.outbox:
+                poll.register(worker.orders, select.POLLOUT)
+        ready = {fd for fd, _ in poll.poll(WATCH * 1000)}
+        for worker in list(self.workers):
+            if worker.outbox and worker.orders in ready:
+                worker.flush()
+            if worker.answers in ready:
+                self._receive(worker)
+            if worker.ended:
+                self._bury(worker)
+        if self.setup.memory:
+            for worker in self.workers:
+                if worker.owed and not worker.killed and worker.resident() > self.setup.memory:
+                    worker.killed = (f"skipped: too large (over the memory limit of "
+                                     f"{self.setup.memory // MIB} MiB)")
+                    os.kill(worker.pid, signal.SIGKILL)
+
+    def _receive(self, worker: _Worker[T]) -> None:
+        """Take every answer a worker has sent so far."""
+        for data in worker.take():
+            answer = pickle.loads(data)
+            index, item = worker.owed.popleft()
+            self.results[index] = (self.lost(item, answer.message)
+                                   if isinstance(answer, _Failed) else answer)
+
+    def _bury(self, worker: _Worker[T]) -> None:
+        """Settle what a dead worker owed: its current item is an error, the rest is retried."""
+        code = worker.reap()
+        if worker.owed:
+            index, item = worker.owed.popleft()
+            self.results[index] = self.lost(item, _death(worker, code))
+            if worker.owed:
+                self.retry.append(list(worker.owed))
+        self.workers.remove(worker)
+        self.workers.append(self._start())
+
+    def close(self, wait: float = 1) -> None:
+        """Stop every worker: politely, then, after ``wait`` seconds, not."""
+        for worker in self.workers:
+            worker.outbox += pickle.dumps(None)
+            worker.flush()
+        deadline = time.monotonic() + wait
+        for worker in self.workers:
+            while not worker.ended and time.monotonic() < deadline:
+                select.select([worker.answers], [], [], max(deadline - time.monotonic(), 0))
+                worker.take()
+            if not worker.ended:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(worker.pid, signal.SIGKILL)
+            worker.reap()
+        gc.unfreeze()
+
+
+def ordered_map(fn: Callable[[T], R], items: Iterable[T], jobs: int, setup: WorkerSetup,
+                lost: Callable[[T, str], R]) -> Iterator[R]:
+    """Apply ``fn`` to items in ``jobs`` worker processes, yielding results in the items' order.
+
+    At most ``jobs * WINDOW`` batches are ahead of the oldest unanswered item, so a long stream
+    of work stays bounded. An item whose worker died, or whose function raised, is replaced by
+    ``lost(item, message)``, the message saying what happened ("skipped: …")."""
+    pool: _Pool[T, R] = _Pool(fn, jobs, setup, lost)
+    source = batched(enumerate(items), BATCH)
+    ahead = jobs * WINDOW * BATCH
+    given = following = 0  # items taken from the source; the next index to yield
+    exhausted = False
+    try:
+        while True:
+            for worker in pool.hungry():
+                if pool.retry:
+                    pool.give(worker, pool.retry.popleft())
+                elif not exhausted and given < following + ahead:
+                    batch = next(source, None)
+                    if batch is None:
+                        exhausted = True
+                        break
+                    given += len(batch)
+                    pool.give(worker, batch)
+            if exhausted and not pool.retry and pool.idle():
+                break
+            pool.step()
+            while following in pool.results:
+                yield pool.results.pop(following)
+                following += 1
+        while following in pool.results:
+            yield pool.results.pop(following)
+            following += 1
+    except BaseException:  # ^C, or the caller stopped early: the workers' work is lost anyway
+        pool.close(wait=0)
+        raise
+    pool.close()

@@ -1,8 +1,9 @@
 """One run of ``vfiolint check``: read every input (or commit), analyse it, collect the outcome.
 
 Pure orchestration, no printing: ``cli`` turns the Outcome into a report and an exit code.
-Work is done per input or per commit, in this process or in a pool (``--jobs``), and a failure
-is always the error of the one input, message or commit it happened in.
+Work is done per input or per commit, in this process or in worker processes (``--jobs``;
+inputs always, unless ``--memory-limit 0``), and a failure is always the error of the one
+input, message or commit it happened in, even one that takes its worker process down.
 """
 
 from __future__ import annotations
@@ -20,9 +21,9 @@ from vfiolint.config import Config
 from vfiolint.coverage import Coverage
 from vfiolint.errors import VfiolintError
 from vfiolint.findings import Finding, HeadPlace, PatchRef, Status
-from vfiolint.inputs import InputReader, Loaded, expand, open_input
+from vfiolint.inputs import Entry, InputReader, Loaded, expand, open_input
 from vfiolint.inputs.stream import chunks, deadline
-from vfiolint.limits import Limits
+from vfiolint.limits import Limits, memory_budget
 from vfiolint.model import FileDiff, LineKind, Patch
 from vfiolint.policy import keep
 from vfiolint.rules.loader import Rule
@@ -36,9 +37,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# Below this many inputs or commits, starting worker processes costs more than it saves.
+# Below this many inputs or commits, more than one worker process costs more than it saves.
 MIN_PARALLEL = 32
-BATCH = 16  # inputs or commits per task sent to a worker
 
 
 @dataclass
@@ -226,6 +226,7 @@ class Task:
     debug: bool
     keep_hunks: bool
     limits: Limits = field(default_factory=Limits)
+    memory: float | None = None  # MiB a worker may reach; None: a share of the machine; 0: any
 
 
 def commit_outcome(reader: BlobReader, item: LoggedCommit | BrokenCommit, index: int,
@@ -247,20 +248,27 @@ def commit_outcome(reader: BlobReader, item: LoggedCommit | BrokenCommit, index:
     return outcome
 
 
-def _commits_in_worker(batch: list[tuple[LoggedCommit | BrokenCommit, int, str, Task]]
-                       ) -> Outcome:
-    """Pool entry point for a batch of commits."""
+CommitWork = tuple["LoggedCommit | BrokenCommit", int, str, Task]
+
+
+def _commit_in_worker(work: CommitWork) -> Outcome:
+    """Worker entry point for one commit."""
     from vfiolint import parallel
     from vfiolint.inputs.git import BlobReader
 
     here = parallel.state()
     reader = here.reader
     assert isinstance(reader, BlobReader)
-    outcome = Outcome()
-    for item, index, range_name, task in batch:
-        outcome.merge(commit_outcome(reader, item, index, range_name, list(here.setup.rules),
-                                     here.setup.config, task))
-    return outcome
+    item, index, range_name, task = work
+    return commit_outcome(reader, item, index, range_name, list(here.setup.rules),
+                          here.setup.config, task)
+
+
+def _lost_commit(work: CommitWork, message: str) -> Outcome:
+    """Make the error of a commit whose worker process died."""
+    commit = work[0].commit
+    return Outcome(keep_hunks=work[3].keep_hunks, inputs=1,
+                   errors=[(commit, f"{commit[:12]}: {message}")])
 
 
 @dataclass(frozen=True, slots=True)
@@ -303,10 +311,12 @@ class CommitRange:
                   for index, item in enumerate(git.log_range(self.repo, self.range)))
         with git.BlobReader(self.repo) as reader, progress or nullcontext():
             bar = progress.add_task("commits", total=total) if progress else None
-            if jobs > 1 and total >= MIN_PARALLEL:
-                setup = parallel.WorkerSetup(tuple(rules), config, self.repo)
-                parts = parallel.ordered_map(_commits_in_worker, parallel.batched(logged, BATCH),
-                                             min(jobs, total), setup)
+            if jobs > 1 and total >= MIN_PARALLEL and parallel.available():
+                workers = min(jobs, total)
+                setup = parallel.WorkerSetup(tuple(rules), config, self.repo,
+                                             memory_budget(task.memory, workers))
+                parts = parallel.ordered_map(_commit_in_worker, logged, workers, setup,
+                                             _lost_commit)
             else:
                 parts = (commit_outcome(reader, item, index, name, rules, config, job)
                          for item, index, name, job in logged)
@@ -356,21 +366,33 @@ def stream_outcome(name: str, stream: BinaryIO, rules: list[Rule], config: Confi
 
 def _run_input(name: str, stream: BinaryIO, named: bool, rules: list[Rule], config: Config,
                limits: Limits, outcome: Outcome, debug: bool) -> None:
-    """Analyse one input message by message, each within the time budget.
+    """Read and analyse one input message by message, each within the time budget.
 
-    Splitting the stream into messages is cheap and stays outside the budget; a message that
-    fails or runs out of time is that message's error, and the next one is read."""
+    The budget covers reading a message as well as analysing it, so a stream that stops
+    sending ends too. A message that fails or runs out of time while it is analysed is that
+    message's error, and the next one is read; one that fails while it is read ends the
+    input (a stream cannot be read past what went wrong)."""
     reader = InputReader(name, named, limits)
+    messages = chunks(stream, name, limits)
+    number = 1
+    while True:
+        where = f"{name}: message {number}" if number > 1 else name
+        reading = True
+        try:
+            with deadline(limits.seconds, where):
+                chunk = next(messages, None)
+                reading = False
+                if chunk is None:
+                    break
+                _record(reader.read(chunk), rules, config, outcome)
+        except Exception as exc:  # a crash is this message's error, never "findings"
+            outcome.errors.append((name, _failure(where, exc, debug)))
+            if reading:
+                return
+        number += 1
+    if reader.found or reader.mail:
+        outcome.recognised.add(name)
     try:
-        for chunk in chunks(stream, name, limits):
-            where = f"{name}: message {chunk.number}" if chunk.number > 1 else name
-            try:
-                with deadline(limits.seconds, where):
-                    _record(reader.read(chunk), rules, config, outcome)
-            except Exception as exc:  # a crash is this message's error, never "findings"
-                outcome.errors.append((name, _failure(where, exc, debug)))
-        if reader.found or reader.mail:
-            outcome.recognised.add(name)
         final = reader.finish()
         if final is not None:
             with deadline(limits.seconds, name):
@@ -379,60 +401,74 @@ def _run_input(name: str, stream: BinaryIO, named: bool, rules: list[Rule], conf
         outcome.errors.append((name, _failure(name, exc, debug)))
 
 
-def input_outcome(name: str, named: bool, rules: list[Rule], config: Config,
-                  task: Task) -> Outcome:
-    """Analyse one input (a file, a directory entry, or standard input)."""
+def input_outcome(entry: Entry, rules: list[Rule], config: Config, task: Task) -> Outcome:
+    """Analyse one input (a file, a directory entry, a pipe or device, or standard input).
+
+    Opening is bounded by the time budget as well: a named pipe without a writer waits in
+    open(2)."""
+    name = entry.name
     outcome = Outcome(keep_hunks=task.keep_hunks, inputs=1)
-    try:
-        stream = open_input(name)
-    except VfiolintError as exc:
-        outcome.errors.append((name, str(exc)))
+    if entry.skip is not None:
+        outcome.errors.append((name, entry.skip))
         return outcome
     try:
-        _run_input(name, stream, named, rules, config, task.limits, outcome, task.debug)
-    finally:
-        if stream is not sys.stdin.buffer:
-            stream.close()
+        with deadline(task.limits.seconds, name):
+            stream = open_input(name)
+    except Exception as exc:
+        outcome.errors.append((name, _failure(name, exc, task.debug)))
+        return outcome
+    with stream:
+        _run_input(name, stream, entry.named, rules, config, task.limits, outcome, task.debug)
     return outcome
 
 
-def _inputs_in_worker(batch: list[tuple[str, bool, Task]]) -> Outcome:
-    """Pool entry point for a batch of inputs."""
+def _input_in_worker(work: tuple[Entry, Task]) -> Outcome:
+    """Worker entry point for one input."""
     from vfiolint import parallel
 
     here = parallel.state()
-    outcome = Outcome()
-    for name, named, task in batch:
-        outcome.merge(input_outcome(name, named, list(here.setup.rules), here.setup.config, task))
-    return outcome
+    entry, task = work
+    return input_outcome(entry, list(here.setup.rules), here.setup.config, task)
+
+
+def _lost_input(work: tuple[Entry, Task], message: str) -> Outcome:
+    """Make the error of an input whose worker process died."""
+    entry, task = work
+    return Outcome(keep_hunks=task.keep_hunks, inputs=1,
+                   errors=[(entry.name, f"{entry.name}: {message}")])
 
 
 @dataclass(frozen=True, slots=True)
 class Inputs:
-    """Named inputs: files, directories (searched), or ``-`` for standard input."""
+    """Named inputs: files, directories (searched), pipes and devices, or ``-`` for standard
+    input."""
 
     names: tuple[str, ...]
 
     def outcome(self, rules: list[Rule], config: Config, task: Task, jobs: int) -> Outcome:
-        """Analyse every input; one bad input is that input's error only."""
+        """Analyse every input; one bad input is that input's error only.
+
+        Inputs are analysed in worker processes, one even with ``--jobs 1``, whose memory the
+        parent watches: a runaway input is that input's error, and the run goes on. With no
+        memory bound and one job, they are analysed in this process."""
         from vfiolint import parallel
 
         outcome = Outcome(keep_hunks=task.keep_hunks)
         folders = {name: expand([name]) for name in self.names if _is_dir(name)}
-        inputs = [x for name in self.names
-                  for x in folders.get(name, [(name, True)])]
-        if jobs > 1 and len(inputs) >= MIN_PARALLEL and all(name != "-" for name, _ in inputs):
-            setup = parallel.WorkerSetup(tuple(rules), config)
-            work = ((name, named, task) for name, named in inputs)
-            batches = parallel.batched(work, BATCH)
-            for part in parallel.ordered_map(_inputs_in_worker, batches, min(jobs, len(inputs)),
-                                             setup):
-                outcome.merge(part)
+        inputs = [x for name in self.names for x in folders.get(name, [Entry(name, True)])]
+        workers = min(jobs, len(inputs)) if len(inputs) >= MIN_PARALLEL else 1
+        memory = memory_budget(task.memory, workers)
+        if inputs and (workers > 1 or memory) and parallel.available():
+            setup = parallel.WorkerSetup(tuple(rules), config, memory=memory)
+            parts: Iterable[Outcome] = parallel.ordered_map(
+                _input_in_worker, ((entry, task) for entry in inputs), workers, setup,
+                _lost_input)
         else:
-            for name, named in inputs:
-                outcome.merge(input_outcome(name, named, rules, config, task))
+            parts = (input_outcome(entry, rules, config, task) for entry in inputs)
+        for part in parts:
+            outcome.merge(part)
         for name, entries in folders.items():  # a folder with nothing to read is a mistake
-            if not {entry for entry, _ in entries} & outcome.recognised:
+            if not {entry.name for entry in entries} & outcome.recognised:
                 outcome.errors.append((name, f"{name}: no patch, mail or C source in this "
                                              "directory"))
         return outcome
@@ -464,6 +500,7 @@ class Request:
     jobs: int = 0
     lines: str = "commit"  # "head": a range's findings also placed in the range's head
     message: str = ""  # with ``staged``: the commit message being written
+    memory_limit: float | None = None  # MiB per worker process; None: a share of the machine
 
     def sources(self) -> list[tuple[str, Source]]:
         """Return the sources to read, each with the name its failure is reported under."""
@@ -483,7 +520,7 @@ def run_check(request: Request, rules: list[Rule], config: Config) -> Outcome:
 
     outcome = Outcome(keep_hunks=request.keep_hunks)
     task = Task(request.timeout, request.debug, request.keep_hunks,
-                Limits(seconds=request.timeout))
+                Limits(seconds=request.timeout), request.memory_limit)
     jobs = request.jobs or parallel.default_jobs()
     for name, source in request.sources():
         try:

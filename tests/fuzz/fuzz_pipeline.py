@@ -11,8 +11,12 @@ With ``atheris`` installed the bytes come from libFuzzer (coverage guided); with
 CRLF, quoting, wrapping, re-encoding, absurd hunk headers, NUL bytes, shuffled lines, byte
 flips). The seeds default to the corpus under ``corpus/``.
 
+Each input is also fed through a real pipe, in uneven pieces, and must read the same as from
+bytes.
+
 A crash is any exception other than vfiolint's own ``VfiolintError``, a report that is not valid
-JSON or cannot be written to a UTF-8 stdout, an error message of more than one line, or a run
+JSON or cannot be written to a UTF-8 stdout, an error message of more than one line, an input
+that reads otherwise through a pipe, or a run
 over the per-input time limit (``--limit``, default 5 s of CPU time, raised as ``Hang`` by
 ``SIGVTALRM``; a wall-clock backstop of 6x that catches code stuck in C). Crashes do not stop
 the run: each distinct one (exception type + innermost vfiolint frame) is saved once to
@@ -33,6 +37,7 @@ import random
 import re
 import signal
 import sys
+import threading
 import time
 import traceback
 from pathlib import Path
@@ -41,7 +46,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from vfiolint.errors import VfiolintError  # noqa: E402
-from vfiolint.inputs import load  # noqa: E402
+from vfiolint.inputs import Loaded, load, load_stream  # noqa: E402
 from vfiolint.policy import keep  # noqa: E402
 from vfiolint.report import checkpatch, email_reply, github, json_doc, sarif  # noqa: E402
 from vfiolint.rules.loader import load_rules  # noqa: E402
@@ -75,6 +80,36 @@ def name_for(data: bytes) -> str:
     return NAMES[len(data) % len(NAMES)]
 
 
+def load_piped(name: str, data: bytes) -> Loaded:
+    """Read data as ``load`` does, but through a real pipe, written in uneven pieces (their
+    size follows from the data, so that a reproducer replays the same way)."""
+    read_end, write_end = os.pipe()
+    step = 1 + len(data) % 4093
+
+    def write() -> None:
+        try:
+            with os.fdopen(write_end, "wb", buffering=0) as out:
+                for at in range(0, len(data), step):
+                    out.write(data[at:at + step])
+        except BrokenPipeError:
+            pass  # the reader stopped early (an error): what it read is what counts
+
+    writer = threading.Thread(target=write, daemon=True)
+    writer.start()
+    with os.fdopen(read_end, "rb") as stream:
+        parts = list(load_stream(name, stream, True))
+    writer.join()
+    return Loaded(name, tuple(p for part in parts for p in part.patches),
+                  next((part.source for part in parts if part.source is not None), None),
+                  tuple(e for part in parts for e in part.errors))
+
+
+def _same_reading(one: Loaded, other: Loaded) -> bool:
+    """Tell whether two readings of an input found the same patches, source and errors."""
+    return (one.patches, one.source, [str(e) for e in one.errors]) == (
+        other.patches, other.source, [str(e) for e in other.errors])
+
+
 def run_pipeline(data: bytes, name: str | None = None) -> str:
     """Do what ``vfiolint check --format json`` does for one input; return the JSON document.
 
@@ -85,6 +120,8 @@ def run_pipeline(data: bytes, name: str | None = None) -> str:
     patches = {}
     try:
         loaded = load(name, data, True)
+        if not _same_reading(loaded, load_piped(name, data)):
+            raise PropertyViolation("read through a pipe, the input gives another result")
         patches.update({(p.input, p.index): p for p in loaded.patches})
         errors += [(name, str(e)) for e in loaded.errors]
         findings += analyse(loaded, RULES)[0]

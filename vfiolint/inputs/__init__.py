@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import logging
 import re
-import sys
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +21,7 @@ from vfiolint.model import Patch
 log = logging.getLogger(__name__)
 
 DEFAULT_LIMITS = Limits()
+BLOCK = 1 << 16  # read buffer of an input
 SUFFIXES = (".patch", ".diff", ".mbox", ".mbx", ".eml", ".mail", ".msg", ".txt", ".c", ".h")
 C_LINE_RE = re.compile(r"^\s*(#\s*(include|define|if|ifdef|ifndef|endif)\b|.*[;{}]\s*$)")
 MAIL_HINT_RE = re.compile(r"^(>|\[.*\b(PATCH|RFC)\b|Re: |On .* wrote:$|More information about)")
@@ -36,22 +37,56 @@ class Loaded:
     errors: tuple[InputError, ...] = ()
 
 
-def expand(names: list[str]) -> list[tuple[str, bool]]:
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One input to read: a name from the command line or a file found in a directory."""
+
+    name: str
+    named: bool  # given by the user, not found in a directory
+    skip: str | None = None  # why a directory entry is not read (a named pipe, a device)
+
+
+SPECIAL_KINDS = (
+    (stat.S_ISFIFO, "a named pipe"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+)
+
+
+def _walk(root: Path) -> Iterator[Entry]:
+    """Yield the inputs a directory holds, sorted, hidden entries and other names left out.
+
+    Only regular files are read: a named pipe or a device found there would block or never
+    end, so each is one error (naming one on the command line reads it)."""
+    for path in sorted(root.rglob("*"), key=str):
+        if not path.name.endswith(SUFFIXES) or any(
+                part.startswith(".") for part in path.relative_to(root).parts):
+            continue
+        try:
+            mode = path.stat().st_mode
+        except OSError:
+            continue  # a dangling link, or an entry gone since the listing
+        if stat.S_ISREG(mode):
+            yield Entry(str(path), False)
+            continue
+        kind = next((what for test, what in SPECIAL_KINDS if test(mode)), None)
+        if kind is not None:
+            yield Entry(str(path), False, f"{path}: skipped: {kind}, not a regular file")
+
+
+def expand(names: list[str]) -> list[Entry]:
     """Replace each directory by the inputs it holds (sorted, hidden entries skipped).
 
-    Each name comes with whether the user named it: a file found in a directory that turns out
-    to be neither mail nor C (a README, build options) is skipped, not an error."""
-    out: list[tuple[str, bool]] = []
+    Each entry says whether the user named it: a file found in a directory that turns out to
+    be neither mail nor C (a README, build options) is skipped, not an error."""
+    out: list[Entry] = []
     for name in names:
         path = Path(name)
         if name != "-" and path.is_dir():
-            out += sorted(
-                (str(p), False) for p in path.rglob("*")
-                if p.is_file() and p.name.endswith(SUFFIXES)
-                and not any(part.startswith(".") for part in p.relative_to(path).parts)
-            )
+            out += _walk(path)
         else:
-            out.append((name, True))
+            out.append(Entry(name, True))
     return out
 
 
@@ -176,11 +211,13 @@ def load_stream(name: str, stream: BinaryIO, named: bool = True,
 
 
 def open_input(name: str) -> BinaryIO:
-    """Open an input for streaming; ``-`` is standard input."""
-    if name == "-":
-        return sys.stdin.buffer
+    """Open an input for streaming; ``-`` is standard input.
+
+    A named pipe blocks here until a writer opens it: the caller bounds the wait."""
     try:
-        return Path(name).open("rb")
+        if name == "-":  # descriptor 0 itself: sys.stdin may have been replaced
+            return open(0, "rb", buffering=BLOCK, closefd=False)
+        return Path(name).open("rb", buffering=BLOCK)
     except OSError as exc:
         raise InputError(f"{name}: cannot read: {exc.strerror or exc}") from exc
 

@@ -1,12 +1,15 @@
 """Read an input as a stream of messages, never whole: a 1 GB mbox costs one message of memory.
 
 An mbox is split at ``From `` lines that a header line follows; anything else is one message.
-Limits turn hostile inputs into a clear "skipped" error for that message instead of a hang or
-an exhausted machine.
+Every input is read the same way, a file as well as a pipe, a device or standard input: a line
+at most ``line_bytes + 1`` bytes at a time, so that no input, whatever its content, is ever held
+past its limits. Limits turn hostile inputs into a clear "skipped" error for that message
+instead of a hang or an exhausted machine.
 """
 
 from __future__ import annotations
 
+import io
 import re
 import signal
 from collections.abc import Iterator
@@ -34,52 +37,91 @@ class Chunk:
     error: InputError | None = None
 
 
-def _closed(number: int, lines: list[bytes], size: int, longest: int, limits: Limits,
+def _where(name: str, number: int) -> str:
+    """Name a message of an input (the first one by the input's name alone)."""
+    return f"{name}: message {number}" if number > 1 else name
+
+
+def _closed(number: int, kept: io.BytesIO | None, size: int, longest: int, limits: Limits,
             name: str) -> Chunk:
-    """Turn the lines of one message into a Chunk, or a "skipped" error past a limit."""
-    where = f"{name}: message {number}" if number > 1 else name
+    """Turn one message into a Chunk, or a "skipped" error past a limit."""
+    where = _where(name, number)
     if size > limits.message_bytes:
         return Chunk(number, b"", InputError(
             f"{where}: skipped: too large ({size / MIB:.1f} MiB, "
             f"limit {limits.message_bytes // MIB} MiB)"))
-    if longest > limits.line_bytes:
+    if longest > limits.line_bytes or kept is None:
         return Chunk(number, b"", InputError(
             f"{where}: skipped: too large (a line of {longest / MIB:.1f} MiB, "
             f"limit {limits.line_bytes / MIB:g} MiB)"))
-    return Chunk(number, b"".join(lines))
+    return Chunk(number, kept.getvalue())
+
+
+def _cut(number: int, limits: Limits, name: str) -> Chunk:
+    """Give up on a message that no boundary will ever end: the rest is not read."""
+    limit = f"{limits.message_bytes / MIB:g} MiB"
+    return Chunk(number, b"", InputError(
+        f"{_where(name, number)}: skipped: too large (over {limit}, limit {limit}; "
+        "not read further)"))
 
 
 def chunks(stream: BinaryIO, name: str, limits: Limits) -> Iterator[Chunk]:
-    """Yield the messages of a stream one by one; an over-limit message yields its error."""
-    lines: list[bytes] = []
+    """Yield the messages of a stream one by one; an over-limit message yields its error.
+
+    A line is read ``line_bytes + 1`` bytes at most at a time, and past a limit a message is
+    counted, not kept. Once a ``From `` line has shown the input to be an mbox, the next
+    message is sought beyond an oversized one; an input that has shown no such boundary is not
+    read further than its limit and one line (a stream with no end, ``/dev/zero``, costs no
+    more). The loop keeps its state in locals: it runs once per line of every input."""
+    cap = limits.line_bytes + 1
+    most = limits.message_bytes
+    done = 0  # messages yielded so far: the one being read is number done + 1
     size = longest = 0
-    number = 1
-    pending: bytes | None = None
-    for line in stream:
-        if pending is not None:
-            if HEADER_RE.match(line) and (size or lines):
-                yield _closed(number, lines, size, longest, limits, name)
-                number += 1
-                lines, size, longest = [], 0, 0
-            line_list = [pending, line]
-            pending = None
-        elif MBOX_FROM_RE.match(line):
-            pending = line
-            continue
-        else:
-            line_list = [line]
-        for item in line_list:
-            size += len(item)
-            longest = max(longest, len(item))
-            if size <= limits.message_bytes:
-                lines.append(item)
-            elif lines:
-                lines = []  # over the limit: keep counting, stop keeping
+    partial = 0  # how much of an over-long line has been read, while reading one
+    kept: io.BytesIO | None = io.BytesIO()  # None once the message is bound to be skipped
+    mbox = False
+    pending: bytes | None = None  # a From line, until the next line says if it starts a message
+    readline, is_from, is_header = stream.readline, MBOX_FROM_RE.match, HEADER_RE.match
+    try:
+        while piece := readline(cap):
+            length = len(piece)
+            overlong = partial or (length == cap and piece[-1] != 10)  # 10: "\n"
+            if pending is not None:
+                if not partial and is_header(piece):  # a long header still ends a message
+                    mbox = True
+                    if size:
+                        yield _closed(done + 1, kept, size, longest, limits, name)
+                        done, size, longest, kept = done + 1, 0, 0, io.BytesIO()
+                size += len(pending)
+                if kept is not None:
+                    longest = max(longest, len(pending))
+                    kept.write(pending)
+                pending = None
+            elif not overlong and piece[0] == 70 and is_from(piece):  # 70: "F"
+                pending = piece
+                continue
+            size += length
+            if overlong:
+                partial += length
+                longest = max(longest, partial)
+                partial = 0 if length < cap or piece[-1] == 10 else partial
+                kept = None
+            elif kept is not None:
+                longest = max(longest, length)
+                kept.write(piece)
+            if size > most:
+                kept = None
+                if not mbox:
+                    yield _cut(done + 1, limits, name)
+                    return
+    except OSError as exc:
+        raise InputError(f"{name}: cannot read: {exc.strerror or exc}") from exc
     if pending is not None:
-        lines.append(pending)
         size += len(pending)
-    if lines or size:
-        yield _closed(number, lines, size, longest, limits, name)
+        if kept is not None:
+            kept.write(pending)
+    if size:
+        yield _closed(done + 1, kept, size, longest, limits, name)
 
 
 @contextmanager
