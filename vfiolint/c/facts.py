@@ -32,6 +32,7 @@ class Facts:
     path: str = ""
     definitions: Definitions = NO_DEFINITIONS
     _tokens: dict[int, frozenset[str]] = field(default_factory=dict)
+    _guards: dict[int, list[Guard]] = field(default_factory=dict)
 
     @property
     def root(self) -> Node:
@@ -58,8 +59,11 @@ class Facts:
         return self.symbols.function_of(node)
 
     def guards(self, node: Node) -> list[Guard]:
-        """Return the guards under which a node runs, within its function."""
-        return guards_of(node, self.symbols.parent)
+        """Return the guards under which a node runs, within its function (cached)."""
+        found = self._guards.get(node.id)
+        if found is None:
+            found = self._guards[node.id] = guards_of(node, self.symbols.parent)
+        return found
 
     def tokens(self, node: Node) -> frozenset[str]:
         """Return the identifiers, type names and numbers below a node (no comments, strings)."""

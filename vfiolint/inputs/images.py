@@ -305,7 +305,8 @@ def _fragments(hunks: Iterable[Hunk], side: LineKind
         kept: list[Line | None] = [x for x in hunk.lines if x.kind in (LineKind.CONTEXT, side)]
         alone = balance([x.text for x in kept if x is not None], hunk.section)
         dangling = _dangling_head(out[-1][0]) if out else None
-        if out and section_function(hunk.section) in {out[-1][1].open_in, dangling} - {None}:
+        if out and len(out[-1][0]) < MAX_JOINED_ROWS and \
+                section_function(hunk.section) in {out[-1][1].open_in, dangling} - {None}:
             best = _join(out[-1][0], kept, section,
                          BODY_FILLERS if dangling == section_function(hunk.section)
                          else GAP_FILLERS)
@@ -318,6 +319,9 @@ def _fragments(hunks: Iterable[Hunk], side: LineKind
 
 
 GAP_FILLERS = ("", ";", "; {", "; { {", "; { { {")
+# Joining re-balances the whole fragment: past this many rows a function's next hunk stands
+# alone, so a patch of many hunks in one function costs no more than the hunks apart.
+MAX_JOINED_ROWS = 200
 BODY_FILLERS = ("{", "{ {", "{ { {", "{ { { {")  # after a function head: its body opens
 
 

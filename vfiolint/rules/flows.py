@@ -27,7 +27,7 @@ After Semgrep's taint mode and CodeQL's guard conditions:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 
 import tree_sitter
@@ -183,6 +183,8 @@ class FlowJudge:
 
     spec: FlowSpec
     ctx: Context
+    _sanitizing: dict[tuple[int, bool, int | None, bool], bool] = field(default_factory=dict)
+    _overrides: dict[tuple[object, int, int | None], list[Node]] = field(default_factory=dict)
 
     @cached_property
     def sinks(self) -> dict[tuple[int, int], _Hit]:
@@ -251,6 +253,16 @@ class FlowJudge:
 
     def _sanitizes(self, atom: Node, truth: bool, value: Node | None,
                    polarity: bool = True) -> bool:
+        """Tell whether a guard atom (or what the helper it calls tests) is a sanitiser (cached
+        per atom, truth and value: traces share their guards)."""
+        key = (atom.id, truth, value.id if value is not None else None, polarity)
+        found = self._sanitizing.get(key)
+        if found is None:
+            found = self._sanitizing[key] = self._atom_sanitizes(atom, truth, value, polarity)
+        return found
+
+    def _atom_sanitizes(self, atom: Node, truth: bool, value: Node | None,
+                        polarity: bool = True) -> bool:
         """Tell whether a guard atom (or what the helper it calls tests) is a sanitiser, and,
         with ``same_value``, one about the given value."""
         assert self.spec.sanitizers is not None
@@ -287,17 +299,28 @@ class FlowJudge:
             if loc is None:
                 continue
             here = self.ctx.facts.function_of(node)
-            for _, definition in flow.defs(loc):
+            if here is None:
+                continue
+            for definition in self._sanitised_defs(loc, here, value):
                 if any(contains(definition, n) or contains(n, definition) for n in on_trace):
                     continue  # the definition the trace itself went through
-                if here is None or self.ctx.facts.function_of(definition) != here:
-                    continue  # only the function's own case analysis counts
                 if last is not None and definition.start_byte > last.start_byte:
                     continue  # a retry after the operation: the first try went ahead
-                if any(self._sanitizes(g.atom, g.holds, value, polarity=False)
-                       for g in self.ctx.facts.guards(definition)):
-                    return True
+                return True
         return False
+
+    def _sanitised_defs(self, loc: object, fn: Node, value: Node | None) -> list[Node]:
+        """Return the definitions of a location in a function that a sanitiser guards."""
+        key = (loc, fn.id, value.id if value is not None else None)
+        found = self._overrides.get(key)
+        if found is None:
+            flow = self.ctx.facts.flow
+            found = [d for _, d in flow.defs(loc)  # type: ignore[arg-type]
+                     if self.ctx.facts.function_of(d) == fn and any(
+                         self._sanitizes(g.atom, g.holds, value, polarity=False)
+                         for g in self.ctx.facts.guards(d))]
+            self._overrides[key] = found
+        return found
 
     def sanitized(self, nodes: list[Node], value: Node | None, depth: int = 2) -> bool:
         """Tell whether a sanitiser guards any of the nodes (or, for ``around``, sits near
