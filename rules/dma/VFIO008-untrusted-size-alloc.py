@@ -84,7 +84,15 @@ def serves_request(ctx: Context, args: Args, captures: Captures) -> bool:
     fn = ctx.facts.function_of(node) if node is not None else None
     if fn is None:
         return False
-    pattern = re.compile(string_arg(args, 1))
+    cache: dict[tuple[int, str], bool] = vars(ctx.facts).setdefault("_serves_request", {})
+    key = (fn.id, string_arg(args, 1))
+    if key not in cache:
+        cache[key] = _serves(ctx, fn, re.compile(string_arg(args, 1)))
+    return cache[key]
+
+
+def _serves(ctx: Context, fn: Node, pattern: re.Pattern[str]) -> bool:
+    """Answer vf-serves-request? for one function."""
     seen: set[str] = set()
     for ident in walk(fn):
         name = text_of(ident)
@@ -115,9 +123,9 @@ def _called_in_unit(ctx: Context, fn: Node) -> bool:
     name = function_name(fn)
     if not name:
         return False
-    return bool(ctx.facts.calls.sites(name)) or any(
-        n.type == "identifier" and text_of(n) == name and n.parent is not None and
-        n.parent.type != "function_declarator" for n in walk(ctx.facts.root))
+    # Called, or named anywhere else (a callback stored in an ops table).
+    return bool(ctx.facts.calls.sites(name)) or \
+        len(re.findall(rf"\b{re.escape(name)}\b", ctx.unit.text.decode("utf-8", "replace"))) > 1
 
 
 @predicate("vf-budget-test?", "capture")

@@ -59,7 +59,7 @@ def argsz_request(ctx: Context, args: Args, captures: Captures) -> bool:
     message)."""
     node = node_arg(args, captures)
     return node is not None and node.type == "identifier" and \
-        _has_argsz(ctx.facts, node) and untrusted_request(ctx.facts, node, acquired=True)
+        untrusted_request(ctx.facts, node, acquired=True) and _has_argsz(ctx.facts, node)
 
 
 @predicate("vf-request-use?", "capture")

@@ -405,11 +405,54 @@ def _acquired_here(facts: Facts, ident: Node) -> bool:
     return False
 
 
+# Where a request comes from, in names: a unit that names none of these holds no request.
+REQUEST_MARKERS = frozenset({*REQUEST_FILLERS, "iov_base", "in_data", "cmd_data"})
+MARKER_RE = re.compile(rb"\b(" + b"|".join(m.encode() for m in sorted(REQUEST_MARKERS)) +
+                       rb")\b")
+
+
 def untrusted_request(facts: Facts, ident: Node, acquired: bool) -> bool:
     """Tell whether a variable holds a VFIO argument struct that came from the other side
     (a user's ioctl argument, a vfio-user client's message): acquired in its own function,
-    or (unless ``acquired``) reaching it from where it was, through the unit's calls."""
-    if ident.type != "identifier" or not _request_type(facts, ident):
+    or (unless ``acquired``) reaching it from where it was, through the unit's calls.
+
+    Answers are kept per unit, function and name: rules ask about every member access."""
+    if ident.type != "identifier":
+        return False
+    cache: dict[tuple[int, str, bool], bool] = vars(facts).setdefault("_untrusted_requests", {})
+    unit_key = (-1, "", False)  # whether the unit names a way a request arrives at all
+    if unit_key not in cache:
+        cache[unit_key] = _names_a_marker(facts)
+    if not cache[unit_key]:
+        return False
+    fn = facts.function_of(ident)
+    if fn is None:
+        return False
+    key = (fn.id, text_of(ident), acquired)
+    if key not in cache:
+        # A local of a function that names no way in is no request: skip the lookups.
+        cache[key] = (bool(REQUEST_MARKERS & facts.tokens(fn)) or _is_parameter(fn, key[1])) \
+            and _untrusted_request(facts, ident, acquired)
+    return cache[key]
+
+
+def _is_parameter(fn: Node, name: str) -> bool:
+    """Tell whether a function declares a parameter of this name."""
+    from vfiolint.c.syntax import declarator_name, parameters
+
+    return any(declarator_name(p.child_by_field_name("declarator")) == name
+               for p in parameters(fn))
+
+
+def _names_a_marker(facts: Facts) -> bool:
+    """Tell whether the unit's text names any of the ways a request arrives."""
+    text = facts.root.text or b""
+    return MARKER_RE.search(text) is not None
+
+
+def _untrusted_request(facts: Facts, ident: Node, acquired: bool) -> bool:
+    """Answer untrusted_request() for one variable."""
+    if not _request_type(facts, ident):
         return False
     if _acquired_here(facts, ident):
         return True
