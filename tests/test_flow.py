@@ -278,3 +278,198 @@ static void f(struct kvm *kvm, struct vfio_region_info *info, int fd, u64 gpa, u
         text = source.replace("CHECKED", checked)
         found = check_source(file_unit("vfio/core.c", text.encode()), vfio002, "core.c")[0]
         assert bool(found) == fires, checked
+
+
+# Engine keys for server-side families: sanitize = "function", same_root, members --------------
+
+
+def _judge(spec: dict[str, object], source: str, path: str = "lib/x.c") -> list[int]:
+    """Judge one flow table on a snippet; return the 1-based lines of its findings."""
+    from vfiolint.rules.flows import check_flow, flow_spec, judge
+    from vfiolint.rules.predicates import Context
+
+    assert check_flow(spec) == []
+    unit = file_unit(path, source.encode())
+    ctx = Context(unit, Facts(cparse.parse(source.encode()), path))
+    return sorted({m.node.start_point.row + 1 for m in judge(flow_spec(spec), ctx)})
+
+
+READS_OF_REQ = """
+((field_expression argument: (identifier) @length field: (field_identifier) @field) @sink
+ (#eq? @length "req") (#not-eq? @field "argsz"))
+"""
+ARGSZ_TEST = """
+((binary_expression left: (field_expression argument: (identifier) @checked
+   field: (field_identifier) @f)) @sanitizer (#eq? @f "argsz"))
+"""
+
+
+def test_sanitize_function_takes_a_check_anywhere_in_the_function_or_its_callees() -> None:
+    spec = {"sinks": READS_OF_REQ, "sanitizers": ARGSZ_TEST, "sanitize": "function",
+            "same_value": "@length", "report": "sink"}
+    source = """
+static int validate(struct vfio_irq_set *req) { return req->argsz < sizeof(*req); }
+static int later(struct vfio_irq_set *req)
+{
+    use(req->index);
+    if (req->argsz < sizeof(*req))
+        return -1;
+    return 0;
+}
+static int helper(struct vfio_irq_set *req)
+{
+    if (validate(req))
+        return -1;
+    return req->index;
+}
+static int sibling(struct vfio_irq_set *req)
+{
+    return req->index;
+}
+static int dispatch(struct vfio_irq_set *req)
+{
+    return helper(req) + sibling(req);
+}
+"""
+    # later(): a check after the use still counts; helper(): its callee checks; sibling():
+    # the check its caller's other callee makes is not its own.
+    assert _judge(spec, source) == [18]
+    assert _judge({**spec, "sanitize": "guard"}, source) == [5, 18]
+
+
+SIZES_OF_REQ = """
+((field_expression argument: (_) @obj field: (field_identifier) @field) @source
+ (#eq? @field "size") (#match? @obj "req"))
+"""
+ALLOC = """
+((call_expression function: (identifier) @sinkcall arguments: (argument_list (_) @sink))
+ (#eq? @sinkcall "malloc"))
+"""
+CAP = """
+((binary_expression left: (_) @checked operator: ">" right: (identifier) @limit) @sanitizer
+ (#eq? @limit "MAX") (#set! holds "false"))
+"""
+
+
+def test_same_root_takes_a_cap_on_another_member_of_the_same_struct() -> None:
+    spec = {"sources": SIZES_OF_REQ, "sinks": ALLOC, "sanitizers": CAP,
+            "same_value": "@source", "report": "sink"}
+    source = """
+static void *f(struct req *req, struct req *other)
+{
+    if (req->argsz > MAX || other->size > MAX)
+        return NULL;
+    return malloc(req->bitmap->size);
+}
+"""
+    assert _judge(spec, source) == [6]  # other->size is another value, req->argsz too
+    assert _judge({**spec, "same_root": True}, source) == []  # req->argsz is req's
+    assert _judge({**spec, "same_root": True},
+                  source.replace("req->argsz > MAX", "other->argsz > MAX")) == [6]
+
+
+def test_same_root_callers_must_test_what_they_pass() -> None:
+    spec = {"sources": SIZES_OF_REQ, "sinks": ALLOC, "sanitizers": CAP,
+            "same_value": "@source", "same_root": True, "report": "sink"}
+    source = """
+static void *alloc_for(struct req *req) { return malloc(req->size); }
+static void *caller(struct req *mine, struct req *yours)
+{
+    if (CHECKED->argsz > MAX)
+        return NULL;
+    return alloc_for(mine);
+}
+"""
+    assert _judge(spec, source.replace("CHECKED", "mine")) == []
+    assert _judge(spec, source.replace("CHECKED", "yours")) == [2]
+
+
+def test_members_function_keeps_a_stored_value_in_its_function() -> None:
+    spec = {"sources": SIZES_OF_REQ, "sinks": ALLOC, "report": "sink"}
+    source = """
+static void store(struct msg *msg, struct req *req) { msg->out_size = req->size; }
+static void *other(struct msg *msg) { return malloc(msg->out_size); }
+static void *same(struct msg *msg, struct req *req)
+{
+    msg->out_size = req->size;
+    return malloc(msg->out_size);
+}
+"""
+    assert _judge(spec, source) == [3, 7]
+    assert _judge({**spec, "members": "function"}, source) == [7]
+
+
+def test_a_later_or_shared_guard_is_no_case_split() -> None:
+    """_overridden: another value given to a location counts only when it may reach the trace
+    and its guard is not one the trace shares."""
+    spec = {"sources": SIZES_OF_REQ, "sinks": ALLOC, "sanitizers": CAP, "report": "sink"}
+    source = """
+static void *later(struct req *req, size_t n)
+{
+    size_t len = req->size;
+    void *p = malloc(len);
+    if (n > MAX)
+        len = 0;
+    return p;
+}
+static void *shared(struct req *req, size_t n)
+{
+    size_t len;
+    if (n > MAX) {
+        len = 16;
+        len += req->size;
+        return malloc(len);
+    }
+    return NULL;
+}
+static void *split(struct req *req, size_t n)
+{
+    size_t len = req->size;
+    if (n > MAX)
+        len = 16;
+    return malloc(len);
+}
+"""
+    assert _judge(spec, source) == [5, 16]  # split() tells the cases apart: not reported
+
+
+def test_untrusted_request_recognises_what_the_other_side_sent() -> None:
+    from vfiolint.rules.predicates import untrusted_request
+
+    facts = facts_of("""
+static long kernel_ioctl(void __user *arg)
+{
+    struct vfio_region_info info;
+    struct vfio_region_info built = { .argsz = sizeof(built) };
+    if (copy_from_user(&info, arg, 16))
+        return -EFAULT;
+    return use(info.index, built.index);
+}
+static int server(vfu_msg_t *msg)
+{
+    struct vfio_irq_info *in = msg->in.iov.iov_base;
+    struct vfio_irq_info *out = msg->out.iov.iov_base;
+    struct other_struct *not_vfio = msg->in.iov.iov_base;
+    return use(in->index, out->index, not_vfio->index);
+}
+static int handler(struct vfio_region_info *req) { return req->index; }
+static int helper(struct vfio_region_info *req) { return req->index; }
+static int dispatch(void *cmd_data, struct vfio_region_info *typed)
+{
+    struct vfio_region_info *got = malloc(sizeof(*got));
+    recv(0, got, sizeof(*got), 0);
+    return handler(cmd_data) + helper(typed) + got->index;
+}
+""")
+
+    def judged(name: str, nth: int) -> tuple[bool, bool]:
+        ident = node(facts, name, "identifier", nth)
+        return untrusted_request(facts, ident, True), untrusted_request(facts, ident, False)
+
+    assert judged("info", 2) == (True, True)  # copied in
+    assert judged("built", 2) == (False, False)  # built here
+    assert judged("in", 1) == (True, True)  # the client's message
+    assert judged("out", 1) == (False, False)  # the reply
+    assert judged("not_vfio", 1) == (False, False)
+    assert judged("req", 1) == (True, True)  # passed cmd_data
+    assert judged("got", 3) == (True, True)  # received into

@@ -512,3 +512,12 @@ def test_a_directory_with_nothing_to_check_is_an_error(tmp_path: Path) -> None:
     (talk / "talk.eml").write_bytes(msg.as_bytes())
     proc = run_cli("check", str(talk))  # a discussion was read: nothing to report, no error
     assert (proc.returncode, proc.stderr) == (0, b"")
+
+
+def test_a_non_ascii_address_is_kept_as_written() -> None:
+    """A header damaged into a non-ASCII address (an archive's replacement character inside
+    the angle brackets) is no reason to fail the input."""
+    from vfiolint.inputs.mail import addresses
+
+    assert addresses("Alex <alex@shazbot.org>, Andr\ufffd <andr\ufffd@example.org>") == (
+        "Alex <alex@shazbot.org>", "Andr\ufffd <andr\ufffd@example.org>")

@@ -28,6 +28,9 @@ CONTRACT_IDS = {
     "VFIO003": "region-offset-truncated",
     "VFIO004": "dmabuf-unmappable-bar",
     "VFIO005": "msix-table-mmap",
+    "VFIO006": "irq-set-range-overflow",
+    "VFIO007": "argsz-unchecked",
+    "VFIO008": "untrusted-size-alloc",
 }
 
 

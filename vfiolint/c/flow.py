@@ -105,6 +105,7 @@ class Flow:
     calls: CallGraph
     _tables: _Tables | None = None
     stop_at_pointers: bool = False  # set per question by forward()
+    members_in_function: bool = False  # set per question by forward()
 
     # Locations -------------------------------------------------------------------------------
 
@@ -364,14 +365,18 @@ class Flow:
 
     def forward(self, expr: Node, is_sink: Predicate, is_barrier: Predicate | None = None,
                 steps: int = MAX_STEPS, arithmetic: bool = True,
-                pointers: bool = True) -> list[tuple[Trace, str]]:
+                pointers: bool = True, members: str = "unit") -> list[tuple[Trace, str]]:
         """Return traces from ``expr`` to where its value ends up, each with how it ends:
         ``sink`` (``is_sink`` held), ``barrier`` (``is_barrier`` held: a use that is not a
         hazard, such as a log message), ``state`` (stored in a member or global that outlives
         the function), ``call`` (passed to a function the unit does not define), ``compare``
         (tested in a condition), or ``dead`` (not used again in view). With ``pointers``
-        false, a value stored into a pointer has become an address and its trace ends."""
+        false, a value stored into a pointer has become an address and its trace ends; with
+        ``members`` ``"function"``, a value stored into a struct member is read back only in
+        the function that stored it (another function's ``msg->out_size`` is another
+        message's)."""
         self.stop_at_pointers = not pointers
+        self.members_in_function = members == "function"
         found: list[tuple[Trace, str]] = []
         start = Step(expr, _label(expr), "value", self.symbols.type_of(expr))
         queue: deque[tuple[Node, Trace, int]] = deque([(expr, (start,), 0)])
@@ -511,6 +516,10 @@ class Flow:
         uses = [u for u in self.uses(loc)
                 if not (loc.kind == "var" and loc.scope and not self._reaches(at, u))
                 and not contains(at, u) and not is_lvalue(u)]
+        if self.members_in_function and loc.kind == "field":
+            here = self.symbols.function_of(at)
+            uses = [u for u in uses if self.symbols.function_of(u) == here
+                    and self._reaches(at, u)]
         end = None
         if (loc.kind == "field" and not self._local_record(loc, at)) or (
                 loc.kind == "var" and not loc.scope):

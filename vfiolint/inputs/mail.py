@@ -209,9 +209,20 @@ def message_ids(value: str | None) -> tuple[str, ...]:
 
 def addresses(value: str | None) -> tuple[str, ...]:
     """Split an address header into its addresses, each as written (``Name <addr>``)."""
-    from email.utils import formataddr, getaddresses
+    from email.utils import getaddresses
 
-    return tuple(formataddr(pair) for pair in getaddresses([value or ""]) if pair[1])
+    return tuple(_address(name, addr) for name, addr in getaddresses([value or ""]) if addr)
+
+
+def _address(name: str, addr: str) -> str:
+    """Write one address as ``Name <addr>`` (a header damaged into a non-ASCII address is
+    kept as it was written: formataddr() would raise on it)."""
+    from email.utils import formataddr
+
+    try:
+        return formataddr((name, addr))
+    except UnicodeError:
+        return f"{name} <{addr}>" if name else addr
 
 
 def _page_envelope(text: str) -> Envelope:

@@ -9,9 +9,14 @@ After Semgrep's taint mode and CodeQL's guard conditions:
 - ``barriers``: a query whose ``@barrier`` ends a trace harmlessly (a log message);
 - ``sanitizers``: a query matched inside the *guards* of the source, the sink or any step
   between (``sanitize = "guard"``, the default; a guard that calls one of the unit's helpers
-  is read through the helper's returns and tests), or anywhere around them
-  (``sanitize = "around"``). With ``same_value = "<capture>"`` the sanitizer's ``@checked``
-  must hold the same value (by origin) as that capture of the source or sink. A pattern may
+  is read through the helper's returns and tests), anywhere around them
+  (``sanitize = "around"``), or anywhere in their own function and the unit's functions it
+  calls (``sanitize = "function"``: a check the function makes at all, not one its callers or
+  their other callees make). With ``same_value = "<capture>"`` the sanitizer's ``@checked``
+  must hold the same value (by origin) as that capture of the source or sink; with
+  ``same_root = true`` as well, a check of another member of the same struct counts (the
+  variables the two access paths start from hold the same value: a cap on ``req->argsz``
+  bounds what ``req->bitmap.size`` may be checked against). A pattern may
   say which truth value of its atom sanitises with ``(#set! holds "false")``.
 - ``gate``: a query whose ``@gate`` atom must guard the source (or the sink, with no
   sources), with ``gate_holds`` (``true``, ``false``, ``any``; per pattern ``#set! holds``);
@@ -19,6 +24,9 @@ After Semgrep's taint mode and CodeQL's guard conditions:
   (``narrowing_kind`` names the capture, ``offset`` or ``size``, that says how wide it is);
 - ``ends``: how a trace must end to count (``sink``, ``state``, ``call``, ``compare``) and
   ``lower``: ends that count one confidence step lower (a sink out of view);
+- ``members``: ``unit`` (the default) follows a value stored in a struct member to every
+  read of that member in the unit; ``function`` only to the reads after it in the same
+  function (each call of a handler fills its own message);
 - ``context``: a query that must match in the neighbourhood for the flow to be judged;
 - ``evidence``: for a hunk that cuts the function short, a query that, matched in the
   function, makes a gate with nothing visibly gated a finding one confidence step lower;
@@ -43,14 +51,16 @@ from vfiolint.rules.predicates import Captures, Context, custom_predicates, hold
 REPORTS = ("source", "sink", "gate", "narrowing")
 ENDS = ("sink", "state", "call", "compare", "dead")
 HOLDS = ("true", "false", "any")
-SANITIZE = ("guard", "around")  # where 'sanitizers' count; 'around' is a query of its own
+SANITIZE = ("guard", "around", "function")  # where 'sanitizers' count
+MEMBERS = ("unit", "function")  # how far a value stored in a struct member is followed
 QUERY_KEYS = ("sources", "sinks", "barriers", "sanitizers", "around", "gate", "context",
               "evidence")
 CAPTURES = {"sources": "source", "sinks": "sink", "barriers": "barrier",
             "sanitizers": "sanitizer", "around": "sanitizer", "gate": "gate",
             "context": "context",
             "evidence": "evidence"}
-KEYS = {*QUERY_KEYS, "sanitize", "same_value", "gate_holds", "requires", "narrowing_kind",
+KEYS = {*QUERY_KEYS, "sanitize", "same_value", "same_root", "members", "gate_holds",
+        "requires", "narrowing_kind",
         "ends", "lower", "report", "message", "name", "arithmetic", "evidence_message",
         "pointers"}
 
@@ -80,6 +90,8 @@ class FlowSpec:
     arithmetic: bool = True
     evidence_message: str | None = None
     pointers: bool = True
+    same_root: bool = False
+    members: str = "unit"
 
     def queries(self) -> dict[str, str]:
         """Return the spec's queries by key."""
@@ -91,7 +103,8 @@ def check_flow(data: dict[str, object]) -> list[str]:
     problems = [f"flow: unknown key '{k}'" for k in data if k not in KEYS]
     if "sinks" not in data and "gate" not in data:
         problems.append("flow: needs 'sinks' (or a 'gate' with 'evidence')")
-    for key, choices in (("report", REPORTS), ("gate_holds", HOLDS), ("sanitize", SANITIZE)):
+    for key, choices in (("report", REPORTS), ("gate_holds", HOLDS), ("sanitize", SANITIZE),
+                         ("members", MEMBERS)):
         if key in data and data[key] not in choices:
             problems.append(f"flow: {key} '{data[key]}' is not one of {', '.join(choices)}")
     for key in ("ends", "lower"):
@@ -128,6 +141,8 @@ def flow_spec(data: dict[str, object]) -> FlowSpec:
         report=str(data.get("report", "sink" if "sinks" in data else "gate")),
         message=text("message"), arithmetic=bool(data.get("arithmetic", True)),
         evidence_message=text("evidence_message"), pointers=bool(data.get("pointers", True)),
+        same_root=bool(data.get("same_root", False)),
+        members=str(data.get("members", "unit")),
     )
 
 
@@ -184,7 +199,8 @@ class FlowJudge:
     spec: FlowSpec
     ctx: Context
     _sanitizing: dict[tuple[int, bool, int | None, bool], bool] = field(default_factory=dict)
-    _overrides: dict[tuple[object, int, int | None], list[Node]] = field(default_factory=dict)
+    _overrides: dict[tuple[object, int, int | None], list[tuple[Node, frozenset[int]]]] = \
+        field(default_factory=dict)
 
     @cached_property
     def sinks(self) -> dict[tuple[int, int], _Hit]:
@@ -284,8 +300,18 @@ class FlowJudge:
     def _same_value(self, a: Node, b: Node) -> bool:
         """Tell whether two expressions hold the same value, by the locations they come from."""
         flow = self.ctx.facts.flow
-        return bool(origin_locs(flow, a) & origin_locs(flow, b)) or \
-            text_of(unwrap(a)) == text_of(unwrap(b))
+        if bool(origin_locs(flow, a) & origin_locs(flow, b)) or \
+                text_of(unwrap(a)) == text_of(unwrap(b)):
+            return True
+        if not self.spec.same_root:
+            return False
+        from vfiolint.c.syntax import root_identifier
+
+        root_a, root_b = root_identifier(a), root_identifier(b)
+        if root_a is None or root_b is None or (root_a == unwrap(a) and root_b == unwrap(b)):
+            return False
+        return bool(origin_locs(flow, root_a) & origin_locs(flow, root_b)) or \
+            text_of(root_a) == text_of(root_b)
 
     def _overridden(self, nodes: list[Node], value: Node | None) -> bool:
         """Tell whether a location on the way is given *another* value under a sanitiser:
@@ -301,24 +327,34 @@ class FlowJudge:
             here = self.ctx.facts.function_of(node)
             if here is None:
                 continue
-            for definition in self._sanitised_defs(loc, here, value):
+            shared = {g.atom.id for g in self.ctx.facts.guards(node)}
+            for definition, atoms in self._sanitised_defs(loc, here, value):
                 if any(contains(definition, n) or contains(n, definition) for n in on_trace):
                     continue  # the definition the trace itself went through
                 if last is not None and definition.start_byte > last.start_byte:
                     continue  # a retry after the operation: the first try went ahead
-                return True
+                if not flow._reaches(definition, node):
+                    continue  # a later store (an error path's reset) gives it no other value
+                if atoms - shared:  # a test that guards the trace as well tells no cases apart
+                    return True
         return False
 
-    def _sanitised_defs(self, loc: object, fn: Node, value: Node | None) -> list[Node]:
-        """Return the definitions of a location in a function that a sanitiser guards."""
+    def _sanitised_defs(self, loc: object, fn: Node, value: Node | None
+                        ) -> list[tuple[Node, frozenset[int]]]:
+        """Return the definitions of a location in a function that a sanitiser guards, each
+        with the guard atoms that sanitise it."""
         key = (loc, fn.id, value.id if value is not None else None)
         found = self._overrides.get(key)
         if found is None:
             flow = self.ctx.facts.flow
-            found = [d for _, d in flow.defs(loc)  # type: ignore[arg-type]
-                     if self.ctx.facts.function_of(d) == fn and any(
-                         self._sanitizes(g.atom, g.holds, value, polarity=False)
-                         for g in self.ctx.facts.guards(d))]
+            found = []
+            for _, d in flow.defs(loc):  # type: ignore[arg-type]
+                if self.ctx.facts.function_of(d) != fn:
+                    continue
+                atoms = frozenset(g.atom.id for g in self.ctx.facts.guards(d)
+                                  if self._sanitizes(g.atom, g.holds, value, polarity=False))
+                if atoms:
+                    found.append((d, atoms))
             self._overrides[key] = found
         return found
 
@@ -334,6 +370,8 @@ class FlowJudge:
         if self.spec.sanitize == "around":
             return any(_hits(self.spec.sanitizers, "sanitizer", fn, self.ctx)
                        for node in nodes for fn in self.ctx.facts.neighbourhood(node))
+        if self.spec.sanitize == "function":
+            return self._function_sanitized(nodes, value)
         for node in nodes:
             for guard in self.ctx.facts.guards(node):
                 if self._sanitizes(guard.atom, guard.holds, value):
@@ -349,9 +387,25 @@ class FlowJudge:
 
             name = function_name(fn)
             sites = self.ctx.facts.calls.sites(name) if name else []
-            if sites and all(self.sanitized([site], None, depth - 1) for site in sites):
+            if sites and all(self.sanitized([site], self._value_at(site, value),
+                                            depth - 1) for site in sites):
                 return True
         return False
+
+    def _value_at(self, site: Node, value: Node | None) -> Node | None:
+        """Return what a caller's guard must be about: nothing in particular, or, with
+        ``same_root``, the argument a call passes for the parameter the value starts from
+        (a caller's test of another request does not bound this one)."""
+        if not self.spec.same_root or value is None:
+            return None
+        from vfiolint.c.syntax import arguments, root_identifier
+
+        root = root_identifier(value)
+        declared = self.ctx.facts.symbols.lookup(text_of(root), root) if root else None
+        args = arguments(site)
+        if declared is None or declared.kind != "param" or declared.index >= len(args):
+            return site  # no parameter leads there: only a test of the call itself counts
+        return args[declared.index]
 
     # Judging ----------------------------------------------------------------------------------
 
@@ -378,6 +432,24 @@ class FlowJudge:
             out.append(self._match(hit.node, hit.captures, None, gate, (Step(
                 hit.node, text_of(hit.node)[:60], "sink"),), False))
         return out + self._evidence_only(set())
+
+    def _function_sanitized(self, nodes: list[Node], value: Node | None) -> bool:
+        """Tell whether the function of any of the nodes, or one of the unit's functions it
+        calls, holds a sanitiser (about the same value, with ``same_value``) anywhere."""
+        assert self.spec.sanitizers is not None
+        facts = self.ctx.facts
+        functions = {fn.id: fn for node in nodes if (fn := facts.function_of(node)) is not None}
+        for fn in functions.values():
+            places = [fn, *(d for name in sorted(facts.calls.callees(fn))
+                            for d in facts.symbols.by_name(name)[:1] if d.id != fn.id)]
+            for place in places:
+                for hit in _hits(self.spec.sanitizers, "sanitizer", place, self.ctx):
+                    if value is not None and self.spec.same_value is not None:
+                        checked = hit.captures.get("checked")
+                        if not checked or not self._same_value(checked[0], value):
+                            continue
+                    return True
+        return False
 
     def _value(self, captures: Captures) -> Node | None:
         """Return the capture the sanitiser's ``@checked`` must share a value with."""
@@ -430,7 +502,8 @@ class FlowJudge:
         """Return the forward traces of a source (a source that is itself a sink included)."""
         traces = self.ctx.facts.flow.forward(node, self.is_sink, self.is_barrier,
                                              arithmetic=self.spec.arithmetic,
-                                             pointers=self.spec.pointers)
+                                             pointers=self.spec.pointers,
+                                             members=self.spec.members)
         if self.is_sink(node):  # passed straight to a sink (which may be the unit's wrapper)
             traces.append(((Step(node, text_of(node)[:60], "source"),), "sink"))
         return traces

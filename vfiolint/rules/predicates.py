@@ -335,3 +335,168 @@ def in_function(ctx: Context, args: Args, captures: Captures) -> bool:
     """Keep a node inside a function body (not at file scope, not in a macro definition)."""
     node = node_arg(args, captures)
     return node is not None and enclosing(node, "function_definition") is not None
+
+
+# Requests from the untrusted side -----------------------------------------------------------
+
+# Calls that fill a struct from the other side, and which argument they fill.
+REQUEST_FILLERS = {"copy_from_user": 0, "__copy_from_user": 0, "recv": 1, "recvfrom": 1}
+# A VFIO argument struct: a uAPI one (struct vfio_region_info...) or vfio-user's own.
+REQUEST_TYPE_RE = re.compile(r"(?i)vfio")
+
+
+def _raw_message(node: Node) -> bool:
+    """Tell whether an expression is a received message's bytes: ``msg->in.iov.iov_base``,
+    ``msg->in_data`` (libvfio-user), ``cmd_data`` (its older dispatcher), with arithmetic
+    and casts (``msg->in_data + sizeof(*req)``); not the reply being built (``msg->out...``)."""
+    for part in walk(node):
+        text = text_of(part)
+        if part.type == "identifier" and text == "cmd_data":
+            return True
+        if part.type == "field_expression":
+            member = part.child_by_field_name("field")
+            name = text_of(member)
+            if name == "in_data" or (name == "iov_base" and re.search(r"\bin\b", text)):
+                return True
+    return False
+
+
+def _request_type(facts: Facts, ident: Node) -> bool:
+    """Tell whether a variable's declared type is a VFIO argument struct (or a pointer to
+    one)."""
+    declared = facts.symbols.lookup(text_of(ident), ident)
+    if declared is None:
+        return False
+    ctype = declared.ctype
+    return bool(REQUEST_TYPE_RE.search(ctype.record or ctype.base)) and ctype.pointer <= 1
+
+
+def _filled_here(facts: Facts, ident: Node) -> bool:
+    """Tell whether a struct variable is filled from the other side by ``copy_from_user(&x,
+    ...)`` or ``recv(fd, &x, ...)`` in its function."""
+    from vfiolint.c.flow import Loc
+
+    declared = facts.symbols.lookup(text_of(ident), ident)
+    if declared is None or declared.kind != "local" or declared.ctype.pointer or \
+            declared.fn is None:
+        return False
+    loc = Loc("var", declared.name, declared.fn.id)
+    return any(REQUEST_FILLERS.get(call_name(call) or "") == index
+               for call, index in facts.flow.tables().address.get(loc, []))
+
+
+def _fills(facts: Facts, use: Node) -> bool:
+    """Tell whether a pointer is the buffer a filling call writes the other side's bytes to
+    (``recv(fd, req, sizeof(*req), 0)``)."""
+    from vfiolint.c.syntax import arguments
+
+    args = facts.symbols.parent(use)
+    call = facts.symbols.parent(args) if args is not None else None
+    if args is None or call is None or args.type != "argument_list":
+        return False
+    index = REQUEST_FILLERS.get(call_name(call) or "")
+    found = arguments(call)
+    return index is not None and index < len(found) and found[index].id == use.id
+
+
+def _acquired_here(facts: Facts, ident: Node) -> bool:
+    """Tell whether a function turns the other side's bytes into this VFIO struct itself: it
+    copies it in, receives into a buffer it points at, points a typed local at the received
+    message, or takes it as a parameter its callers pass the raw message to."""
+    if _filled_here(facts, ident):
+        return True
+    declared = facts.symbols.lookup(text_of(ident), ident)
+    if declared is None or not declared.ctype.pointer or declared.fn is None:
+        return False
+    if declared.kind == "local":
+        from vfiolint.c.flow import Loc
+
+        loc = Loc("var", declared.name, declared.fn.id)
+        return any(_raw_message(value) for value, _ in facts.flow.defs(loc)) or any(
+            _fills(facts, use) for use in facts.flow.uses(loc))
+    if declared.kind == "param":
+        from vfiolint.c.syntax import arguments, function_name
+
+        name = function_name(declared.fn)
+        sites = facts.calls.sites(name) if name else []
+        return any(declared.index < len(args := arguments(site)) and
+                   _raw_message(args[declared.index]) for site in sites)
+    return False
+
+
+# Where a request comes from, in names: a unit that names none of these holds no request.
+REQUEST_MARKERS = frozenset({*REQUEST_FILLERS, "iov_base", "in_data", "cmd_data"})
+MARKER_RE = re.compile(rb"\b(" + b"|".join(m.encode() for m in sorted(REQUEST_MARKERS)) +
+                       rb")\b")
+
+
+def untrusted_request(facts: Facts, ident: Node, acquired: bool) -> bool:
+    """Tell whether a variable holds a VFIO argument struct that came from the other side
+    (a user's ioctl argument, a vfio-user client's message): acquired in its own function,
+    or (unless ``acquired``) reaching it from where it was, through the unit's calls.
+
+    Answers are kept per unit, function and name: rules ask about every member access."""
+    if ident.type != "identifier":
+        return False
+    cache: dict[tuple[int, str, bool], bool] = vars(facts).setdefault("_untrusted_requests", {})
+    unit_key = (-1, "", False)  # whether the unit names a way a request arrives at all
+    if unit_key not in cache:
+        cache[unit_key] = _names_a_marker(facts)
+    if not cache[unit_key]:
+        return False
+    fn = facts.function_of(ident)
+    if fn is None:
+        return False
+    key = (fn.id, text_of(ident), acquired)
+    if key not in cache:
+        # A local of a function that names no way in is no request: skip the lookups.
+        cache[key] = (bool(REQUEST_MARKERS & facts.tokens(fn)) or _is_parameter(fn, key[1])) \
+            and _untrusted_request(facts, ident, acquired)
+    return cache[key]
+
+
+def _is_parameter(fn: Node, name: str) -> bool:
+    """Tell whether a function declares a parameter of this name."""
+    from vfiolint.c.syntax import declarator_name, parameters
+
+    return any(declarator_name(p.child_by_field_name("declarator")) == name
+               for p in parameters(fn))
+
+
+def _names_a_marker(facts: Facts) -> bool:
+    """Tell whether the unit's text names any of the ways a request arrives."""
+    text = facts.root.text or b""
+    return MARKER_RE.search(text) is not None
+
+
+def _untrusted_request(facts: Facts, ident: Node, acquired: bool) -> bool:
+    """Answer untrusted_request() for one variable."""
+    if not _request_type(facts, ident):
+        return False
+    if _acquired_here(facts, ident):
+        return True
+    if acquired:
+        return False
+
+    def origin(n: Node) -> bool:
+        if n.type == "pointer_expression" and text_of(n).lstrip().startswith("&"):
+            inner = n.child_by_field_name("argument")
+            return inner is not None and inner.type == "identifier" and _filled_here(facts,
+                                                                                      inner)
+        return n.type in {"field_expression", "identifier"} and _raw_message(n)
+
+    return bool(facts.flow.origins(ident, origin))
+
+
+@predicate("vf-untrusted-request?", "capture", "string")
+def untrusted_request_predicate(ctx: Context, args: Args, captures: Captures) -> bool:
+    """Keep a variable (or the variable an access path starts from) that holds a VFIO
+    argument struct from the other side: a local filled by ``copy_from_user(&x, ...)``, a
+    pointer to a received vfio-user message. With ``"acquired"``, only in the function that
+    receives it; with ``"any"``, also in the unit's helpers it is handed to."""
+    from vfiolint.c.syntax import root_identifier
+
+    node = node_arg(args, captures)
+    root = root_identifier(node) if node is not None else None
+    return root is not None and untrusted_request(ctx.facts, root,
+                                                  string_arg(args, 1) == "acquired")
