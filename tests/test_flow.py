@@ -278,3 +278,105 @@ static void f(struct kvm *kvm, struct vfio_region_info *info, int fd, u64 gpa, u
         text = source.replace("CHECKED", checked)
         found = check_source(file_unit("vfio/core.c", text.encode()), vfio002, "core.c")[0]
         assert bool(found) == fires, checked
+
+
+# Flow options: kills, clear_ends, discarded, sources without sinks -----------------------
+
+
+def test_forward_with_kills_hides_an_earlier_value_behind_a_later_assignment() -> None:
+    facts = facts_of("""
+static int f(int fd, void *a, void *b)
+{
+    int ret;
+    ret = pread(fd, a, 4, 0);
+    if (ret < 0)
+        return -1;
+    ret = pread(fd, b, 8, 4);
+    if (ret != 8)
+        return -1;
+    return 0;
+}
+""")
+    first = node(facts, "pread(fd, a, 4, 0)")
+    tested = {text_of(t[-1].node) for t, end in facts.flow.forward(
+        first, lambda n: False, lambda n: text_of(n.parent) == "ret != 8")
+        if end == "barrier"}
+    assert tested == {"ret"}  # without kills, the second read's test is reached
+    assert not [t for t, end in facts.flow.forward(
+        first, lambda n: False, lambda n: text_of(n.parent) == "ret != 8", kills=True)
+        if end == "barrier"]
+
+
+def test_kills_only_by_an_unconditional_assignment() -> None:
+    facts = facts_of("""
+static int f(int fd, void *a, int again)
+{
+    int ret = pread(fd, a, 4, 0);
+    if (again)
+        ret = pread(fd, a, 4, 0);
+    return ret != 4;
+}
+""")
+    first = node(facts, "pread(fd, a, 4, 0)")
+    ends = [end for _, end in facts.flow.forward(
+        first, lambda n: False, lambda n: text_of(n.parent) == "ret != 4", kills=True)]
+    assert "barrier" in ends  # the second assignment may not run: the first value reaches
+
+
+def _judge(flow: dict[str, object], source: str, path: str = "drivers/x/y.c") -> list[int]:
+    """Judge one flow table on a snippet; return the 1-based lines of what it reports."""
+    from vfiolint.rules.flows import check_flow, flow_spec, judge
+    from vfiolint.rules.predicates import Context
+
+    assert check_flow(flow) == []
+    facts = facts_of(source, path)
+    ctx = Context(file_unit(path, source.encode()), facts)
+    return sorted(m.node.start_point.row + 1 for m in judge(flow_spec(flow), ctx))
+
+
+READS = """\
+static int f(int fd, void *a, void *b, void *c)
+{
+    int r1, r2;
+    r1 = pread(fd, a, 4, 0);
+    if (r1 < 0)
+        return r1;
+    r2 = pread(fd, b, 4, 0);
+    if (r2 < 0 || r2 != 4)
+        return -1;
+    pread(fd, c, 4, 0);
+    (void)pread(fd, c, 4, 0);
+    return 0;
+}
+"""
+UNCHECKED = {
+    "name": "t",
+    "sources": '((call_expression function: (identifier) @f) @source (#eq? @f "pread"))',
+    "barriers": '((binary_expression right: (number_literal) @n) @barrier (#eq? @n "4"))',
+    "ends": ["compare", "discarded"],
+    "report": "source",
+}
+
+
+def test_clear_ends_barrier_clears_the_whole_source() -> None:
+    # r2 is also tested '< 0' (a counted end), but one trace met the barrier.
+    assert _judge({**UNCHECKED, "clear_ends": ["barrier"]}, READS) == [4, 10, 11]
+    assert _judge(UNCHECKED, READS) == [4, 7, 10, 11]  # without it, the '< 0' trace counts
+
+
+def test_discarded_is_thrown_away_where_made_not_merely_unused() -> None:
+    only_discarded = {**UNCHECKED, "ends": ["discarded"]}
+    assert _judge(only_discarded, READS) == [10, 11]
+
+
+def test_a_flow_of_sources_needs_sinks_or_ends_beyond_sink() -> None:
+    from vfiolint.rules.flows import check_flow
+
+    assert check_flow({"sources": "((identifier) @source)"}) != []
+    assert check_flow({"sources": "((identifier) @source)", "ends": ["compare"]}) == []
+    assert check_flow({"sources": "((identifier) @source)", "ends": ["compare"],
+                       "clear_ends": ["barrier"]}) == [
+        "flow: clear_ends 'barrier' needs 'barriers'"]
+    assert check_flow({"sources": "((identifier) @source)", "ends": ["compare"],
+                       "clear_ends": ["nowhere"]})[0].startswith(
+        "flow: clear_ends: 'nowhere' is not one of")

@@ -28,6 +28,8 @@ CONTRACT_IDS = {
     "VFIO003": "region-offset-truncated",
     "VFIO004": "dmabuf-unmappable-bar",
     "VFIO005": "msix-table-mmap",
+    "VFIO011": "irq-set-buffer-overflow",
+    "VFIO013": "config-short-read",
 }
 
 

@@ -105,6 +105,7 @@ class Flow:
     calls: CallGraph
     _tables: _Tables | None = None
     stop_at_pointers: bool = False  # set per question by forward()
+    kill_defs: bool = False  # set per question by forward()
 
     # Locations -------------------------------------------------------------------------------
 
@@ -364,14 +365,18 @@ class Flow:
 
     def forward(self, expr: Node, is_sink: Predicate, is_barrier: Predicate | None = None,
                 steps: int = MAX_STEPS, arithmetic: bool = True,
-                pointers: bool = True) -> list[tuple[Trace, str]]:
+                pointers: bool = True, kills: bool = False) -> list[tuple[Trace, str]]:
         """Return traces from ``expr`` to where its value ends up, each with how it ends:
         ``sink`` (``is_sink`` held), ``barrier`` (``is_barrier`` held: a use that is not a
-        hazard, such as a log message), ``state`` (stored in a member or global that outlives
-        the function), ``call`` (passed to a function the unit does not define), ``compare``
-        (tested in a condition), or ``dead`` (not used again in view). With ``pointers``
-        false, a value stored into a pointer has become an address and its trace ends."""
+        hazard, such as a log message; the trace's last step is that use), ``state`` (stored
+        in a member or global that outlives the function), ``call`` (passed to a function
+        the unit does not define), ``compare`` (tested in a condition), or ``dead`` (not used
+        again in view). With ``pointers`` false, a value stored into a pointer has become an
+        address and its trace ends. With ``kills``, a local's later unconditional
+        redefinition hides the earlier value from the uses after it (``ret = read(a); ...
+        ret = read(b); if (ret != 4)`` tests only the second read)."""
         self.stop_at_pointers = not pointers
+        self.kill_defs = kills
         found: list[tuple[Trace, str]] = []
         start = Step(expr, _label(expr), "value", self.symbols.type_of(expr))
         queue: deque[tuple[Node, Trace, int]] = deque([(expr, (start,), 0)])
@@ -389,7 +394,7 @@ class Flow:
                 found.append(((*trail, Step(node, _label(node), "sink")), "sink"))
                 continue
             if is_barrier is not None and is_barrier(node):
-                found.append((trail, "barrier"))
+                found.append(((*trail, Step(node, _label(node), "barrier")), "barrier"))
                 continue
             nxt, end, last = self._onward(node, arithmetic)
             if end is not None:
@@ -511,6 +516,8 @@ class Flow:
         uses = [u for u in self.uses(loc)
                 if not (loc.kind == "var" and loc.scope and not self._reaches(at, u))
                 and not contains(at, u) and not is_lvalue(u)]
+        if self.kill_defs and loc.kind == "var" and loc.scope:
+            uses = [u for u in uses if not self._killed(loc, at, u)]
         end = None
         if (loc.kind == "field" and not self._local_record(loc, at)) or (
                 loc.kind == "var" and not loc.scope):
@@ -518,6 +525,28 @@ class Flow:
         elif not uses:
             end = "dead"
         return [(u, step) for u in uses], end, step if end is not None else None
+
+    def _killed(self, loc: Loc, at: Node, use: Node) -> bool:
+        """Tell whether another definition of a local, made unconditionally between ``at``
+        and ``use`` (a statement of a block that holds the use), hides ``at`` from it."""
+        for _, definition in self.defs(loc):
+            if contains(definition, at) or contains(at, definition):
+                continue
+            if not at.end_byte <= definition.start_byte < use.start_byte:
+                continue
+            statement = self.symbols.parent(definition)
+            while statement is not None and statement.type in {
+                    "parenthesized_expression", "comma_expression", "assignment_expression",
+                    "init_declarator"}:
+                statement = self.symbols.parent(statement)
+            if statement is None or statement.type not in {"expression_statement",
+                                                            "declaration"}:
+                continue
+            block = self.symbols.parent(statement)
+            if block is not None and block.type in {"compound_statement", "case_statement"} \
+                    and contains(block, use):
+                return True
+        return False
 
     def _local_record(self, loc: Loc, at: Node) -> bool:
         """Tell whether a member belongs to a struct held in a local variable (not state)."""
