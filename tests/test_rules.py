@@ -29,6 +29,7 @@ CONTRACT_IDS = {
     "VFIO004": "dmabuf-unmappable-bar",
     "VFIO005": "msix-table-mmap",
     "VFIO011": "irq-set-buffer-overflow",
+    "VFIO012": "fd-zero-sentinel",
     "VFIO013": "config-short-read",
 }
 
