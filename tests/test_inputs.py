@@ -512,3 +512,12 @@ def test_a_directory_with_nothing_to_check_is_an_error(tmp_path: Path) -> None:
     (talk / "talk.eml").write_bytes(msg.as_bytes())
     proc = run_cli("check", str(talk))  # a discussion was read: nothing to report, no error
     assert (proc.returncode, proc.stderr) == (0, b"")
+
+
+def test_a_non_ascii_address_is_kept_not_an_internal_error() -> None:
+    """email.utils.formataddr() refuses a non-ASCII address (a mangled Cc: line); the header
+    is read anyway."""
+    from vfiolint.inputs.mail import addresses
+
+    assert addresses("a@example.org, b@example.org /* Andr\\ufffd */") == (
+        "a@example.org", "b@example.org/*Andr\\ufffd*/")

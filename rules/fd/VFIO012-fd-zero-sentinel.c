@@ -77,7 +77,7 @@ static struct fslmc_container_state {
 } s_container;
 
 static int
-fslmc_container_get(void)
+fslmc_vfio_container_get(void)
 {
 	int fd;
 
@@ -92,7 +92,7 @@ fslmc_container_get(void)
 }
 
 static void
-fslmc_container_put(void)
+fslmc_vfio_container_put(void)
 {
 	// ruleid: VFIO012
 	if (s_container.fd)

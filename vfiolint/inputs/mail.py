@@ -209,9 +209,20 @@ def message_ids(value: str | None) -> tuple[str, ...]:
 
 def addresses(value: str | None) -> tuple[str, ...]:
     """Split an address header into its addresses, each as written (``Name <addr>``)."""
-    from email.utils import formataddr, getaddresses
+    from email.utils import getaddresses
 
-    return tuple(formataddr(pair) for pair in getaddresses([value or ""]) if pair[1])
+    return tuple(_address(pair) for pair in getaddresses([value or ""]) if pair[1])
+
+
+def _address(pair: tuple[str, str]) -> str:
+    """Format one (name, address) pair; an address that is not ASCII (mangled or undecodable
+    header bytes) is kept as it is rather than refused."""
+    from email.utils import formataddr
+
+    try:
+        return formataddr(pair)
+    except UnicodeEncodeError:
+        return f"{pair[0]} <{pair[1]}>" if pair[0] else pair[1]
 
 
 def _page_envelope(text: str) -> Envelope:
