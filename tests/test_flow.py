@@ -380,3 +380,39 @@ def test_a_flow_of_sources_needs_sinks_or_ends_beyond_sink() -> None:
     assert check_flow({"sources": "((identifier) @source)", "ends": ["compare"],
                        "clear_ends": ["nowhere"]})[0].startswith(
         "flow: clear_ends: 'nowhere' is not one of")
+
+
+def test_a_local_is_answered_from_its_function_alone_with_the_same_answer() -> None:
+    """defs()/uses() of a local walk only its function; the whole unit's index agrees."""
+    from vfiolint.c.flow import Loc
+
+    source = """
+int g;
+static int f(int fd) { int ret = read(fd, 0, 4); g = ret; return ret; }
+static int h(void) { int ret = 2; return ret + g; }
+"""
+    lazy, eager = facts_of(source), facts_of(source)
+    eager.flow.tables()
+    for fn_name in ("f", "h"):
+        fn = lazy.symbols.by_name(fn_name)[0]
+        twin = eager.symbols.by_name(fn_name)[0]
+        loc, twin_loc = Loc("var", "ret", fn.id), Loc("var", "ret", twin.id)
+        assert [text_of(v) for v, _ in lazy.flow.defs(loc)] == \
+            [text_of(v) for v, _ in eager.flow.defs(twin_loc)]
+        assert [u.start_byte for u in lazy.flow.uses(loc)] == \
+            [u.start_byte for u in eager.flow.uses(twin_loc)]
+    assert lazy.flow._tables is None  # no question so far needed the whole unit
+
+
+def test_keywords_joined_by_ampersand_need_every_part_in_text_or_path() -> None:
+    from dataclasses import replace
+
+    from vfiolint.config import Config
+    from vfiolint.rules.engine import rules_for
+    from vfiolint.rules.loader import load_rules
+
+    base = next(r for r in load_rules() if r.id == "VFIO004")
+    rule = replace(base, keywords=(b"vfio&fd",), paths=())
+    assert rules_for([rule], "lib/x.c", Config(), b"int fd;") == []
+    assert rules_for([rule], "lib/x.c", Config(), b"vfio fd") == [rule]
+    assert rules_for([rule], "lib/x_vfio.c", Config(), b"int fd;") == [rule]  # the path counts

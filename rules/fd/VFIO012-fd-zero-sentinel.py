@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import re
 
-from tree_sitter import Node
+from tree_sitter import Node, QueryCursor
 
+from vfiolint.c import cparse
 from vfiolint.c.flow import Loc, back_nodes, origin_locs
 from vfiolint.c.syntax import (
     call_name,
     declarator_name,
+    function_name,
     operator,
     parameters,
+    squash,
     text_of,
     unwrap,
     walk,
@@ -74,18 +77,20 @@ def fd_value(ctx: Context, expr: Node) -> Node | None:
     else:
         name = _name(node)
         named = FD_RE.search(name)
-    ctype = ctx.facts.symbols.type_of(node)
-    if not named and OBJECT_RE.search(name) and ctype is not None and not ctype.pointer and \
-            not ctype.array and ctype.record is None and ctype.width == "narrow" and \
-            not BOOL_RE.search(ctype.base):
-        named = True
-    if not named or COUNT_RE.search(name):
+    if (not named and not OBJECT_RE.search(name)) or COUNT_RE.search(name):
         return None
+    if not descriptor_evidence(ctx, node):
+        return None  # never used as a descriptor (asked first: it is cheaper than the type)
+    ctype = ctx.facts.symbols.type_of(node)
+    if not named and not (ctype is not None and not ctype.pointer and not ctype.array and
+                          ctype.record is None and ctype.width == "narrow" and
+                          not BOOL_RE.search(ctype.base)):
+        return None  # an object name (`container`) counts only as a known integer
     if ctype is not None and ctype.base != "?" and (
             ctype.pointer or ctype.array or ctype.record is not None or
             ctype.width is None or BOOL_RE.search(ctype.base)):
         return None  # a pointer, an array, a struct or a flag named like a descriptor
-    return node if descriptor_evidence(ctx, node) else None
+    return node
 
 
 def _is_descriptor_use(ctx: Context, use: Node) -> bool:
@@ -118,9 +123,17 @@ def descriptor_evidence(ctx: Context, expr: Node) -> bool:
     target = expr
     if target.type in {"subscript_expression", "pointer_expression"}:
         target = target.child_by_field_name("argument") or target
+    if _local_evidence(ctx, target) or any(_text_evidence(ctx, k) for k in _keys(ctx, target)):
+        return True  # the code says so where it names it: no need for the flow
     own = flow.loc_of(target)
-    locs = origin_locs(flow, target) | ({own} if own is not None else set())
-    locs |= {p for loc in locs for use in flow.uses(loc) if (p := _parameter_of(ctx, use))}
+    if own is None or own.kind != "var" or not own.scope:
+        return False  # a member or a global whose every mention in the file says nothing
+    # A local or parameter: where it is passed in the file (the callee's parameter), and what
+    # the file's callers pass for it. Only functions are walked, never the whole unit.
+    locs = {own} | {p for use in flow.uses(own) if (p := _parameter_of(ctx, use))}
+    if any(_local_evidence(ctx, arg) or any(_text_evidence(ctx, k) for k in _keys(ctx, arg))
+           for arg in _passed_for(ctx, own, target)):
+        return True
     for loc in locs:
         for value, _ in flow.defs(loc):
             value = unwrap(value)
@@ -131,6 +144,79 @@ def descriptor_evidence(ctx: Context, expr: Node) -> bool:
         if any(_is_descriptor_use(ctx, use) for use in flow.uses(loc)):
             return True
     return False
+
+
+TEXT_USE = (rb"\b(close|ioctl|mmap|mmap64|pread|pread64|pwrite|pwrite64|fcntl|dup|dup2|fstat|"
+            rb"ftruncate|fsync|lseek|sendmsg|recvmsg|epoll_ctl|flock)\s*\([^;]*?(?<![\w>.])")
+TEXT_AFTER = (rb"\s*(<\s*0\b|>=\s*0\b|[=!]=\s*-\s*1\b|=\s*(open\w*|eventfd|socket|accept4?|"
+              rb"memfd_create|dup[23]?|epoll_create1?|timerfd_create|signalfd)\s*\(|=\s*-\s*1\s*;)")
+
+
+def _keys(ctx: Context, target: Node) -> list[str]:
+    """Return the texts a value is written as: itself, or for a call of the unit's own
+    function, what that function returns (``fslmc_vfio_container_fd()`` returns
+    ``s_vfio_container.fd``)."""
+    if target.type != "call_expression":
+        return [squash(text_of(target))]
+    name = call_name(target)
+    keys = []
+    for fn in ctx.facts.symbols.by_name(name)[:1] if name else []:
+        keys += [squash(text_of(r.named_children[0])) for r in walk(fn)
+                 if r.type == "return_statement" and r.named_children]
+    return keys
+
+
+def _text_evidence(ctx: Context, key: str) -> bool:
+    """Tell whether the unit's text treats an expression as a descriptor: passes it to
+    ``close()``, ``ioctl()``..., compares it with -1 or below 0, or sets it from ``open()``,
+    ``eventfd()``... or to -1 (once per expression and unit)."""
+    if not key or not re.fullmatch(r"[\w.>*\[\]-]+", key):
+        return False
+    cache: dict[str, bool] = ctx.facts.__dict__.setdefault("_vfio012_text", {})
+    if key not in cache:
+        k = re.escape(key).encode()
+        cache[key] = bool(re.search(TEXT_USE + k + rb"\b", ctx.unit.text) or re.search(
+            rb"(?<![\w>.])" + k + TEXT_AFTER, ctx.unit.text))
+    return cache[key]
+
+
+def _local_evidence(ctx: Context, target: Node) -> bool:
+    """Tell whether the function around an expression uses the same expression (by its text)
+    as a descriptor, or makes it with ``open()``/``eventfd()``... or sets it to -1."""
+    fn = ctx.facts.function_of(target)
+    if fn is None:
+        return False
+    key = squash(text_of(target))
+    for node in walk(fn):
+        if node.type != target.type or node.id == target.id or squash(text_of(node)) != key:
+            continue
+        parent = ctx.facts.symbols.parent(node)
+        if parent is not None and parent.type == "assignment_expression" and \
+                parent.child_by_field_name("left") == node:
+            value = parent.child_by_field_name("right")
+            value = unwrap(value) if value is not None else None
+            if value is not None and (text_of(value).replace(" ", "") in {"-1", "(-1)"} or (
+                    value.type == "call_expression" and
+                    FD_MAKERS_RE.match(call_name(value) or ""))):
+                return True
+        elif _is_descriptor_use(ctx, node):
+            return True
+    return False
+
+
+def _passed_for(ctx: Context, loc: Loc, at: Node) -> list[Node]:
+    """Return what the unit's callers pass for a parameter (nothing for a local)."""
+    declared = ctx.facts.symbols.lookup(loc.name, at)
+    if declared is None or declared.kind != "param" or declared.fn is None:
+        return []
+    name = function_name(declared.fn)
+    out = []
+    for site in ctx.facts.calls.sites(name) if name else []:
+        args = site.child_by_field_name("arguments")
+        named = args.named_children if args is not None else []
+        if declared.index < len(named):
+            out.append(unwrap(named[declared.index]))
+    return out
 
 
 def _parameter_of(ctx: Context, use: Node) -> Loc | None:
@@ -185,7 +271,9 @@ def zero_test(ctx: Context, node: Node) -> Node | None:
 def _bare_condition(ctx: Context, node: Node) -> bool:
     """Tell whether a value is tested for truth on its own: the condition of an ``if``, a
     loop or ``?:``, or an operand of ``&&``/``||`` there (not inside a comparison or ``!``)."""
-    up = ctx.facts.symbols.parent
+    def up(n: Node) -> Node | None:  # a few levels: the tree's own links, no parent map
+        return n.parent
+
     child, parent = node, up(node)
     while parent is not None and parent.type == "parenthesized_expression":
         child, parent = parent, up(parent)
@@ -221,6 +309,19 @@ def fd_zero_test(ctx: Context, args: Args, captures: Captures) -> bool:
 # Zero-filled descriptor arrays --------------------------------------------------------------
 
 
+FILL_CALLS = '((call_expression function: (identifier) @f) @call (#match? @f "^(memset|bzero)$"))'
+
+
+def _fill_calls(ctx: Context) -> list[Node]:
+    """Return the unit's memset()/bzero() calls (found once per unit)."""
+    cached: list[Node] | None = ctx.facts.__dict__.get("_vfio012_fills")
+    if cached is None:
+        cursor = QueryCursor(cparse.query(FILL_CALLS))
+        cached = [c for _, caps in cursor.matches(ctx.facts.root) for c in caps.get("call", [])]
+        ctx.facts.__dict__["_vfio012_fills"] = cached
+    return cached
+
+
 def _fills(ctx: Context, loc: Loc) -> tuple[bool, bool]:
     """Tell whether a location is filled with zeros somewhere in the unit, and whether it is
     ever given -1 (an element, a memset or an initialiser)."""
@@ -238,9 +339,7 @@ def _fills(ctx: Context, loc: Loc) -> tuple[bool, bool]:
                 zeroed = True
         elif text in {"-1", "(-1)"}:
             minus_one = True
-    for call in walk(ctx.facts.root):
-        if call.type != "call_expression" or call_name(call) not in {"memset", "bzero"}:
-            continue
+    for call in _fill_calls(ctx):
         args = call.child_by_field_name("arguments")
         named = args.named_children if args is not None else []
         if not named:
@@ -265,14 +364,47 @@ def _fills(ctx: Context, loc: Loc) -> tuple[bool, bool]:
     return zeroed, minus_one
 
 
+ZERO_FILL_RE = re.compile(
+    rb"(?m)\b(memset|bzero)\s*\(\s*&?\s*[\w.>-]*fds?\b|\w*fds?\b[^;\n]*=\s*(g_new0|g_malloc0\w*|"
+    rb"calloc|rte_zmalloc\w*|rte_calloc\w*|zmalloc|kzalloc|kcalloc)\b|\w*fds?\s*\[[^\]]*\]\s*=\s*"
+    rb"\{\s*0?\s*\}|^\s*(static\s+)?int\s+\w*fds?\s*\[")
+
+
+def _zero_fill_hint(ctx: Context) -> bool:
+    """Tell, from the text alone, whether the unit zero-fills something named like a
+    descriptor array (so that the flow is asked only where the answer may be yes)."""
+    cache = ctx.facts.__dict__
+    if "_vfio012_hint" not in cache:
+        cache["_vfio012_hint"] = bool(ZERO_FILL_RE.search(ctx.unit.text))
+    return bool(cache["_vfio012_hint"])
+
+
+def _named_in_a_zero_fill(ctx: Context, array: Node) -> bool:
+    """Tell, from the text alone, whether the array's name appears in a statement that could
+    zero-fill it: an allocation that zeroes, a memset or bzero, an ``= {0}`` initialiser, a
+    file-scope declaration (once per name and unit)."""
+    name = _name(unwrap(array))
+    if not name:
+        return False
+    cache: dict[str, bool] = ctx.facts.__dict__.setdefault("_vfio012_named", {})
+    if name not in cache:
+        n = re.escape(name).encode()
+        cache[name] = bool(re.search(
+            rb"(?m)\b" + n + rb"\b[^;]*=\s*(g_new0|g_malloc0\w*|calloc|rte_zmalloc\w*|rte_calloc\w*|"
+            rb"zmalloc|kzalloc|kcalloc)\b|\b(memset|bzero)\s*\(\s*&?\s*[\w.>-]*\b" + n +
+            rb"\b|\b" + n + rb"\s*\[[^\]]*\]\s*=\s*\{\s*0?\s*\}|^\s*(static\s+)?int\s+" + n +
+            rb"\s*\[", ctx.unit.text))
+    return cache[name]
+
+
 def _zero_filled_element(ctx: Context, element: Node) -> bool:
     """Tell whether an element of a descriptor array comes from an array the unit fills with
     zeros and never with -1 (its own location, or one a caller passes in)."""
-    if fd_value(ctx, element) is None or element.type not in {"subscript_expression",
-                                                               "pointer_expression"}:
+    if element.type not in {"subscript_expression", "pointer_expression"}:
         return False
     array = element.child_by_field_name("argument")
-    if array is None:
+    if array is None or not _named_in_a_zero_fill(ctx, array) or \
+            fd_value(ctx, element) is None:
         return False
     flow = ctx.facts.flow
     own = flow.loc_of(array)
@@ -290,10 +422,24 @@ def zero_filled_fd(ctx: Context, args: Args, captures: Captures) -> bool:
     (``g_new0``, ``calloc``, ``memset(fds, 0, ...)``, ``= {0}``) and never with -1, directly
     or in a caller that passes it in (``map_region(dev, fds[0])``): its unused entries are 0."""
     node = node_arg(args, captures)
-    if node is None:
+    if node is None or not _zero_fill_hint(ctx):
         return False
     element = unwrap(node)
     candidates = [element] if element.type in {"subscript_expression", "pointer_expression"} \
         else [n for n in back_nodes(ctx.facts.flow, element)
               if n.type in {"subscript_expression", "pointer_expression"}]
     return any(_zero_filled_element(ctx, c) for c in candidates)
+
+
+VFIO_TOKEN_RE = re.compile(r"(?i)vfio|^vfu_")
+
+
+@predicate("vf-vfio-code?", "capture")
+def vfio_code(ctx: Context, args: Args, captures: Captures) -> bool:
+    """Keep code that deals with VFIO: its file's path names VFIO, or the function mentions
+    VFIO or libvfio-user's ``vfu_`` (its neighbourhood is asked by the flow's context)."""
+    node = node_arg(args, captures)
+    if node is None:
+        return False
+    return "vfio" in ctx.unit.path.lower() or any(
+        VFIO_TOKEN_RE.search(t) for t in ctx.facts.tokens(node))

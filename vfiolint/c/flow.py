@@ -104,6 +104,7 @@ class Flow:
     symbols: Symbols
     calls: CallGraph
     _tables: _Tables | None = None
+    _fn_tables: dict[int, _Tables] = field(default_factory=dict)
     stop_at_pointers: bool = False  # set per question by forward()
     kill_defs: bool = False  # set per question by forward()
 
@@ -151,10 +152,28 @@ class Flow:
 
     def tables(self) -> _Tables:
         """Index the definitions and uses of every location, in one walk of the unit."""
-        if self._tables is not None:
-            return self._tables
+        if self._tables is None:
+            self._tables = self._index(self.symbols.root)
+        return self._tables
+
+    def _tables_for(self, loc: Loc) -> _Tables:
+        """Return an index that answers for a location: a local's definitions and uses all
+        lie in its function, so only that function is walked (unless the whole unit already
+        has been)."""
+        if self._tables is not None or loc.kind != "var" or not loc.scope:
+            return self.tables()
+        found = self._fn_tables.get(loc.scope)
+        if found is None:
+            fn = next((f for f in self.symbols.functions() if f.id == loc.scope), None)
+            if fn is None:
+                return self.tables()
+            found = self._fn_tables[loc.scope] = self._index(fn)
+        return found
+
+    def _index(self, root: Node) -> _Tables:
+        """Index the definitions and uses of every location below a node."""
         tables = _Tables()
-        for node in walk(self.symbols.root):
+        for node in walk(root):
             kind = node.type
             if kind == "assignment_expression":
                 left, right = node.child_by_field_name("left"), node.child_by_field_name("right")
@@ -194,7 +213,6 @@ class Flow:
                     if args is not None and args.type == "argument_list" and call is not None:
                         index = [a.id for a in args.named_children].index(parent.id)
                         tables.address.setdefault(loc, []).append((call, index))
-        self._tables = tables
         return tables
 
     def _designated(self, init: Node, owner: Node, tables: _Tables) -> None:
@@ -225,11 +243,11 @@ class Flow:
 
     def defs(self, loc: Loc) -> list[tuple[Node, Node]]:
         """Return (value, definition) pairs of a location."""
-        return self.tables().defs.get(loc, [])
+        return self._tables_for(loc).defs.get(loc, [])
 
     def uses(self, loc: Loc) -> list[Node]:
         """Return the expressions that read a location."""
-        return self.tables().uses.get(loc, [])
+        return self._tables_for(loc).uses.get(loc, [])
 
     def _reaches(self, definition: Node, use: Node) -> bool:
         """Tell whether a definition may reach a use: it comes first, or both are in one loop."""
@@ -313,7 +331,7 @@ class Flow:
     def _out_parameter_defs(self, loc: Loc, step: Step) -> list[tuple[Node, Step | None]]:
         """Return the values a callee stores through a pointer to the location (``f(&x)``)."""
         out: list[tuple[Node, Step | None]] = []
-        for call, index in self.tables().address.get(loc, []):
+        for call, index in self._tables_for(loc).address.get(loc, []):
             name = call_name(call)
             for fn in self.symbols.by_name(name)[:1] if name else []:
                 params = parameters(fn)
