@@ -473,3 +473,141 @@ static int dispatch(void *cmd_data, struct vfio_region_info *typed)
     assert judged("not_vfio", 1) == (False, False)
     assert judged("req", 1) == (True, True)  # passed cmd_data
     assert judged("got", 3) == (True, True)  # received into
+
+
+# Flow options: kills, clear_ends, discarded, sources without sinks -----------------------
+
+
+def test_forward_with_kills_hides_an_earlier_value_behind_a_later_assignment() -> None:
+    facts = facts_of("""
+static int f(int fd, void *a, void *b)
+{
+    int ret;
+    ret = pread(fd, a, 4, 0);
+    if (ret < 0)
+        return -1;
+    ret = pread(fd, b, 8, 4);
+    if (ret != 8)
+        return -1;
+    return 0;
+}
+""")
+    first = node(facts, "pread(fd, a, 4, 0)")
+    tested = {text_of(t[-1].node) for t, end in facts.flow.forward(
+        first, lambda n: False, lambda n: text_of(n.parent) == "ret != 8")
+        if end == "barrier"}
+    assert tested == {"ret"}  # without kills, the second read's test is reached
+    assert not [t for t, end in facts.flow.forward(
+        first, lambda n: False, lambda n: text_of(n.parent) == "ret != 8", kills=True)
+        if end == "barrier"]
+
+
+def test_kills_only_by_an_unconditional_assignment() -> None:
+    facts = facts_of("""
+static int f(int fd, void *a, int again)
+{
+    int ret = pread(fd, a, 4, 0);
+    if (again)
+        ret = pread(fd, a, 4, 0);
+    return ret != 4;
+}
+""")
+    first = node(facts, "pread(fd, a, 4, 0)")
+    ends = [end for _, end in facts.flow.forward(
+        first, lambda n: False, lambda n: text_of(n.parent) == "ret != 4", kills=True)]
+    assert "barrier" in ends  # the second assignment may not run: the first value reaches
+
+
+def _reported(flow: dict[str, object], source: str, path: str = "drivers/x/y.c") -> list[int]:
+    """Judge one flow table on a snippet; return the 1-based lines of what it reports."""
+    from vfiolint.rules.flows import check_flow, flow_spec, judge
+    from vfiolint.rules.predicates import Context
+
+    assert check_flow(flow) == []
+    facts = facts_of(source, path)
+    ctx = Context(file_unit(path, source.encode()), facts)
+    return sorted(m.node.start_point.row + 1 for m in judge(flow_spec(flow), ctx))
+
+
+READS = """\
+static int f(int fd, void *a, void *b, void *c)
+{
+    int r1, r2;
+    r1 = pread(fd, a, 4, 0);
+    if (r1 < 0)
+        return r1;
+    r2 = pread(fd, b, 4, 0);
+    if (r2 < 0 || r2 != 4)
+        return -1;
+    pread(fd, c, 4, 0);
+    (void)pread(fd, c, 4, 0);
+    return 0;
+}
+"""
+UNCHECKED = {
+    "name": "t",
+    "sources": '((call_expression function: (identifier) @f) @source (#eq? @f "pread"))',
+    "barriers": '((binary_expression right: (number_literal) @n) @barrier (#eq? @n "4"))',
+    "ends": ["compare", "discarded"],
+    "report": "source",
+}
+
+
+def test_clear_ends_barrier_clears_the_whole_source() -> None:
+    # r2 is also tested '< 0' (a counted end), but one trace met the barrier.
+    assert _reported({**UNCHECKED, "clear_ends": ["barrier"]}, READS) == [4, 10, 11]
+    assert _reported(UNCHECKED, READS) == [4, 7, 10, 11]  # without it, the '< 0' trace counts
+
+
+def test_discarded_is_thrown_away_where_made_not_merely_unused() -> None:
+    only_discarded = {**UNCHECKED, "ends": ["discarded"]}
+    assert _reported(only_discarded, READS) == [10, 11]
+
+
+def test_a_flow_of_sources_needs_sinks_or_ends_beyond_sink() -> None:
+    from vfiolint.rules.flows import check_flow
+
+    assert check_flow({"sources": "((identifier) @source)"}) != []
+    assert check_flow({"sources": "((identifier) @source)", "ends": ["compare"]}) == []
+    assert check_flow({"sources": "((identifier) @source)", "ends": ["compare"],
+                       "clear_ends": ["barrier"]}) == [
+        "flow: clear_ends 'barrier' needs 'barriers'"]
+    assert check_flow({"sources": "((identifier) @source)", "ends": ["compare"],
+                       "clear_ends": ["nowhere"]})[0].startswith(
+        "flow: clear_ends: 'nowhere' is not one of")
+
+
+def test_a_local_is_answered_from_its_function_alone_with_the_same_answer() -> None:
+    """defs()/uses() of a local walk only its function; the whole unit's index agrees."""
+    from vfiolint.c.flow import Loc
+
+    source = """
+int g;
+static int f(int fd) { int ret = read(fd, 0, 4); g = ret; return ret; }
+static int h(void) { int ret = 2; return ret + g; }
+"""
+    lazy, eager = facts_of(source), facts_of(source)
+    eager.flow.tables()
+    for fn_name in ("f", "h"):
+        fn = lazy.symbols.by_name(fn_name)[0]
+        twin = eager.symbols.by_name(fn_name)[0]
+        loc, twin_loc = Loc("var", "ret", fn.id), Loc("var", "ret", twin.id)
+        assert [text_of(v) for v, _ in lazy.flow.defs(loc)] == \
+            [text_of(v) for v, _ in eager.flow.defs(twin_loc)]
+        assert [u.start_byte for u in lazy.flow.uses(loc)] == \
+            [u.start_byte for u in eager.flow.uses(twin_loc)]
+    assert lazy.flow._tables is None  # no question so far needed the whole unit
+
+
+def test_keywords_joined_by_ampersand_need_every_part_in_text_or_path() -> None:
+    from dataclasses import replace
+
+    from vfiolint.config import Config
+    from vfiolint.rules.engine import rules_for
+    from vfiolint.rules.loader import load_rules
+
+    base = next(r for r in load_rules() if r.id == "VFIO004")
+    rule = replace(base, keywords=(b"vfio&fd",), paths=())
+    assert rules_for([rule], "lib/x.c", Config(), b"int fd;") == []
+    assert rules_for([rule], "lib/x.c", Config(), b"vfio fd") == [rule]
+    assert rules_for([rule], "lib/x_vfio.c", Config(), b"int fd;") == [rule]  # the path counts

@@ -521,3 +521,12 @@ def test_a_non_ascii_address_is_kept_as_written() -> None:
 
     assert addresses("Alex <alex@shazbot.org>, Andr\ufffd <andr\ufffd@example.org>") == (
         "Alex <alex@shazbot.org>", "Andr\ufffd <andr\ufffd@example.org>")
+
+
+def test_a_non_ascii_address_is_kept_not_an_internal_error() -> None:
+    """email.utils.formataddr() refuses a non-ASCII address (a mangled Cc: line); the header
+    is read anyway."""
+    from vfiolint.inputs.mail import addresses
+
+    assert addresses("a@example.org, b@example.org /* Andr\\ufffd */") == (
+        "a@example.org", "b@example.org/*Andr\\ufffd*/")

@@ -104,8 +104,10 @@ class Flow:
     symbols: Symbols
     calls: CallGraph
     _tables: _Tables | None = None
+    _fn_tables: dict[int, _Tables] = field(default_factory=dict)
     stop_at_pointers: bool = False  # set per question by forward()
     members_in_function: bool = False  # set per question by forward()
+    kill_defs: bool = False  # set per question by forward()
 
     # Locations -------------------------------------------------------------------------------
 
@@ -151,10 +153,28 @@ class Flow:
 
     def tables(self) -> _Tables:
         """Index the definitions and uses of every location, in one walk of the unit."""
-        if self._tables is not None:
-            return self._tables
+        if self._tables is None:
+            self._tables = self._index(self.symbols.root)
+        return self._tables
+
+    def _tables_for(self, loc: Loc) -> _Tables:
+        """Return an index that answers for a location: a local's definitions and uses all
+        lie in its function, so only that function is walked (unless the whole unit already
+        has been)."""
+        if self._tables is not None or loc.kind != "var" or not loc.scope:
+            return self.tables()
+        found = self._fn_tables.get(loc.scope)
+        if found is None:
+            fn = next((f for f in self.symbols.functions() if f.id == loc.scope), None)
+            if fn is None:
+                return self.tables()
+            found = self._fn_tables[loc.scope] = self._index(fn)
+        return found
+
+    def _index(self, root: Node) -> _Tables:
+        """Index the definitions and uses of every location below a node."""
         tables = _Tables()
-        for node in walk(self.symbols.root):
+        for node in walk(root):
             kind = node.type
             if kind == "assignment_expression":
                 left, right = node.child_by_field_name("left"), node.child_by_field_name("right")
@@ -194,7 +214,6 @@ class Flow:
                     if args is not None and args.type == "argument_list" and call is not None:
                         index = [a.id for a in args.named_children].index(parent.id)
                         tables.address.setdefault(loc, []).append((call, index))
-        self._tables = tables
         return tables
 
     def _designated(self, init: Node, owner: Node, tables: _Tables) -> None:
@@ -225,11 +244,11 @@ class Flow:
 
     def defs(self, loc: Loc) -> list[tuple[Node, Node]]:
         """Return (value, definition) pairs of a location."""
-        return self.tables().defs.get(loc, [])
+        return self._tables_for(loc).defs.get(loc, [])
 
     def uses(self, loc: Loc) -> list[Node]:
         """Return the expressions that read a location."""
-        return self.tables().uses.get(loc, [])
+        return self._tables_for(loc).uses.get(loc, [])
 
     def _reaches(self, definition: Node, use: Node) -> bool:
         """Tell whether a definition may reach a use: it comes first, or both are in one loop."""
@@ -313,7 +332,7 @@ class Flow:
     def _out_parameter_defs(self, loc: Loc, step: Step) -> list[tuple[Node, Step | None]]:
         """Return the values a callee stores through a pointer to the location (``f(&x)``)."""
         out: list[tuple[Node, Step | None]] = []
-        for call, index in self.tables().address.get(loc, []):
+        for call, index in self._tables_for(loc).address.get(loc, []):
             name = call_name(call)
             for fn in self.symbols.by_name(name)[:1] if name else []:
                 params = parameters(fn)
@@ -365,18 +384,22 @@ class Flow:
 
     def forward(self, expr: Node, is_sink: Predicate, is_barrier: Predicate | None = None,
                 steps: int = MAX_STEPS, arithmetic: bool = True,
-                pointers: bool = True, members: str = "unit") -> list[tuple[Trace, str]]:
+                pointers: bool = True, members: str = "unit",
+                kills: bool = False) -> list[tuple[Trace, str]]:
         """Return traces from ``expr`` to where its value ends up, each with how it ends:
         ``sink`` (``is_sink`` held), ``barrier`` (``is_barrier`` held: a use that is not a
-        hazard, such as a log message), ``state`` (stored in a member or global that outlives
-        the function), ``call`` (passed to a function the unit does not define), ``compare``
-        (tested in a condition), or ``dead`` (not used again in view). With ``pointers``
-        false, a value stored into a pointer has become an address and its trace ends; with
-        ``members`` ``"function"``, a value stored into a struct member is read back only in
-        the function that stored it (another function's ``msg->out_size`` is another
-        message's)."""
+        hazard, such as a log message; the trace's last step is that use), ``state`` (stored
+        in a member or global that outlives the function), ``call`` (passed to a function
+        the unit does not define), ``compare`` (tested in a condition), or ``dead`` (not used
+        again in view). With ``pointers`` false, a value stored into a pointer has become an
+        address and its trace ends; with ``members`` ``"function"``, a value stored into a
+        struct member is read back only in the function that stored it (another function's
+        ``msg->out_size`` is another message's). With ``kills``, a local's later
+        unconditional redefinition hides the earlier value from the uses after it
+        (``ret = read(a); ... ret = read(b); if (ret != 4)`` tests only the second read)."""
         self.stop_at_pointers = not pointers
         self.members_in_function = members == "function"
+        self.kill_defs = kills
         found: list[tuple[Trace, str]] = []
         start = Step(expr, _label(expr), "value", self.symbols.type_of(expr))
         queue: deque[tuple[Node, Trace, int]] = deque([(expr, (start,), 0)])
@@ -394,7 +417,7 @@ class Flow:
                 found.append(((*trail, Step(node, _label(node), "sink")), "sink"))
                 continue
             if is_barrier is not None and is_barrier(node):
-                found.append((trail, "barrier"))
+                found.append(((*trail, Step(node, _label(node), "barrier")), "barrier"))
                 continue
             nxt, end, last = self._onward(node, arithmetic)
             if end is not None:
@@ -520,6 +543,8 @@ class Flow:
             here = self.symbols.function_of(at)
             uses = [u for u in uses if self.symbols.function_of(u) == here
                     and self._reaches(at, u)]
+        if self.kill_defs and loc.kind == "var" and loc.scope:
+            uses = [u for u in uses if not self._killed(loc, at, u)]
         end = None
         if (loc.kind == "field" and not self._local_record(loc, at)) or (
                 loc.kind == "var" and not loc.scope):
@@ -527,6 +552,28 @@ class Flow:
         elif not uses:
             end = "dead"
         return [(u, step) for u in uses], end, step if end is not None else None
+
+    def _killed(self, loc: Loc, at: Node, use: Node) -> bool:
+        """Tell whether another definition of a local, made unconditionally between ``at``
+        and ``use`` (a statement of a block that holds the use), hides ``at`` from it."""
+        for _, definition in self.defs(loc):
+            if contains(definition, at) or contains(at, definition):
+                continue
+            if not at.end_byte <= definition.start_byte < use.start_byte:
+                continue
+            statement = self.symbols.parent(definition)
+            while statement is not None and statement.type in {
+                    "parenthesized_expression", "comma_expression", "assignment_expression",
+                    "init_declarator"}:
+                statement = self.symbols.parent(statement)
+            if statement is None or statement.type not in {"expression_statement",
+                                                            "declaration"}:
+                continue
+            block = self.symbols.parent(statement)
+            if block is not None and block.type in {"compound_statement", "case_statement"} \
+                    and contains(block, use):
+                return True
+        return False
 
     def _local_record(self, loc: Loc, at: Node) -> bool:
         """Tell whether a member belongs to a struct held in a local variable (not state)."""

@@ -24,7 +24,7 @@ from vfiolint.coverage import MAX_ERROR_LINES, FileCoverage, ImageCoverage
 from vfiolint.findings import Confidence, Finding, FlowStep, PatchRef, Span, Status, fingerprint
 from vfiolint.inputs.images import Origin, SourceUnit, UnitPair
 from vfiolint.rules.flows import judge
-from vfiolint.rules.loader import Rule, rule_names
+from vfiolint.rules.loader import Rule, keyword_parts, rule_names
 from vfiolint.rules.predicates import Captures, Context, custom_predicates, holds
 from vfiolint.waivers import Waiver, inline_waiver
 
@@ -250,12 +250,13 @@ def _key(m: Match, path: str) -> str:
 
 def rules_for(rules: list[Rule], path: str, config: Config, *texts: bytes) -> list[Rule]:
     """Keep the rules that can match a file: not excluded or ignored there, and pre-filtered
-    on the keywords they need (each text is scanned once for all of them)."""
+    on the keywords they need, in its text or its path (each text is scanned once for all of
+    them)."""
     if config.excluded(path):
         return []
-    wanted = tuple(sorted({k for r in rules for k in r.keywords}))
+    wanted = tuple(sorted({part for r in rules for k in r.keywords for part in keyword_parts(k)}))
     found: set[bytes] = set()
-    for text in texts:
+    for text in (*texts, path.encode("utf-8", "surrogateescape")):
         found |= keywords_in(text, wanted)
     return [r for r in rules
             if not config.ignored_here(r.id, r.name, path) and r.wants(path, found)]

@@ -7,6 +7,9 @@ After Semgrep's taint mode and CodeQL's guard conditions:
 - ``sinks``: a query whose ``@sink`` is where it must not arrive (with no sources, every sink
   is judged on its guards alone);
 - ``barriers``: a query whose ``@barrier`` ends a trace harmlessly (a log message);
+- ``clear_ends``: ends (``barrier``, ``state``, ...) that clear the whole source: one trace
+  that ends there makes the source harmless, whatever its other traces do (a result compared
+  with its length once is checked; one returned out of view is the callers' to check);
 - ``sanitizers``: a query matched inside the *guards* of the source, the sink or any step
   between (``sanitize = "guard"``, the default; a guard that calls one of the unit's helpers
   is read through the helper's returns and tests), anywhere around them
@@ -22,8 +25,13 @@ After Semgrep's taint mode and CodeQL's guard conditions:
   sources), with ``gate_holds`` (``true``, ``false``, ``any``; per pattern ``#set! holds``);
 - ``requires = "narrowing"``: the value must pass through a type narrower than it on the way
   (``narrowing_kind`` names the capture, ``offset`` or ``size``, that says how wide it is);
-- ``ends``: how a trace must end to count (``sink``, ``state``, ``call``, ``compare``) and
-  ``lower``: ends that count one confidence step lower (a sink out of view);
+- ``ends``: how a trace must end to count (``sink``, ``state``, ``call``, ``compare``,
+  ``discarded``: thrown away where it is made, ``f();`` or ``(void)f();``) and
+  ``lower``: ends that count one confidence step lower (a sink out of view); sources with
+  ``ends`` other than ``sink`` need no sinks (a result only tested for an error ends at the
+  test);
+- ``kills``: a local's later unconditional redefinition hides its earlier value from the
+  uses after it (one ``ret`` for several calls);
 - ``members``: ``unit`` (the default) follows a value stored in a struct member to every
   read of that member in the unit; ``function`` only to the reads after it in the same
   function (each call of a handler fills its own message);
@@ -49,7 +57,7 @@ from vfiolint.c.types import narrower_than
 from vfiolint.rules.predicates import Captures, Context, custom_predicates, holds
 
 REPORTS = ("source", "sink", "gate", "narrowing")
-ENDS = ("sink", "state", "call", "compare", "dead")
+ENDS = ("sink", "state", "call", "compare", "dead", "discarded")
 HOLDS = ("true", "false", "any")
 SANITIZE = ("guard", "around", "function")  # where 'sanitizers' count
 MEMBERS = ("unit", "function")  # how far a value stored in a struct member is followed
@@ -62,7 +70,7 @@ CAPTURES = {"sources": "source", "sinks": "sink", "barriers": "barrier",
 KEYS = {*QUERY_KEYS, "sanitize", "same_value", "same_root", "members", "gate_holds",
         "requires", "narrowing_kind",
         "ends", "lower", "report", "message", "name", "arithmetic", "evidence_message",
-        "pointers"}
+        "pointers", "clear_ends", "kills"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,25 +100,37 @@ class FlowSpec:
     pointers: bool = True
     same_root: bool = False
     members: str = "unit"
+    clear_ends: tuple[str, ...] = ()
+    kills: bool = False
 
     def queries(self) -> dict[str, str]:
         """Return the spec's queries by key."""
         return {k: q for k in QUERY_KEYS if (q := getattr(self, k)) is not None}
 
 
+def _strings(value: object) -> list[str]:
+    """Return a table's list value as strings (nothing for a missing key)."""
+    return [str(v) for v in value] if isinstance(value, list) else []
+
+
 def check_flow(data: dict[str, object]) -> list[str]:
     """Return the problems of one ``[[flow]]`` table (empty when it is valid)."""
     problems = [f"flow: unknown key '{k}'" for k in data if k not in KEYS]
-    if "sinks" not in data and "gate" not in data:
-        problems.append("flow: needs 'sinks' (or a 'gate' with 'evidence')")
+    listed = [*_strings(data.get("ends")), *_strings(data.get("lower"))]
+    ends_without_sinks = "sources" in data and any(e != "sink" for e in listed)
+    if "sinks" not in data and "gate" not in data and not ends_without_sinks:
+        problems.append("flow: needs 'sinks' (or a 'gate' with 'evidence', or 'sources' "
+                        "with 'ends' other than 'sink')")
     for key, choices in (("report", REPORTS), ("gate_holds", HOLDS), ("sanitize", SANITIZE),
                          ("members", MEMBERS)):
         if key in data and data[key] not in choices:
             problems.append(f"flow: {key} '{data[key]}' is not one of {', '.join(choices)}")
-    for key in ("ends", "lower"):
+    for key, allowed in (("ends", ENDS), ("lower", ENDS), ("clear_ends", (*ENDS, "barrier"))):
         for end in data.get(key, []):  # type: ignore[attr-defined]
-            if end not in ENDS:
-                problems.append(f"flow: {key}: '{end}' is not one of {', '.join(ENDS)}")
+            if end not in allowed:
+                problems.append(f"flow: {key}: '{end}' is not one of {', '.join(allowed)}")
+    if "barrier" in _strings(data.get("clear_ends")) and "barriers" not in data:
+        problems.append("flow: clear_ends 'barrier' needs 'barriers'")
     if data.get("requires") not in (None, "narrowing"):
         problems.append("flow: requires must be 'narrowing'")
     if data.get("report") == "source" and "sources" not in data:
@@ -143,6 +163,8 @@ def flow_spec(data: dict[str, object]) -> FlowSpec:
         evidence_message=text("evidence_message"), pointers=bool(data.get("pointers", True)),
         same_root=bool(data.get("same_root", False)),
         members=str(data.get("members", "unit")),
+        clear_ends=tuple(_strings(data.get("clear_ends"))),
+        kills=bool(data.get("kills", False)),
     )
 
 
@@ -213,14 +235,27 @@ class FlowJudge:
     @cached_property
     def barriers(self) -> list[Node]:
         """Return the barrier nodes of the unit."""
-        if self.spec.barriers is None:
-            return []
-        found = [h.node for h in _hits(self.spec.barriers, "barrier", self.ctx.facts.root,
-                                       self.ctx)]
+        found = list(self.spec_barriers)
         if self.ctx.log_functions:  # the configuration's own logging functions
             found += [n for n in walk(self.ctx.facts.root) if n.type == "call_expression"
                       and call_name(n) in self.ctx.log_functions]
         return found
+
+    @cached_property
+    def spec_barriers(self) -> list[Node]:
+        """Return the barrier nodes the spec's own query finds (not configured log calls)."""
+        if self.spec.barriers is None:
+            return []
+        return [h.node for h in _hits(self.spec.barriers, "barrier", self.ctx.facts.root,
+                                      self.ctx)]
+
+    def _clears(self, trace: Trace, end: str) -> bool:
+        """Tell whether a trace ends where the spec says its whole source is harmless (a
+        barrier counts only when the spec's own query found it, not a configured log call)."""
+        if end not in self.spec.clear_ends:
+            return False
+        return end != "barrier" or any(contains(b, trace[-1].node)
+                                       for b in self.spec_barriers)
 
     def is_sink(self, node: Node) -> bool:
         """Tell whether a node is a sink."""
@@ -480,11 +515,19 @@ class FlowJudge:
                 gated.add(_key(gate[0].atom))
             value = self._value(src.captures)
             best: dict[tuple[int, int], FlowMatch] = {}
-            for trace, end in self._traces(src.node):
+            traces = self._traces(src.node)
+            if any(self._clears(trace, end) for trace, end in traces):
+                continue  # one use ends where the whole source is harmless
+            for trace, end in traces:
+                if end == "dead" and "discarded" in (*spec.ends, *spec.lower) and \
+                        self._discarded(trace[-1].node):
+                    end = "discarded"
                 counted = end == "sink" or end in spec.ends or end in spec.lower
                 if not counted or (end == "dead" and not self._out_of_view(trace[-1].node)):
                     continue
-                narrowing = self._narrowing(trace, src.captures)
+                # A type on the way matters only to a spec that asks about narrowing.
+                narrowing = self._narrowing(trace, src.captures) if "narrowing" in (
+                    spec.requires, spec.report) else None
                 if spec.requires == "narrowing" and narrowing is None:
                     continue
                 if self.sanitized([s.node for s in trace], value):
@@ -503,10 +546,21 @@ class FlowJudge:
         traces = self.ctx.facts.flow.forward(node, self.is_sink, self.is_barrier,
                                              arithmetic=self.spec.arithmetic,
                                              pointers=self.spec.pointers,
-                                             members=self.spec.members)
+                                             members=self.spec.members,
+                                             kills=self.spec.kills)
         if self.is_sink(node):  # passed straight to a sink (which may be the unit's wrapper)
             traces.append(((Step(node, text_of(node)[:60], "source"),), "sink"))
         return traces
+
+    def _discarded(self, node: Node) -> bool:
+        """Tell whether a value is thrown away where it is made: the expression (through
+        parentheses and casts) is a statement of its own."""
+        up = self.ctx.facts.symbols.parent
+        parent = up(node)
+        while parent is not None and parent.type in {"parenthesized_expression",
+                                                     "cast_expression"}:
+            parent = up(parent)
+        return parent is not None and parent.type == "expression_statement"
 
     def _narrowing(self, trace: Trace, captures: Captures) -> Step | None:
         """Return the first step of a trace whose type is narrower than the value."""
@@ -625,7 +679,8 @@ class FlowJudge:
                          else "a sink",
                          "state": "stored state",
                          "call": "a call out of view", "compare": "a bounds check",
-                         "dead": "code out of view", "out of view": "code out of view"
+                         "dead": "code out of view", "out of view": "code out of view",
+                         "discarded": "nothing (discarded)"
                          }.get(end, end)
         # What identifies the hazard across the two images of a change and across resends:
         # where the value is narrowed, or which operation receives what, not the whole line.

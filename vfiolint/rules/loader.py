@@ -81,11 +81,12 @@ class Rule:
         return cparse.query(self.query_text) if self.query_text else None
 
     def wants(self, path: str, keywords_found: set[bytes]) -> bool:
-        """Tell whether the rule can match a file, given which keywords occur in it."""
+        """Tell whether the rule can match a file, given which keyword parts occur in it (or
+        in its path): a keyword ``a&b`` needs both parts."""
         if self.paths and not any(fnmatch.fnmatch(path, p) for p in self.paths):
             return False
-        return (not self.prefilter or not self.keywords
-                or any(k in keywords_found for k in self.keywords))
+        return not self.prefilter or not self.keywords or any(
+            all(part in keywords_found for part in keyword_parts(k)) for k in self.keywords)
 
     def explain(self) -> str:
         """Return the rule's documentation as ``vfiolint explain`` prints it."""
@@ -97,6 +98,12 @@ class Rule:
         corpus = "".join(f"- {c}\n" for c in self.corpus)
         tail += f"\n## Corpus\n{corpus}" if corpus else ""
         return head + meta + self.doc.strip() + "\n" + tail
+
+
+def keyword_parts(keyword: bytes) -> tuple[bytes, ...]:
+    """Return the parts of a keyword: ``vfio&fd`` is found where both ``vfio`` and ``fd``
+    are."""
+    return tuple(part for part in keyword.split(b"&") if part)
 
 
 def check_rule(data: dict[str, object], file: Path, root: Path | None = None) -> list[str]:
