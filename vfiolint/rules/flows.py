@@ -13,6 +13,11 @@ After Semgrep's taint mode and CodeQL's guard conditions:
   (``sanitize = "around"``). With ``same_value = "<capture>"`` the sanitizer's ``@checked``
   must hold the same value (by origin) as that capture of the source or sink. A pattern may
   say which truth value of its atom sanitises with ``(#set! holds "false")``.
+- ``around``: a sanitizer query matched anywhere in the neighbourhood, besides the guards;
+  with ``same_value``, a pattern that captures ``@checked`` counts only for the same value.
+  ``around_depth`` says how far: the call-graph steps each way from the source's function
+  (2, the default), or 0 for only the functions the trace passes through (a helper every
+  function calls, such as a log function, then joins nothing).
 - ``gate``: a query whose ``@gate`` atom must guard the source (or the sink, with no
   sources), with ``gate_holds`` (``true``, ``false``, ``any``; per pattern ``#set! holds``);
 - ``requires = "narrowing"``: the value must pass through a type narrower than it on the way
@@ -52,7 +57,7 @@ CAPTURES = {"sources": "source", "sinks": "sink", "barriers": "barrier",
             "evidence": "evidence"}
 KEYS = {*QUERY_KEYS, "sanitize", "same_value", "gate_holds", "requires", "narrowing_kind",
         "ends", "lower", "report", "message", "name", "arithmetic", "evidence_message",
-        "pointers"}
+        "pointers", "around_depth"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +85,7 @@ class FlowSpec:
     arithmetic: bool = True
     evidence_message: str | None = None
     pointers: bool = True
+    around_depth: int = 2
 
     def queries(self) -> dict[str, str]:
         """Return the spec's queries by key."""
@@ -100,6 +106,9 @@ def check_flow(data: dict[str, object]) -> list[str]:
                 problems.append(f"flow: {key}: '{end}' is not one of {', '.join(ENDS)}")
     if data.get("requires") not in (None, "narrowing"):
         problems.append("flow: requires must be 'narrowing'")
+    depth = data.get("around_depth", 2)
+    if not isinstance(depth, int) or isinstance(depth, bool) or depth < 0:
+        problems.append("flow: around_depth must be a whole number, 0 or more")
     if data.get("report") == "source" and "sources" not in data:
         problems.append("flow: report 'source' needs 'sources'")
     for key in QUERY_KEYS:
@@ -128,6 +137,7 @@ def flow_spec(data: dict[str, object]) -> FlowSpec:
         report=str(data.get("report", "sink" if "sinks" in data else "gate")),
         message=text("message"), arithmetic=bool(data.get("arithmetic", True)),
         evidence_message=text("evidence_message"), pointers=bool(data.get("pointers", True)),
+        around_depth=depth if isinstance(depth := data.get("around_depth", 2), int) else 2,
     )
 
 
@@ -269,6 +279,24 @@ class FlowJudge:
                 return True
         return False
 
+    def _around_places(self, nodes: list[Node]) -> list[Node]:
+        """Return where ``around`` sanitisers count: the neighbourhood of the first node, or
+        with ``around_depth = 0`` the functions the nodes are in."""
+        if self.spec.around_depth > 0:
+            return [fn for node in nodes[:1]
+                    for fn in self.ctx.facts.neighbourhood(node, self.spec.around_depth)]
+        found = {fn.id: fn for node in nodes
+                 if (fn := self.ctx.facts.function_of(node)) is not None}
+        return list(found.values())
+
+    def _about(self, hit: _Hit, value: Node | None) -> bool:
+        """Tell whether an ``around`` sanitiser speaks of the value: with ``same_value``, one
+        that captures ``@checked`` must check the same value (one without speaks of all)."""
+        checked = hit.captures.get("checked")
+        if value is None or self.spec.same_value is None or not checked:
+            return True
+        return self._same_value(checked[0], value)
+
     def _same_value(self, a: Node, b: Node) -> bool:
         """Tell whether two expressions hold the same value, by the locations they come from."""
         flow = self.ctx.facts.flow
@@ -298,10 +326,11 @@ class FlowJudge:
 
     def sanitized(self, nodes: list[Node], value: Node | None, depth: int = 2) -> bool:
         """Tell whether a sanitiser guards any of the nodes (or, for ``around``, sits near
-        them); a function all of whose callers in the unit are guarded counts as guarded."""
+        them); a function all of whose callers in the unit are guarded (about the same value,
+        with ``same_value``) counts as guarded."""
         if self.spec.around is not None and any(
-                _hits(self.spec.around, "sanitizer", fn, self.ctx)
-                for node in nodes[:1] for fn in self.ctx.facts.neighbourhood(node)):
+                self._about(hit, value) for fn in self._around_places(nodes)
+                for hit in _hits(self.spec.around, "sanitizer", fn, self.ctx)):
             return True
         if self.spec.sanitizers is None:
             return False
@@ -323,7 +352,7 @@ class FlowJudge:
 
             name = function_name(fn)
             sites = self.ctx.facts.calls.sites(name) if name else []
-            if sites and all(self.sanitized([site], None, depth - 1) for site in sites):
+            if sites and all(self.sanitized([site], value, depth - 1) for site in sites):
                 return True
         return False
 
