@@ -28,6 +28,8 @@ CONTRACT_IDS = {
     "VFIO003": "region-offset-truncated",
     "VFIO004": "dmabuf-unmappable-bar",
     "VFIO005": "msix-table-mmap",
+    "VFIO009": "region-access-wrap",
+    "VFIO010": "byte-offset-typed-pointer",
 }
 
 
