@@ -76,13 +76,15 @@ def received_here(side: str, path: str) -> bool:
     return client if side == "client" else not client
 
 
-def wire_record(ctx: Context, base: Node) -> tuple[str, str] | None:
+def wire_record(ctx: Context, base: Node, depth: int = 4) -> tuple[str, str] | None:
     """Return the request an expression is (or points to), by its declared type, and who
     receives it; a member that holds another request (``unmap->bitmap``) is that request,
-    received where its holder is."""
+    received where its holder is (a few members deep)."""
     record = ctx.facts.symbols.record_of(base)
     if record is not None and record in WIRE:
         return record, _side(record)
+    if depth == 0:
+        return None
     base = unwrap(base)
     while base.type in {"subscript_expression", "parenthesized_expression"}:
         inner = base.child_by_field_name("argument") or (
@@ -93,7 +95,7 @@ def wire_record(ctx: Context, base: Node) -> tuple[str, str] | None:
     if base.type != "field_expression":
         return None
     owner = base.child_by_field_name("argument")
-    outer = wire_record(ctx, owner) if owner is not None else None
+    outer = wire_record(ctx, owner, depth - 1) if owner is not None else None
     if outer is None:
         return None
     held = WIRE[outer[0]].get(text_of(base.child_by_field_name("field")))
@@ -136,18 +138,27 @@ def _strip(node: Node) -> Node:
 
 def _sum_leaves(node: Node) -> list[Node] | None:
     """Return the addends of an addition (``a + b - 1`` gives a, b, 1); None when the
-    expression adds nothing."""
+    expression adds nothing. Left-leaning chains are walked without recursion."""
+    leaves: list[Node] = []
+    added = False
     node = _strip(node)
-    if node.type != "binary_expression" or operator(node) not in {"+", "-"}:
+    while node.type == "binary_expression" and operator(node) in {"+", "-"}:
+        left, right = node.child_by_field_name("left"), node.child_by_field_name("right")
+        if left is None or right is None:
+            return None
+        added = added or operator(node) == "+"
+        right = _strip(right)
+        inner = right.type == "binary_expression" and operator(right) == "+"
+        if inner and operator(node) == "+":  # a + (b + c): its addends are the sum's
+            leaves += [_strip(n) for n in (right.child_by_field_name("left"),
+                                           right.child_by_field_name("right")) if n is not None]
+        else:
+            leaves.append(right)
+        node = _strip(left)
+    if not added:
         return None
-    left, right = node.child_by_field_name("left"), node.child_by_field_name("right")
-    if left is None or right is None:
-        return None
-    inner = _sum_leaves(left)
-    if operator(node) == "-":
-        return None if inner is None else [*inner, right]
-    return [*(inner if inner is not None else [_strip(left)]),
-            *(_sum_leaves(right) or [_strip(right)])]
+    leaves.append(node)
+    return leaves[::-1]
 
 
 def sums_of(ctx: Context, node: Node) -> list[list[Node]]:
