@@ -8,7 +8,7 @@ import re
 
 from tree_sitter import Node
 
-from vfiolint.c.syntax import contains, operator, text_of, unwrap
+from vfiolint.c.syntax import contains, operator, text_of, unwrap, walk
 from vfiolint.rules.predicates import (
     KERNEL_VFIO_RE,
     Args,
@@ -170,11 +170,28 @@ def sums_of(ctx: Context, node: Node) -> list[list[Node]]:
     bare = _strip(node)
     if bare.type != "identifier":
         return []
-    loc = ctx.facts.flow.loc_of(bare)
-    if loc is None or loc.kind != "var" or not loc.scope:
-        return []
-    return [found for value, _ in ctx.facts.flow.defs(loc)
+    declared = ctx.facts.symbols.lookup(text_of(bare), bare)
+    if declared is None or declared.kind != "local" or declared.fn is None or \
+            declared.ctype.width == "narrow":
+        return []  # a sum kept in a 32-bit local is not this rule's (and an int wraps anyway)
+    return [found for value in _local_values(declared.fn, text_of(bare))
             if (found := _sum_leaves(value)) is not None]
+
+
+def _local_values(fn: Node, name: str) -> list[Node]:
+    """Return the values a function gives a local (its initialiser and assignments)."""
+    out = []
+    for node in walk(fn):
+        if node.type == "init_declarator":
+            target, value = node.child_by_field_name("declarator"), node.child_by_field_name(
+                "value")
+        elif node.type == "assignment_expression" and operator(node) == "=":
+            target, value = node.child_by_field_name("left"), node.child_by_field_name("right")
+        else:
+            continue
+        if target is not None and value is not None and text_of(unwrap(target)) == name:
+            out.append(value)
+    return out
 
 
 def _same(ctx: Context, a: Node, b: Node) -> bool:
@@ -187,9 +204,11 @@ def _same(ctx: Context, a: Node, b: Node) -> bool:
     if a.type == b.type == "identifier" and flow.loc_of(a) == flow.loc_of(b):
         return True  # members are compared by text: a->iova is not b->iova
     for local, other in ((a, b), (b, a)):
-        loc = flow.loc_of(local)
-        if loc is not None and loc.kind == "var" and loc.scope and any(
-                text_of(_strip(value)) == text_of(other) for value, _ in flow.defs(loc)):
+        declared = ctx.facts.symbols.lookup(text_of(local), local) \
+            if local.type == "identifier" else None
+        if declared is not None and declared.kind == "local" and declared.fn is not None and \
+                any(text_of(_strip(value)) == text_of(other)
+                    for value in _local_values(declared.fn, text_of(local))):
             return True
     return False
 
@@ -214,9 +233,9 @@ def compared_sum(ctx: Context, args: Args, captures: Captures) -> bool:
     """Keep one side of a bounds check (not a loop's condition) that is a sum, or a local
     holding one, compared with something other than its own addends."""
     side, other = node_arg(args, captures), node_arg(args, captures, 1)
-    if side is None or other is None or not sums_of(ctx, side):
+    if side is None or other is None or in_loop_condition(ctx, side):
         return False
-    return not in_loop_condition(ctx, side) and not wrap_test(ctx, side, other)
+    return bool(sums_of(ctx, side)) and not wrap_test(ctx, side, other)
 
 
 @predicate("vf-wrap-test?", "capture", "capture")

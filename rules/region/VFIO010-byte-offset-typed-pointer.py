@@ -65,18 +65,16 @@ def wide_pointee(ctx: Context, args: Args, captures: Captures) -> bool:
     """Keep a pointer (or array) whose pointee is known and wider than a byte: adding to it
     counts elements, not bytes (the pointee is noted on the amount added, the finding)."""
     node, amount = node_arg(args, captures), node_arg(args, captures, 1)
-    if node is None or amount is None or converted_in_place(ctx, amount):
+    if node is None or amount is None or unwrap(amount).type == "number_literal":
         return False
     ctype = ctx.facts.symbols.type_of(node)
     if ctype is not None and ctype.base != "?":
-        if pointee_width(ctype) != "wide":
-            return False
-        ctx.note(amount, pointee=type_shown(ctype))
-        return True
-    record = dereferenced_record(ctx, node)
-    if record is None:
+        pointee = type_shown(ctype) if pointee_width(ctype) == "wide" else None
+    else:
+        pointee = dereferenced_record(ctx, node)
+    if pointee is None or converted_in_place(ctx, amount):
         return False
-    ctx.note(amount, pointee=record)
+    ctx.note(amount, pointee=pointee)
     return True
 
 
@@ -145,11 +143,28 @@ def file_offset(ctx: Context, args: Args, captures: Captures) -> bool:
     """Keep a variable declared as a file position (``loff_t``, ``off_t``): a region or BAR
     access's byte offset."""
     node = node_arg(args, captures)
-    if node is None or node.type != "identifier":
+    if node is None or node.type != "identifier" or text_of(node) not in _offset_names(ctx):
         return False
     declared = ctx.facts.symbols.lookup(text_of(node), node)
     return declared is not None and declared.ctype.pointer == 0 and \
         _bare(declared.ctype.base) in FILE_OFFSET_TYPES
+
+
+_NAMES: dict[str, object] = {}
+OFFSET_DECL_RE = re.compile(rb"\b(?:l?off(?:64)?_t|__kernel_loff_t)\s+(\w+)")
+
+
+def _offset_names(ctx: Context) -> frozenset[str]:
+    """Return the names the unit's text declares with a file-position type (a cheap first
+    test; remembered for the unit being judged)."""
+    if _NAMES.get("facts") is not ctx.facts:
+        names = frozenset(m.group(1).decode("ascii", "replace")
+                          for m in OFFSET_DECL_RE.finditer(ctx.unit.text))
+        _NAMES.clear()
+        _NAMES.update(facts=ctx.facts, names=names)
+    found = _NAMES["names"]
+    assert isinstance(found, frozenset)
+    return found
 
 
 @predicate("vf-singleton?", "capture", "capture")

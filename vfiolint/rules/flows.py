@@ -399,9 +399,13 @@ class FlowJudge:
         """Follow every source forward to its sinks."""
         spec = self.spec
         assert spec.sources is not None
+        sources = _hits(spec.sources, "source", self.ctx.facts.root, self.ctx)
+        if sources and spec.gate is None and set(spec.ends) | set(spec.lower) <= {"sink"} \
+                and not self.sinks:
+            return []  # only a sink ends a trace that counts, and the unit has none
         out: list[FlowMatch] = []
         gated: set[tuple[int, int]] = set()
-        for src in _hits(spec.sources, "source", self.ctx.facts.root, self.ctx):
+        for src in sources:
             if not self._in_context(src.node):
                 continue
             gate = self.gate_of(src.node)
