@@ -123,7 +123,7 @@ def test_rules_and_explain() -> None:
     proc = run_cli("rules")
     assert proc.returncode == 0
     ids = [line.split()[0] for line in proc.stdout.decode().splitlines()]
-    assert ids == ["VFIO001", "VFIO002", "VFIO003", "VFIO004", "VFIO005"]
+    assert ids == ["VFIO001", "VFIO002", "VFIO003", "VFIO004", "VFIO005", "VFIO009", "VFIO010"]
     proc = run_cli("explain", "VFIO002")
     text = proc.stdout.decode()
     assert proc.returncode == 0

@@ -512,3 +512,12 @@ def test_a_directory_with_nothing_to_check_is_an_error(tmp_path: Path) -> None:
     (talk / "talk.eml").write_bytes(msg.as_bytes())
     proc = run_cli("check", str(talk))  # a discussion was read: nothing to report, no error
     assert (proc.returncode, proc.stderr) == (0, b"")
+
+
+def test_an_address_that_is_not_ascii_is_kept_as_it_reads() -> None:
+    """A damaged To/Cc header (a Latin-1 name in the address, decoded with replacement
+    characters) is no internal error: found by the mangled-corpus property test."""
+    from vfiolint.inputs.mail import addresses
+
+    assert addresses("Ann <ann@example.org>, schnelle@linux.ibm.com /* Andr\ufffd */") == (
+        "Ann <ann@example.org>", "schnelle@linux.ibm.com/*Andr\ufffd*/")

@@ -208,10 +208,17 @@ def message_ids(value: str | None) -> tuple[str, ...]:
 
 
 def addresses(value: str | None) -> tuple[str, ...]:
-    """Split an address header into its addresses, each as written (``Name <addr>``)."""
+    """Split an address header into its addresses, each as written (``Name <addr>``); an
+    address that is not ASCII (a damaged header) is kept as it reads."""
     from email.utils import formataddr, getaddresses
 
-    return tuple(formataddr(pair) for pair in getaddresses([value or ""]) if pair[1])
+    def written(name: str, addr: str) -> str:
+        try:
+            return formataddr((name, addr))
+        except UnicodeEncodeError:
+            return f"{name} <{addr}>" if name else addr
+
+    return tuple(written(*pair) for pair in getaddresses([value or ""]) if pair[1])
 
 
 def _page_envelope(text: str) -> Envelope:
