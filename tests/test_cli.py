@@ -124,7 +124,7 @@ def test_rules_and_explain() -> None:
     assert proc.returncode == 0
     ids = [line.split()[0] for line in proc.stdout.decode().splitlines()]
     assert ids == ["VFIO001", "VFIO002", "VFIO003", "VFIO004", "VFIO005", "VFIO006", "VFIO007",
-                   "VFIO008", "VFIO011", "VFIO012", "VFIO013"]
+                   "VFIO008", "VFIO009", "VFIO010", "VFIO011", "VFIO012", "VFIO013"]
     proc = run_cli("explain", "VFIO002")
     text = proc.stdout.decode()
     assert proc.returncode == 0

@@ -611,3 +611,86 @@ def test_keywords_joined_by_ampersand_need_every_part_in_text_or_path() -> None:
     assert rules_for([rule], "lib/x.c", Config(), b"int fd;") == []
     assert rules_for([rule], "lib/x.c", Config(), b"vfio fd") == [rule]
     assert rules_for([rule], "lib/x_vfio.c", Config(), b"int fd;") == [rule]  # the path counts
+
+
+# Flow specs: around sanitisers and the callers' guards -------------------------------------------
+
+
+def _judged(source: str, **table: object) -> list[int]:
+    """Judge one [[flow]] table on a snippet; return the lines of its findings."""
+    from vfiolint.rules.flows import flow_spec, judge
+    from vfiolint.rules.predicates import Context
+
+    facts = facts_of(source)
+    ctx = Context(file_unit("x.c", source.encode()), facts)
+    return sorted(m.node.start_point.row + 1 for m in judge(flow_spec(table), ctx))
+
+
+SUM_FLOW = {
+    "sources": "((field_expression field: (field_identifier) @f) @source "
+               "(#any-of? @f \"offset\" \"len\"))",
+    "sinks": "((binary_expression left: (binary_expression operator: \"+\") @sink "
+             "operator: \">\"))",
+    "around": "((call_expression function: (identifier) @fn "
+              "arguments: (argument_list (_) @checked)) @sanitizer (#eq? @fn \"wrap_ok\"))",
+    "same_value": "@source",
+    "report": "sink",
+}
+SUM_SOURCE = """\
+static int log_it(const char *s) { return 0; }
+static int check(struct req *r, unsigned long size)
+{
+    log_it("x");
+    if (!wrap_ok(CHECKED))
+        return -1;
+    return r->offset + 1 > size;
+}
+static int other(struct req *q)
+{
+    log_it("y");
+    return wrap_ok(q->len);
+}
+"""
+
+
+def test_an_around_sanitizer_with_checked_counts_only_for_the_same_value() -> None:
+    assert _judged(SUM_SOURCE.replace("CHECKED", "r->offset"), **SUM_FLOW) == []
+    assert _judged(SUM_SOURCE.replace("CHECKED", "r->len"), **SUM_FLOW) == [7]
+    # Without @checked, an around sanitizer speaks of every value (VFIO001's kind).
+    unchecked = {**SUM_FLOW, "around": SUM_FLOW["around"].replace(" (_) @checked", " (_)")}
+    assert _judged(SUM_SOURCE.replace("CHECKED", "r->len"), **unchecked) == []
+
+
+def test_around_depth_zero_looks_only_in_the_functions_of_the_trace() -> None:
+    # other() checks the same member, reached through log_it(), which both call.
+    source = SUM_SOURCE.replace("    if (!wrap_ok(CHECKED))\n        return -1;\n", "")
+    source = source.replace("wrap_ok(q->len)", "wrap_ok(q->offset)")
+    assert _judged(source, **SUM_FLOW) == []  # the neighbourhood joins them through log_it()
+    assert _judged(source, **SUM_FLOW, around_depth=0) == [5]
+
+
+def test_a_callers_guard_counts_only_for_the_same_value() -> None:
+    flow = {
+        "sources": "((field_expression field: (field_identifier) @f) @source "
+                   "(#eq? @f \"offset\"))",
+        "sinks": "((binary_expression left: (binary_expression operator: \"+\") @sink "
+                 "operator: \">\"))",
+        "sanitizers": "((binary_expression left: (_) @checked operator: \">\") @sanitizer "
+                      "(#set! holds \"false\"))",
+        "same_value": "@source",
+        "report": "sink",
+    }
+    source = """\
+static int check(struct req *r, unsigned long size)
+{
+    return r->offset + 1 > size;
+}
+static int caller(struct req *r, unsigned long size)
+{
+    if (CHECKED > 4096)
+        return -1;
+    return check(r, size);
+}
+"""
+    assert _judged(source.replace("CHECKED", "r->offset"), **flow) == []
+    assert _judged(source.replace("CHECKED", "size"), **flow) == [3]

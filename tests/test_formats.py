@@ -51,7 +51,7 @@ def test_sarif_validates_against_the_official_schema() -> None:
     run = log["runs"][0]
     assert [r["id"] for r in run["tool"]["driver"]["rules"]] == [
         "VFIO001", "VFIO002", "VFIO003", "VFIO004", "VFIO005", "VFIO006", "VFIO007", "VFIO008",
-        "VFIO011", "VFIO012", "VFIO013"]
+        "VFIO009", "VFIO010", "VFIO011", "VFIO012", "VFIO013"]
     results = [(r["ruleId"], r["level"], r["kind"], r["baselineState"],
                 r["locations"][0]["physicalLocation"]["region"]["startLine"])
                for r in run["results"]]

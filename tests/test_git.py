@@ -183,6 +183,30 @@ def test_a_commit_adding_several_files_reads_each_file_s_own_text(repo: Path) ->
     assert code == 1
 
 
+def test_a_commit_touching_many_files_does_not_hang(repo: Path) -> None:
+    """A tree-wide change (a copyright update): the blob requests of both sides fill the pipe
+    to git while git waits for its answers to be read. run_cli's timeout bounds the wait."""
+    deep = "a_directory_with_a_rather_long_name_" * 5
+    names = [f"lib/{deep}{i:04d}/file.c" for i in range(400)]
+
+    def write_all(notice: str, narrow: bool) -> None:
+        for k, name in enumerate(names):
+            path = repo / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            text = (NARROW_HEADER if narrow else HEADER) + PADDING + SAFE if k == 200 else SAFE
+            path.write_text(f"/* {notice} */\n{text}")
+        git(repo, "add", "-A")
+
+    write_all("(C) 2020", narrow=False)
+    git(repo, "commit", "-q", "-m", "add modules")
+    write_all("(C) 2020-2026", narrow=True)
+    git(repo, "commit", "-q", "-m", "update copyright notices")
+    code, found, _ = check(repo, "--git", "HEAD")
+    line = (NARROW_HEADER + PADDING).count("\n") + 4
+    assert found == [("VFIO003", "introduced", names[200], line, "update copyright notices")]
+    assert code == 1
+
+
 def test_staged_and_git_outside_a_repository_are_one_line_errors(tmp_path: Path) -> None:
     for args in (["--staged"], ["--git", "HEAD"], ["--pre-commit"]):
         proc = run_cli("check", *args, cwd=tmp_path)

@@ -52,7 +52,8 @@ def _examples(n: int) -> int:
 
 
 CORPUS = ROOT / "corpus"
-DOCUMENTS = sorted(p for p in CORPUS.rglob("*") if p.is_file() and p.suffix != ".toml")
+DOCUMENTS = sorted(p for p in CORPUS.rglob("*")
+                   if p.is_file() and p.suffix not in {".toml", ".md"})
 DOCUMENT_BYTES = {p: p.read_bytes() for p in DOCUMENTS}
 RULES = load_rules()
 

@@ -31,6 +31,8 @@ CONTRACT_IDS = {
     "VFIO006": "irq-set-range-overflow",
     "VFIO007": "argsz-unchecked",
     "VFIO008": "untrusted-size-alloc",
+    "VFIO009": "region-access-wrap",
+    "VFIO010": "byte-offset-typed-pointer",
     "VFIO011": "irq-set-buffer-overflow",
     "VFIO012": "fd-zero-sentinel",
     "VFIO013": "config-short-read",

@@ -8,8 +8,10 @@ an option.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import subprocess
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,12 +88,30 @@ class BlobReader:
         return self.read_many([spec])[0]
 
     def read_many(self, specs: list[str]) -> list[bytes | None]:
-        """Return several objects' bytes, asking for all of them before reading any answer."""
+        """Return several objects' bytes, asking for all of them while the answers are read.
+
+        The questions are written by a thread of their own: written before any answer is
+        read, those of a commit touching a thousand files fill the request pipe while git
+        waits for room in the answer pipe, and neither side moves again."""
         assert self.proc.stdin is not None and self.proc.stdout is not None
         asked = [s for s in specs if "\n" not in s]
-        self.proc.stdin.write(b"".join(s.encode("utf-8", "surrogateescape") + b"\n"
-                                       for s in asked))
-        self.proc.stdin.flush()
+        writer = threading.Thread(target=self._ask, daemon=True, args=(b"".join(
+            s.encode("utf-8", "surrogateescape") + b"\n" for s in asked),))
+        writer.start()
+        answers = self._answers(specs, asked)
+        writer.join()
+        return answers
+
+    def _ask(self, questions: bytes) -> None:
+        """Write requests to git (a git that went away is noticed by the reader)."""
+        assert self.proc.stdin is not None
+        with contextlib.suppress(BrokenPipeError, ValueError):
+            self.proc.stdin.write(questions)
+            self.proc.stdin.flush()
+
+    def _answers(self, specs: list[str], asked: list[str]) -> list[bytes | None]:
+        """Read git's answers to the requests, in order."""
+        assert self.proc.stdout is not None
         answers: dict[str, bytes | None] = {}
         for spec in asked:
             header = self.proc.stdout.readline().split()
@@ -103,9 +123,13 @@ class BlobReader:
         return [answers.get(s) for s in specs]
 
     def close(self) -> None:
-        """Stop the process."""
+        """Stop the process (its answers first: a git still answering gets EPIPE and ends,
+        which frees a request writer it was keeping waiting)."""
+        if self.proc.stdout:
+            self.proc.stdout.close()
         if self.proc.stdin:
-            self.proc.stdin.close()
+            with contextlib.suppress(BrokenPipeError):
+                self.proc.stdin.close()
         self.proc.wait()
 
     def __enter__(self) -> BlobReader:

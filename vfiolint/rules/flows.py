@@ -21,6 +21,11 @@ After Semgrep's taint mode and CodeQL's guard conditions:
   variables the two access paths start from hold the same value: a cap on ``req->argsz``
   bounds what ``req->bitmap.size`` may be checked against). A pattern may
   say which truth value of its atom sanitises with ``(#set! holds "false")``.
+- ``around``: a sanitizer query matched anywhere in the neighbourhood, besides the guards;
+  with ``same_value``, a pattern that captures ``@checked`` counts only for the same value.
+  ``around_depth`` says how far: the call-graph steps each way from the source's function
+  (2, the default), or 0 for only the functions the trace passes through (a helper every
+  function calls, such as a log function, then joins nothing).
 - ``gate``: a query whose ``@gate`` atom must guard the source (or the sink, with no
   sources), with ``gate_holds`` (``true``, ``false``, ``any``; per pattern ``#set! holds``);
 - ``requires = "narrowing"``: the value must pass through a type narrower than it on the way
@@ -70,7 +75,7 @@ CAPTURES = {"sources": "source", "sinks": "sink", "barriers": "barrier",
 KEYS = {*QUERY_KEYS, "sanitize", "same_value", "same_root", "members", "gate_holds",
         "requires", "narrowing_kind",
         "ends", "lower", "report", "message", "name", "arithmetic", "evidence_message",
-        "pointers", "clear_ends", "kills"}
+        "pointers", "clear_ends", "kills", "around_depth"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +107,7 @@ class FlowSpec:
     members: str = "unit"
     clear_ends: tuple[str, ...] = ()
     kills: bool = False
+    around_depth: int = 2
 
     def queries(self) -> dict[str, str]:
         """Return the spec's queries by key."""
@@ -133,6 +139,9 @@ def check_flow(data: dict[str, object]) -> list[str]:
         problems.append("flow: clear_ends 'barrier' needs 'barriers'")
     if data.get("requires") not in (None, "narrowing"):
         problems.append("flow: requires must be 'narrowing'")
+    depth = data.get("around_depth", 2)
+    if not isinstance(depth, int) or isinstance(depth, bool) or depth < 0:
+        problems.append("flow: around_depth must be a whole number, 0 or more")
     if data.get("report") == "source" and "sources" not in data:
         problems.append("flow: report 'source' needs 'sources'")
     for key in QUERY_KEYS:
@@ -165,6 +174,7 @@ def flow_spec(data: dict[str, object]) -> FlowSpec:
         members=str(data.get("members", "unit")),
         clear_ends=tuple(_strings(data.get("clear_ends"))),
         kills=bool(data.get("kills", False)),
+        around_depth=depth if isinstance(depth := data.get("around_depth", 2), int) else 2,
     )
 
 
@@ -332,6 +342,24 @@ class FlowJudge:
                 return True
         return False
 
+    def _around_places(self, nodes: list[Node]) -> list[Node]:
+        """Return where ``around`` sanitisers count: the neighbourhood of the first node, or
+        with ``around_depth = 0`` the functions the nodes are in."""
+        if self.spec.around_depth > 0:
+            return [fn for node in nodes[:1]
+                    for fn in self.ctx.facts.neighbourhood(node, self.spec.around_depth)]
+        found = {fn.id: fn for node in nodes
+                 if (fn := self.ctx.facts.function_of(node)) is not None}
+        return list(found.values())
+
+    def _about(self, hit: _Hit, value: Node | None) -> bool:
+        """Tell whether an ``around`` sanitiser speaks of the value: with ``same_value``, one
+        that captures ``@checked`` must check the same value (one without speaks of all)."""
+        checked = hit.captures.get("checked")
+        if value is None or self.spec.same_value is None or not checked:
+            return True
+        return self._same_value(checked[0], value)
+
     def _same_value(self, a: Node, b: Node) -> bool:
         """Tell whether two expressions hold the same value, by the locations they come from."""
         flow = self.ctx.facts.flow
@@ -395,10 +423,11 @@ class FlowJudge:
 
     def sanitized(self, nodes: list[Node], value: Node | None, depth: int = 2) -> bool:
         """Tell whether a sanitiser guards any of the nodes (or, for ``around``, sits near
-        them); a function all of whose callers in the unit are guarded counts as guarded."""
+        them); a function all of whose callers in the unit are guarded (about the same value,
+        with ``same_value``) counts as guarded."""
         if self.spec.around is not None and any(
-                _hits(self.spec.around, "sanitizer", fn, self.ctx)
-                for node in nodes[:1] for fn in self.ctx.facts.neighbourhood(node)):
+                self._about(hit, value) for fn in self._around_places(nodes)
+                for hit in _hits(self.spec.around, "sanitizer", fn, self.ctx)):
             return True
         if self.spec.sanitizers is None:
             return False
@@ -503,9 +532,13 @@ class FlowJudge:
         """Follow every source forward to its sinks."""
         spec = self.spec
         assert spec.sources is not None
+        sources = _hits(spec.sources, "source", self.ctx.facts.root, self.ctx)
+        if sources and spec.gate is None and set(spec.ends) | set(spec.lower) <= {"sink"} \
+                and not self.sinks:
+            return []  # only a sink ends a trace that counts, and the unit has none
         out: list[FlowMatch] = []
         gated: set[tuple[int, int]] = set()
-        for src in _hits(spec.sources, "source", self.ctx.facts.root, self.ctx):
+        for src in sources:
             if not self._in_context(src.node):
                 continue
             gate = self.gate_of(src.node)
