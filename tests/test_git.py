@@ -171,3 +171,18 @@ def test_shallow_clone_with_a_missing_parent_is_a_clear_error(repo: Path, tmp_pa
     assert proc.returncode == 2
     assert len(err.strip().splitlines()) == 1 and err.startswith("vfiolint: git rev-list: fatal:")
     assert "Traceback" not in err
+
+
+def test_an_added_file_does_not_shift_the_images_of_the_next(repo: Path) -> None:
+    # DPDK 17c839f74da3 added bus_platform_driver.h beside platform.c: the added header has no
+    # pre-image, and the images of every later file were read one request off, so platform.c's
+    # finding came out under the header's path.
+    header = "#include <stdint.h>\nstruct plat_dev { int id; };\n"
+    commit(repo, {"drivers/a_new.h": header,
+                  "drivers/pci_vfio.c": NARROW_HEADER + PADDING + SAFE}, "pci: add a header")
+    code, found, doc = check(repo, "--git", "HEAD")
+    line = (NARROW_HEADER + PADDING).count("\n") + 3
+    assert found == [("VFIO003", "introduced", "drivers/pci_vfio.c", line, "pci: add a header")]
+    detail = {d["path"]: d for c in doc["coverage"] for d in c["detail"]}
+    assert detail["drivers/a_new.h"]["pre"] is None
+    assert code == 1

@@ -122,10 +122,12 @@ def _pairs(reader: BlobReader, files: tuple[FileDiff, ...], old_rev: str,
            new_rev: str) -> tuple[UnitPair, ...]:
     """Read both whole images of every C file a diff touches (``new_rev`` "" is the index)."""
     wanted = [f for f in files if is_c_path(f.path) and f.hunks]
-    specs = [spec for f in wanted for spec in (
-        f"{old_rev}:{f.old_path}" if f.old_path else "", f"{new_rev}:{f.new_path}" if f.new_path
-        else "")]
-    blobs = dict(zip(specs, reader.read_many([s for s in specs if s]), strict=False))
+    # Only the sides a file has are asked for (an added file has no pre-image): every answer
+    # is paired with its own request, never by position in a list with gaps.
+    specs = sorted({spec for f in wanted for spec in (
+        f"{old_rev}:{f.old_path}" if f.old_path else None,
+        f"{new_rev}:{f.new_path}" if f.new_path else None) if spec is not None})
+    blobs = dict(zip(specs, reader.read_many(specs), strict=True))
     return tuple(file_pair(f, blobs.get(f"{old_rev}:{f.old_path}") if f.old_path else None,
                            blobs.get(f"{new_rev}:{f.new_path}") if f.new_path else None)
                  for f in wanted)
