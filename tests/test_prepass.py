@@ -17,9 +17,9 @@ from hypothesis import strategies as st
 
 from tests.conftest import ROOT
 from vfiolint.c import cparse, prepass
+from vfiolint.inputs.images import file_unit
 from vfiolint.rules.engine import match
 from vfiolint.rules.loader import Rule, load_rules
-from vfiolint.inputs.images import file_unit
 
 TABLE = prepass.table_for((), None)
 EXT = Path("/work/ext")

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT
+from vfiolint.inputs.images import file_unit
 from vfiolint.rules.engine import check_source
 from vfiolint.rules.loader import DOC_HEADINGS, Rule, check_rule, load_rules
-from vfiolint.inputs.images import file_unit
 
 RULE_FILES = sorted((ROOT / "rules").rglob("*.toml"))
 ANNOTATION_RE = re.compile(r"^\s*//\s*(ruleid|ok|todoruleid|todook):\s*(VFIO\d{3})\s*$")

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from vfiolint.c.lexer import blank_comments
 from vfiolint.errors import InputError
 from vfiolint.inputs.images import SourceUnit, file_unit
 from vfiolint.inputs.mail import Repeats, decode_text, find_header_start, read_message
@@ -64,14 +65,13 @@ def looks_like_mail(text: str) -> bool:
     return hints >= 3 or bool(lines and MAIL_HINT_RE.match(lines[0].strip()))
 
 
-COMMENT_RE = re.compile(r"/\*.*?\*/|//[^\n]*", re.DOTALL)
-
-
 def looks_like_c(text: str, name: str) -> bool:
     """Tell whether text reads as C source: most code lines (comments aside) end like C.
 
     A ``.c``/``.h`` name settles a file whose code is mostly macros or declarations."""
-    lines = [x for x in COMMENT_RE.sub("", text).splitlines() if x.strip()]
+    code = blank_comments(text.encode("utf-8", "surrogateescape")).decode("utf-8",
+                                                                          "surrogateescape")
+    lines = [x for x in code.splitlines() if x.strip()]
     c_lines = sum(1 for x in lines if C_LINE_RE.match(x))
     if name.endswith((".c", ".h")) and (c_lines or not lines):
         return True

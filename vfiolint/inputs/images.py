@@ -14,16 +14,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from vfiolint.c import cparse
+from vfiolint.c import cparse, lexer
 from vfiolint.c.definitions import NO_DEFINITIONS, Definitions
+from vfiolint.c.lexer import CLOSERS, OPENERS
 from vfiolint.model import FileDiff, Hunk, Line, LineKind
 
 C_SUFFIXES = (".c", ".h", ".inc")
-OPENERS = {"(": ")", "[": "]", "{": "}"}
-CLOSERS = {v: k for k, v in OPENERS.items()}
 FUNC_NAME_RE = re.compile(r"([A-Za-z_]\w*)\s*\(")
 RECORD_RE = re.compile(r"^\s*(?:typedef\s+)?(struct|union|enum)\b[^;(]*$")
-COMMENT_MARK_RE = re.compile(r"/\*|\*/")
 OPERATOR_TAIL = set(",=+-*/%&|^<>!?:(")
 
 
@@ -72,50 +70,6 @@ def is_c_path(path: str) -> bool:
     return path.endswith(C_SUFFIXES)
 
 
-LEX_RE = re.compile(r"/\*|\*/|//|\\.|[\"'\n#(){}\[\]]", re.DOTALL)
-
-
-def _lex_brackets(text: str) -> tuple[list[str], list[str], str]:
-    """Return unmatched closers (in order), unclosed openers (outermost first), and end state.
-
-    Strings, character literals, comments and preprocessor lines hold no brackets; the
-    scan jumps from one special character to the next."""
-    closers: list[str] = []
-    stack: list[str] = []
-    first_comment = COMMENT_MARK_RE.search(text)
-    state = "comment" if first_comment and first_comment.group(0) == "*/" else "code"
-    line_start = 0  # offset just after the last newline
-    for m in LEX_RE.finditer(text):
-        tok = m.group(0)
-        if state == "comment":
-            if tok == "*/":
-                state = "code"
-        elif state in {'"', "'"}:
-            if tok == state or tok == "\n":
-                state = "code"
-        elif state == "line" or state == "pp":
-            if tok == "\n":
-                state = "code"
-        elif tok == "/*":
-            state = "comment"
-        elif tok == "//":
-            state = "line"
-        elif tok in {'"', "'"}:
-            state = tok
-        elif tok == "#" and not text[line_start:m.start()].strip():
-            state = "pp"
-        elif tok in OPENERS:
-            stack.append(tok)
-        elif tok in CLOSERS:
-            if stack and stack[-1] == CLOSERS[tok]:
-                stack.pop()
-            elif not stack:
-                closers.append(tok)
-        if tok == "\n" or (tok.startswith("\\") and tok.endswith("\n")):
-            line_start = m.end()
-    return closers, stack, state
-
-
 def section_function(section: str) -> str | None:
     """Return the function a ``@@`` section names, if it names one."""
     if RECORD_RE.match(section) or (section.rstrip().endswith(("{", ";")) and "(" not in section):
@@ -124,7 +78,7 @@ def section_function(section: str) -> str | None:
     return m.group(1) if m else None
 
 
-def _opening(closers: list[str], section: str) -> str:
+def _opening(closers: tuple[str, ...], section: str) -> str:
     """Return the text that opens what a fragment closes without opening."""
     parts = []
     for k, closer in enumerate(reversed(closers)):
@@ -142,7 +96,7 @@ def _opening(closers: list[str], section: str) -> str:
     return " ".join(parts)
 
 
-def _closing(body: str, stack: list[str], state: str) -> str:
+def _closing(body: str, stack: tuple[str, ...], state: str) -> str:
     """Return the text that closes what a fragment leaves open."""
     out = {"comment": " */", '"': '"', "'": "'"}.get(state, "")
     tail = (body + out).rstrip()
@@ -159,7 +113,7 @@ def _closing(body: str, stack: list[str], state: str) -> str:
     return out
 
 
-def _openings(closers: list[str], body: str, section: str) -> list[str]:
+def _openings(closers: tuple[str, ...], body: str, section: str) -> list[str]:
     """List the plausible texts to put before a fragment, most likely first.
 
     tree-sitter-c accepts statements at file scope, so a bare fragment may parse cleanly and
@@ -182,8 +136,7 @@ def _openings(closers: list[str], body: str, section: str) -> list[str]:
         if name:
             candidates.append(f"void {name}(void) {{")
         candidates.append("")
-    comment = COMMENT_MARK_RE.search(body)
-    if comment is not None and comment.group(0) == "*/":  # the hunk starts inside a comment
+    if lexer.starts_in_comment(body):  # the hunk starts inside a comment
         candidates = [f"{c} /*" for c in candidates]
     return candidates
 
@@ -194,11 +147,11 @@ def fragment(rows: Sequence[str], section: str) -> tuple[list[str], list[str]]:
     Each plausible opening is tried; the one that parses with the fewest errors wins (ties go
     to the likeliest)."""
     body = "\n".join(rows)
-    closers, _, _ = _lex_brackets(body)
+    closers = lexer.balance(body).closers
     best: tuple[int, str, str] | None = None
     for before in _openings(closers, body, section):
-        _, stack, state = _lex_brackets(before + "\n" + body)
-        after = _closing(body, stack, state)
+        framed = lexer.balance(before + "\n" + body)
+        after = _closing(body, framed.opened, framed.state)
         text = f"{before}\n{body}\n{after}".encode("utf-8", "surrogateescape")
         errors = cparse.error_count(cparse.parse(text).root_node)
         if best is None or errors < best[0]:
