@@ -48,7 +48,23 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--pre-commit", action="store_true", dest="pre_commit",
                        help="check what pre-commit checks: the staged change, or "
                             "PRE_COMMIT_FROM_REF..PRE_COMMIT_TO_REF when set (pre-push)")
-    check.add_argument("--repo", type=Path, default=Path(), help="repository for --git/--staged")
+    check.add_argument("--repo", type=Path, default=None,
+                       help="repository for --git/--staged/--tree (default: the current "
+                            "folder); with patches, read them with this repository's files")
+    check.add_argument("--tree", metavar="REV", default=None,
+                       help="check the C files of revision REV (INPUTs are then pathspecs, "
+                            "as for 'git grep REV -- PATHSPEC')")
+    check.add_argument("--base", metavar="REV", default=None,
+                       help="with --repo, the revision a patch applies to when neither its "
+                            "index line nor its base-commit fits (default: HEAD)")
+    check.add_argument("--cache-dir", type=Path, default=None, dest="cache_dir",
+                       help="where the repository index is cached (default: "
+                            "$XDG_CACHE_HOME/vfiolint)")
+    check.add_argument("--no-cache", action="store_true", dest="no_cache",
+                       help="keep the repository index in memory only")
+    check.add_argument("--no-index", action="store_true", dest="no_index",
+                       help="judge each file alone: ask the repository nothing about names "
+                            "the file does not define")
     check.add_argument("--format", choices=FORMATS, default="console")
     check.add_argument("--select", default=None, help="comma-separated rule IDs or names to run")
     check.add_argument("--ignore", default="", help="comma-separated rule IDs or names to skip")
@@ -83,6 +99,8 @@ def _reproduce(args: argparse.Namespace) -> list[str]:
     words = ["vfiolint", "check"]
     if args.git:
         words += ["--git", args.git]
+    if args.tree:
+        words += ["--tree", args.tree]
     if args.staged:
         words.append("--staged")
     if args.select:
@@ -116,23 +134,29 @@ def _cmd_check(args: argparse.Namespace) -> int:
             args.git = f"{from_ref}..{to_ref}"
         else:
             args.staged = True
-    if not args.inputs and not args.git and not args.staged:
-        raise UsageError("check needs an INPUT, --git RANGE or --staged")
-    if args.git and args.staged:
-        raise UsageError("--git and --staged cannot be combined")
-    in_repo = bool(args.git or args.staged)
-    config = load_config(args.config or find_config(args.repo.resolve() if in_repo
+    if not args.inputs and not args.git and not args.staged and not args.tree:
+        raise UsageError("check needs an INPUT, --git RANGE, --staged or --tree REV")
+    if sum(map(bool, (args.git, args.staged, args.tree))) > 1:
+        raise UsageError("--git, --staged and --tree cannot be combined")
+    if args.base is not None and args.repo is None:
+        raise UsageError("--base needs --repo")
+    repo = args.repo if args.repo is not None else Path()
+    in_repo = bool(args.git or args.staged or args.tree)
+    config = load_config(args.config or find_config(repo.resolve() if in_repo or args.repo
                                                     else Path.cwd()))
-    config = replace(config, repo=args.repo.resolve() if in_repo else None)
+    config = replace(config, repo=repo.resolve() if in_repo or args.repo else None)
     select = _ids(args.select)
     if select is None and config.select is not None:
         select = set(config.select)
     rules = select_rules(load_rules(args.rules), select, (_ids(args.ignore) or set()) | config.ignore)
     if args.no_prefilter:
         rules = [replace(r, keywords=()) for r in rules]
-    request = Request(tuple(args.inputs), args.git, args.staged, args.repo,
+    request = Request(tuple(args.inputs), args.git, args.staged, repo,
                       keep_hunks=args.format == "email", timeout=args.timeout, debug=args.debug,
-                      jobs=args.jobs)
+                      jobs=args.jobs, tree=args.tree,
+                      patches_repo=args.repo if args.inputs and not args.tree else None,
+                      base=args.base, cache_dir=args.cache_dir, no_cache=args.no_cache,
+                      index=not args.no_index)
     outcome = run_check(request, rules, config)
     outcome.errors = [(name, one_line(message)) for name, message in outcome.errors]
     for _, message in outcome.errors:

@@ -11,12 +11,16 @@ from __future__ import annotations
 import atexit
 import os
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from vfiolint.config import Config
 from vfiolint.rules.loader import Rule
+
+if TYPE_CHECKING:
+    from vfiolint.inputs.trees import Context
+    from vfiolint.run import Task
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -34,10 +38,20 @@ class WorkerSetup:
 
 @dataclass
 class WorkerState:
-    """A worker process's own state, made once by the pool initializer."""
+    """A worker process's own state, made once by the pool initializer: the setup, and the
+    trees the worker opens (one index per repository, kept across its tasks)."""
 
     setup: WorkerSetup
-    reader: object | None = None
+    contexts: dict[tuple[object, ...], Context] = field(default_factory=dict)
+
+    def context(self, task: Task) -> Context:
+        """Return this worker's context for the task's cache and index settings."""
+        key = (task.cache.root, task.cache.writable, task.index)
+        found = self.contexts.get(key)
+        if found is None:
+            found = self.contexts[key] = task.context()
+            atexit.register(found.close)
+        return found
 
 
 # Per-process state of a pool worker: a ProcessPoolExecutor initializer can only leave what it
@@ -46,15 +60,9 @@ _STATE: WorkerState | None = None
 
 
 def _initialise(setup: WorkerSetup) -> None:
-    """Build the worker's state: the rules, and a blob reader for a repository."""
+    """Build the worker's state (its repositories are opened when a task needs them)."""
     global _STATE
-    reader = None
-    if setup.repo is not None:
-        from vfiolint.inputs.git import BlobReader
-
-        reader = BlobReader(setup.repo)
-        atexit.register(reader.close)
-    _STATE = WorkerState(setup, reader)
+    _STATE = WorkerState(setup)
 
 
 def state() -> WorkerState:

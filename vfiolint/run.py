@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Protocol
 
+from vfiolint.c.cache import NO_CACHE, Cache
 from vfiolint.config import Config
 from vfiolint.coverage import Coverage
 from vfiolint.errors import VfiolintError
@@ -30,8 +31,9 @@ if TYPE_CHECKING:
     from rich.progress import Progress
 
     from vfiolint.coverage import FileCoverage
-    from vfiolint.inputs.git import BlobReader, BrokenCommit, GitPatch, LoggedCommit
+    from vfiolint.inputs.git import BrokenCommit, GitPatch, LoggedCommit
     from vfiolint.inputs.images import UnitPair
+    from vfiolint.inputs.trees import Context, Series
 
 # Below this many inputs or commits, starting worker processes costs more than it saves.
 MIN_PARALLEL = 32
@@ -80,21 +82,29 @@ def waive_by_trailers(findings: list[Finding], patch: Patch, rules: list[Rule]) 
             if f.waiver is None else f for f in findings]
 
 
-def analyse(loaded: Loaded, rules: list[Rule], config: Config | None = None
-                          ) -> tuple[list[Finding], list[Coverage]]:
-    """Run the rules over one loaded input; say, per patch or source file, what was read."""
+def analyse(loaded: Loaded, rules: list[Rule], config: Config | None = None,
+            context: Context | None = None, series: Series | None = None
+            ) -> tuple[list[Finding], list[Coverage]]:
+    """Run the rules over one loaded input; say, per patch or source file, what was read.
+
+    ``context`` gives a C file inside a git work tree that tree; ``series`` builds whole-file
+    images of patches from their repository (``--repo``)."""
     from vfiolint.rules.engine import check_source
 
     config = config or Config()
     findings: list[Finding] = []
     coverage: list[Coverage] = []
     if loaded.source is not None:
-        found, cov = check_source(loaded.source, rules, loaded.input, config)
+        unit = loaded.source
+        if context is not None and context.index:
+            unit = context.source_unit(unit, loaded.input)
+        found, cov = check_source(unit, rules, loaded.input, config)
         findings += found
         coverage.append(Coverage(loaded.input, None, (cov,)))
     for patch in loaded.patches:
-        patch_findings, patch_coverage = _patch_results(
-            patch, _read_pairs(patch, rules, config), rules, config)
+        pairs = (((pair, None) for pair in series.pairs(patch)) if series is not None
+                 else _read_pairs(patch, rules, config))
+        patch_findings, patch_coverage = _patch_results(patch, pairs, rules, config)
         findings += patch_findings
         coverage.append(patch_coverage)
     return findings, coverage
@@ -171,10 +181,21 @@ class Task:
     debug: bool
     keep_hunks: bool
     limits: Limits = field(default_factory=Limits)
+    cache: Cache = field(default_factory=lambda: NO_CACHE)
+    index: bool = True  # attach the repository index to units that have a tree
+    repo: Path | None = None  # patches are read with this repository (--repo)
+    base: str | None = None  # ... on this base when their own does not fit (--base)
+
+    def context(self, jobs: int = 1) -> Context:
+        """Return a fresh context for the trees this process opens."""
+        from vfiolint.inputs.trees import Context
+
+        return Context(self.cache, self.index, jobs)
 
 
-def commit_outcome(reader: BlobReader, item: LoggedCommit | BrokenCommit, index: int,
-                   range_name: str, rules: list[Rule], config: Config, task: Task) -> Outcome:
+def commit_outcome(context: Context, repo: Path, item: LoggedCommit | BrokenCommit,
+                   index: int, range_name: str, rules: list[Rule], config: Config,
+                   task: Task) -> Outcome:
     """Analyse one commit of a range; a failure is that commit's error."""
     from vfiolint.inputs import git
 
@@ -184,7 +205,7 @@ def commit_outcome(reader: BlobReader, item: LoggedCommit | BrokenCommit, index:
         return outcome
     try:
         with deadline(task.timeout, item.commit[:12]):
-            git_patch = git.logged_patch(reader, item, index, range_name)
+            git_patch = git.logged_patch(context, repo, item, index, range_name)
             outcome.remember(git_patch.patch)
             outcome.findings += _git_findings(git_patch, rules, config, outcome)
     except Exception as exc:  # one failing commit is one error
@@ -196,15 +217,14 @@ def _commits_in_worker(batch: list[tuple[LoggedCommit | BrokenCommit, int, str, 
                        ) -> Outcome:
     """Pool entry point for a batch of commits."""
     from vfiolint import parallel
-    from vfiolint.inputs.git import BlobReader
 
     here = parallel.state()
-    reader = here.reader
-    assert isinstance(reader, BlobReader)
+    assert here.setup.repo is not None
     outcome = Outcome()
     for item, index, range_name, task in batch:
-        outcome.merge(commit_outcome(reader, item, index, range_name, list(here.setup.rules),
-                                     here.setup.config, task))
+        outcome.merge(commit_outcome(here.context(task), here.setup.repo, item, index,
+                                     range_name, list(here.setup.rules), here.setup.config,
+                                     task))
     return outcome
 
 
@@ -219,10 +239,14 @@ class Staged:
         from vfiolint.inputs import git
 
         outcome = Outcome(keep_hunks=task.keep_hunks, inputs=1)
-        staged = git.staged_patch(self.repo, "staged")
-        if staged is not None:
-            outcome.remember(staged.patch)
-            outcome.findings += _git_findings(staged, rules, config, outcome)
+        context = task.context(jobs)
+        try:
+            staged = git.staged_patch(self.repo, "staged", context)
+            if staged is not None:
+                outcome.remember(staged.patch)
+                outcome.findings += _git_findings(staged, rules, config, outcome)
+        finally:
+            context.close()
         return outcome
 
 
@@ -243,19 +267,23 @@ class CommitRange:
         progress = _progress(total)
         logged = ((item, index, self.range, task)
                   for index, item in enumerate(git.log_range(self.repo, self.range)))
-        with git.BlobReader(self.repo) as reader, progress or nullcontext():
+        context = task.context(jobs)
+        with progress or nullcontext():
             bar = progress.add_task("commits", total=total) if progress else None
             if jobs > 1 and total >= MIN_PARALLEL:
                 setup = parallel.WorkerSetup(tuple(rules), config, self.repo)
                 parts = parallel.ordered_map(_commits_in_worker, parallel.batched(logged, BATCH),
                                              min(jobs, total), setup)
             else:
-                parts = (commit_outcome(reader, item, index, name, rules, config, job)
-                         for item, index, name, job in logged)
-            for part in parts:
-                outcome.merge(part)
-                if progress is not None and bar is not None:
-                    progress.advance(bar, part.inputs)
+                parts = (commit_outcome(context, self.repo, item, index, name, rules, config,
+                                        job) for item, index, name, job in logged)
+            try:
+                for part in parts:
+                    outcome.merge(part)
+                    if progress is not None and bar is not None:
+                        progress.advance(bar, part.inputs)
+            finally:
+                context.close()
         return outcome
 
 
@@ -272,41 +300,50 @@ def _failure(name: str, exc: BaseException, debug: bool) -> str:
     return f"{name}: internal error: {type(exc).__name__}: {exc}"
 
 
-def _record(part: Loaded, rules: list[Rule], config: Config, outcome: Outcome) -> None:
+def _record(part: Loaded, rules: list[Rule], config: Config, outcome: Outcome,
+            context: Context | None = None, series: Series | None = None) -> None:
     """Add one part's errors, patches and findings to the outcome."""
     outcome.errors += [(part.input, str(e)) for e in part.errors]
     for patch in part.patches:
         outcome.remember(patch)
-    findings, coverage = analyse(part, rules, config)
+    findings, coverage = analyse(part, rules, config, context, series)
     outcome.findings += findings
     outcome.coverage += coverage
 
 
 def _run_input(name: str, stream: BinaryIO, named: bool, rules: list[Rule], config: Config,
-               limits: Limits, outcome: Outcome, debug: bool) -> None:
+               task: Task, outcome: Outcome, context: Context | None) -> None:
     """Analyse one input message by message, each within the time budget.
 
     Splitting the stream into messages is cheap and stays outside the budget; a message that
-    fails or runs out of time is that message's error, and the next one is read."""
+    fails or runs out of time is that message's error, and the next one is read. With a
+    repository (``--repo``), the input's patches are applied in memory as they come, each
+    series on top of its earlier patches."""
+    limits, debug = task.limits, task.debug
     reader = InputReader(name, named, limits)
     try:
+        series = None
+        if task.repo is not None and context is not None:
+            from vfiolint.inputs.trees import Series
+
+            series = Series(context, task.repo, task.base)
         for chunk in chunks(stream, name, limits):
             where = f"{name}: message {chunk.number}" if chunk.number > 1 else name
             try:
                 with deadline(limits.seconds, where):
-                    _record(reader.read(chunk), rules, config, outcome)
+                    _record(reader.read(chunk), rules, config, outcome, context, series)
             except Exception as exc:  # a crash is this message's error, never "findings"
                 outcome.errors.append((name, _failure(where, exc, debug)))
         final = reader.finish()
         if final is not None:
             with deadline(limits.seconds, name):
-                _record(final, rules, config, outcome)
+                _record(final, rules, config, outcome, context, series)
     except Exception as exc:
         outcome.errors.append((name, _failure(name, exc, debug)))
 
 
 def input_outcome(name: str, named: bool, rules: list[Rule], config: Config,
-                  task: Task) -> Outcome:
+                  task: Task, context: Context | None = None) -> Outcome:
     """Analyse one input (a file, a directory entry, or standard input)."""
     outcome = Outcome(keep_hunks=task.keep_hunks, inputs=1)
     try:
@@ -315,7 +352,7 @@ def input_outcome(name: str, named: bool, rules: list[Rule], config: Config,
         outcome.errors.append((name, str(exc)))
         return outcome
     try:
-        _run_input(name, stream, named, rules, config, task.limits, outcome, task.debug)
+        _run_input(name, stream, named, rules, config, task, outcome, context)
     finally:
         if stream is not sys.stdin.buffer:
             stream.close()
@@ -329,7 +366,8 @@ def _inputs_in_worker(batch: list[tuple[str, bool, Task]]) -> Outcome:
     here = parallel.state()
     outcome = Outcome()
     for name, named, task in batch:
-        outcome.merge(input_outcome(name, named, list(here.setup.rules), here.setup.config, task))
+        outcome.merge(input_outcome(name, named, list(here.setup.rules), here.setup.config, task,
+                                    here.context(task)))
     return outcome
 
 
@@ -345,7 +383,10 @@ class Inputs:
 
         outcome = Outcome(keep_hunks=task.keep_hunks)
         inputs = expand(list(self.names))
-        if jobs > 1 and len(inputs) >= MIN_PARALLEL and all(name != "-" for name, _ in inputs):
+        # a series spans inputs only as the files of one directory do: in one process
+        series = task.repo is not None
+        if (jobs > 1 and len(inputs) >= MIN_PARALLEL and all(name != "-" for name, _ in inputs)
+                and not series):
             setup = parallel.WorkerSetup(tuple(rules), config)
             work = ((name, named, task) for name, named in inputs)
             batches = parallel.batched(work, BATCH)
@@ -353,8 +394,57 @@ class Inputs:
                                              setup):
                 outcome.merge(part)
         else:
-            for name, named in inputs:
-                outcome.merge(input_outcome(name, named, rules, config, task))
+            context = task.context(jobs)
+            try:
+                for name, named in inputs:
+                    outcome.merge(input_outcome(name, named, rules, config, task, context))
+            finally:
+                context.close()
+        return outcome
+
+
+@dataclass(frozen=True, slots=True)
+class TreeRevision:
+    """The C files of a revision (``--tree REV [PATHSPEC...]``), read from git objects like
+    ``git grep REV``: each a source file, every finding ``present``."""
+
+    repo: Path
+    revision: str
+    pathspecs: tuple[str, ...] = ()
+
+    def outcome(self, rules: list[Rule], config: Config, task: Task, jobs: int) -> Outcome:
+        """Analyse every selected file of the revision with the revision's tree."""
+        from vfiolint.c.index import TreeSpec
+        from vfiolint.inputs.git import tree_files
+        from vfiolint.inputs.images import file_unit
+        from vfiolint.rules.engine import check_source
+
+        outcome = Outcome(keep_hunks=task.keep_hunks)
+        files = tree_files(self.repo, self.revision, self.pathspecs)
+        context = task.context(jobs)
+        try:
+            repo = context.repository(self.repo)
+            tree = context.tree(repo, TreeSpec(repo.tree_id(self.revision)))
+            paths = list(files)
+            for start in range(0, len(paths), 256):
+                part = paths[start:start + 256]
+                for path, text in zip(part, repo.read([files[p] for p in part]), strict=True):
+                    outcome.inputs += 1
+                    name = f"{self.revision}:{path}"
+                    if text is None:
+                        outcome.errors.append((name, f"{name}: cannot read the blob"))
+                        continue
+                    try:
+                        with deadline(task.timeout, name):
+                            found, cov = check_source(file_unit(path, text, tree), rules,
+                                                      name, config)
+                    except Exception as exc:  # one failing file is one error
+                        outcome.errors.append((name, _failure(name, exc, task.debug)))
+                        continue
+                    outcome.findings += found
+                    outcome.coverage.append(Coverage(name, None, (cov,)))
+        finally:
+            context.close()
         return outcome
 
 
@@ -377,10 +467,18 @@ class Request:
     timeout: float = Limits().seconds
     debug: bool = False
     jobs: int = 0
+    tree: str | None = None  # --tree REV: ``inputs`` are then pathspecs
+    patches_repo: Path | None = None  # --repo given with inputs: patches read with it
+    base: str | None = None
+    cache_dir: Path | None = None  # None: $XDG_CACHE_HOME/vfiolint
+    no_cache: bool = False
+    index: bool = True
 
     def sources(self) -> list[tuple[str, Source]]:
         """Return the sources to read, each with the name its failure is reported under."""
         out: list[tuple[str, Source]] = []
+        if self.tree is not None:
+            return [(self.tree, TreeRevision(self.repo, self.tree, self.inputs))]
         if self.staged:
             out.append(("staged", Staged(self.repo)))
         elif self.git:
@@ -389,6 +487,14 @@ class Request:
             out.append(("", Inputs(self.inputs)))
         return out
 
+    def cache(self) -> Cache:
+        """Open the index's on-disk cache (none with ``--no-cache``)."""
+        from vfiolint.c.cache import default_root
+
+        if self.no_cache:
+            return NO_CACHE
+        return Cache.open(self.cache_dir or default_root())
+
 
 def run_check(request: Request, rules: list[Rule], config: Config) -> Outcome:
     """Read every source and analyse it; a source that fails as a whole is one error."""
@@ -396,7 +502,8 @@ def run_check(request: Request, rules: list[Rule], config: Config) -> Outcome:
 
     outcome = Outcome(keep_hunks=request.keep_hunks)
     task = Task(request.timeout, request.debug, request.keep_hunks,
-                Limits(seconds=request.timeout))
+                Limits(seconds=request.timeout), request.cache(), request.index,
+                request.patches_repo, request.base)
     jobs = request.jobs or parallel.default_jobs()
     for name, source in request.sources():
         try:

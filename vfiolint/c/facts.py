@@ -14,6 +14,9 @@ from dataclasses import dataclass, field
 
 from tree_sitter import Node, Tree
 
+from vfiolint.c import external
+from vfiolint.c.definitions import NO_DEFINITIONS, Definitions
+
 IDENT_TYPES = frozenset(
     {"identifier", "field_identifier", "type_identifier", "primitive_type", "number_literal"}
 )
@@ -139,6 +142,9 @@ class Facts:
     """Answers questions about one parsed unit, caching what it learns."""
 
     tree: Tree
+    # the tree around the unit, asked for types the unit does not define (``c/external.py``)
+    definitions: Definitions = NO_DEFINITIONS
+    near: str = ""
     _functions: list[Node] | None = None
     _by_name: dict[str, list[Node]] = field(default_factory=dict)
     _tokens: dict[int, frozenset[str]] = field(default_factory=dict)
@@ -315,6 +321,8 @@ class Facts:
                     return type_node
                 tag = type_node.child_by_field_name("name")
                 bodies = self.records().get(text_of(tag), []) if tag else []
+                if not bodies and tag is not None:  # declared in a header: ask the tree
+                    return external.record_node(self.definitions, text_of(tag), self.near)
                 return bodies[0] if bodies else None
             if type_node.type == "type_identifier":
                 tdef = self.typedefs().get(text_of(type_node))
@@ -322,6 +330,9 @@ class Facts:
                 if inner is None:
                     # QEMU's convention: typedef struct Foo Foo; in a header, the body here.
                     bodies = self.records().get(text_of(type_node), [])
+                    if not bodies and tdef is None:  # a typedef of a header: ask the tree
+                        return external.typedef_record(self.definitions, text_of(type_node),
+                                                       self.near)
                     return bodies[0] if bodies else None
                 type_node = inner
                 continue
@@ -358,6 +369,11 @@ class Facts:
         for _ in range(5):
             tdef = self.typedefs().get(text.strip())
             inner = tdef.child_by_field_name("type") if tdef else None
+            if tdef is None and width_class(text) is None:  # a typedef of a header?
+                outer = external.typedef_text(self.definitions, text.strip(), self.near)
+                if outer is not None:
+                    text = outer
+                    continue
             if inner is None or tdef is None:
                 return text
             declarator = tdef.child_by_field_name("declarator")

@@ -357,3 +357,96 @@ def table_for(config_macros: tuple[tuple[str, tuple[str, ...]], ...],
         table = table.with_names(kind, names)
     return table
 
+
+
+# ---------------------------------------------------------------------------------------------
+# Macros learned from their own #define
+# ---------------------------------------------------------------------------------------------
+
+_LOOP_BODY_RE = re.compile(r"^\(*\s*(?:for|while)\s*\(")
+_STORAGE_WORDS = frozenset(_words("""
+    static inline __inline __inline__ extern register const volatile _Noreturn noreturn
+    __extension__ __restrict restrict _Thread_local __thread
+"""))
+_RECORD_HEAD_RE = re.compile(r"^(?:struct|union|enum)\b")
+_ATTRIBUTE_GROUP_RE = re.compile(r"\b(?:__attribute__|__attribute|__declspec)\s*"
+                                 r"\((?:[^()]|\((?:[^()]|\([^()]*\))*\))*\)")
+_DECLARATION_RE = re.compile(
+    r"^(?:(?:static|extern|const|volatile|inline|__inline|_Static_assert|static_assert)\b"
+    r"|(?:[A-Za-z_]\w*\s+)+\**\s*[A-Za-z_]\w*\s*(?:\(|\[|=|;))")
+_DO_WHILE_RE = re.compile(r"^do\s*\{.*\}\s*while\s*\(\s*0\s*\)$", re.S)
+_WORD_RE = re.compile(r"[A-Za-z_]\w*")
+
+
+def classify(params: tuple[str, ...] | None, body: str, known: MacroTable = BUILTIN
+             ) -> str | None:
+    """Return the pre-pass kind a macro's own ``#define`` gives it, None for an ordinary
+    expression or constant (nothing to rewrite).
+
+    * a loop header: the body is a ``for``/``while`` head, or a call of a loop macro;
+    * an attribute or storage specifier: an object-like macro with an empty body, or a body
+      made of ``__attribute__((…))``, storage words and attribute macros;
+    * a type: a function-like macro whose body is a type (``struct name { … }``) or a call of a
+      macro that takes a type (``container_of``);
+    * a statement or a declaration block: a ``do { … } while (0)`` body, an empty
+      function-like body, a body that declares something (``static void f(void)``) or holds a
+      top-level ``;``.
+    """
+    text = body.strip()
+    words = _WORD_RE.findall(text)
+    if not text:
+        return "statement" if params is not None else "attribute"
+    if _LOOP_BODY_RE.match(text):
+        return "for_each"
+    first = words[0] if words else ""
+    if params is not None and first and text[len(first):].lstrip().startswith("(") and (
+            first in known.for_each or _loop_name(first)) and not text.endswith(";"):
+        return "for_each"
+    bare = _ATTRIBUTE_GROUP_RE.sub(" ", text)
+    if (bare != text and not bare.strip()) or (
+            words and "(" not in bare
+            and all(w in _STORAGE_WORDS or w in known.attribute for w in _WORD_RE.findall(bare))):
+        return "attribute"
+    if params is not None:
+        record = _RECORD_HEAD_RE.match(text)
+        if (record and "{" in text) or _only_type(text):
+            return "typename"
+        if first in known.typename and text[len(first):].lstrip().startswith("("):
+            return "typename"
+    if _DO_WHILE_RE.match(text):
+        return "statement"
+    if _DECLARATION_RE.match(text) or _top_level_semicolon(text):
+        return "statement"
+    return None
+
+
+def _loop_name(name: str) -> bool:
+    """Tell whether a name reads as a loop macro's (``…for_each…``, ``…FOREACH…``)."""
+    return any(hint in name for hint in ("for_each", "foreach", "FOREACH", "FOR_EACH"))
+
+
+def _only_type(text: str) -> bool:
+    """Tell whether a body is nothing but type words (``unsigned long``, ``struct x *``)."""
+    return bool(re.fullmatch(r"(?:(?:struct|union|enum|unsigned|signed|long|short|int|char|void"
+                             r"|const|volatile)\s+)*[A-Za-z_]\w*[\s*]*", text))
+
+
+def _top_level_semicolon(text: str) -> bool:
+    """Tell whether a body holds a ``;`` outside parentheses and braces."""
+    depth = 0
+    for ch in text:
+        if ch in "({[":
+            depth += 1
+        elif ch in ")}]":
+            depth -= 1
+        elif ch == ";" and depth == 0:
+            return True
+    return False
+
+
+def learned(kinds: dict[str, str]) -> MacroTable:
+    """Build a table from names classified by their definitions (``classify``)."""
+    grouped: dict[str, list[str]] = {k: [] for k in KINDS}
+    for name, kind in kinds.items():
+        grouped[kind].append(name)
+    return MacroTable.of(**grouped)

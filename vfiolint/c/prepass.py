@@ -65,12 +65,17 @@ Compiled patterns are cached per table (``functools.cache``); ``neutralise`` is 
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 
+from tree_sitter import Tree
+
+from vfiolint.c import cparse
+from vfiolint.c.definitions import NO_DEFINITIONS, Definitions
 from vfiolint.c.lexer import BLANK as _BLANK
 from vfiolint.c.lexer import code_view
 from vfiolint.c.macros import (
@@ -81,12 +86,14 @@ from vfiolint.c.macros import (
     QEMU,
     USERSPACE,
     MacroTable,
+    classify,
     from_clang_format,
+    learned,
     table_for,
 )
 
 __all__ = ["BUILTIN", "DPDK", "KERNEL", "KINDS", "QEMU", "USERSPACE", "MacroTable",
-           "from_clang_format", "neutralise", "table_for"]
+           "from_clang_format", "neutralise", "parse", "structural_view", "table_for"]
 
 _WORDS_ONLY = bytes(c if (0x30 <= c <= 0x39 or 0x41 <= c <= 0x5A or 0x61 <= c <= 0x7A
                         or c == 0x5F) else 0x20 for c in range(256))
@@ -334,6 +341,9 @@ class _Statements:
             return end
         after = t.next_sig(close + 1)
         nxt = bytes(t.code[after:after + 1])
+        if nxt == b"{" and depth > 0:  # `TEST("name") {`: the block is a block
+            self.void(start, close + 1)
+            return close + 1
         if nxt == b"{":  # RTE_INIT_PRIO(name, prio) { ... }: a function definition
             spans = t.args(open_pos, close)
             if len(spans) > 1:
@@ -681,3 +691,126 @@ def neutralise(source: bytes, table: MacroTable) -> bytes:
             done = loops.for_each(start, end, listed=kind == "for_each")
     loops.unknown_calls(compiled)
     return bytes(t.out)
+
+
+def structural_view(source: bytes) -> bytes:
+    """Return the code view of a text (comments, literals, directives blanked) with the ``#if``
+    groups that would not parse alone flattened to their first branch, as ``neutralise`` does:
+    a view in which braces balance, for scanning declarations without a parse."""
+    t = _Text(source)
+    if t.conds or t.inside:
+        _Conditionals(t).rewrite()
+    return bytes(t.code)
+
+
+# ---------------------------------------------------------------------------------------------
+# Parsing with macros learned where the parse breaks
+# ---------------------------------------------------------------------------------------------
+
+_MAX_LEARNED_ERRORS = 64  # error nodes looked around in one text
+_C_WORDS = _KEYWORDS | frozenset(b"int char void long short unsigned signed float double "
+                                 b"struct union enum const volatile static extern inline "
+                                 b"register typedef auto restrict _Bool bool".split())
+_CAPS_RE = re.compile(r"[A-Z][A-Z0-9_]*[A-Z0-9]")
+
+
+def parse(source: bytes, table: MacroTable, definitions: Definitions = NO_DEFINITIONS,
+          near: str = "") -> Tree:
+    """Neutralise and parse a text; when the parse has ERROR nodes, learn the macros named on
+    the lines around them and parse again with them, keeping the parse with fewer errors.
+
+    A macro is learned from its own ``#define`` when the tree has one for the file
+    (``definitions``: the file, its includes, the tree), else from the shape of its uses
+    (``shape_kind``)."""
+    tree = cparse.parse(cparse.valid_utf8(neutralise(source, table)))
+    if not tree.root_node.has_error:
+        return tree
+    kinds = learn(source, tree, table, definitions, near)
+    if not kinds:
+        return tree
+    retry = cparse.parse(cparse.valid_utf8(neutralise(source, table.with_merged(
+        learned(kinds)))))
+    if cparse.error_count(retry.root_node) < cparse.error_count(tree.root_node):
+        return retry
+    return tree
+
+
+def learn(source: bytes, tree: Tree, table: MacroTable, definitions: Definitions,
+          near: str) -> dict[str, str]:
+    """Classify the unknown names on the lines of a parse's errors (and the line above each)."""
+    t = _Text(source)
+    code = bytes(t.code)
+    rows: set[int] = set()
+    starts = [0, *(m.end() for m in re.finditer(rb"\n", code))]
+    for count, node in enumerate(cparse.error_nodes(tree.root_node)):
+        if count >= _MAX_LEARNED_ERRORS:
+            break
+        before = t.prev_sig(node.start_byte)  # the code just before, however far up
+        rows.update((node.start_point.row - 1, node.start_point.row,
+                     bisect.bisect_right(starts, before) - 1 if before >= 0 else 0))
+    names: dict[bytes, None] = {}
+    known = table.names()
+    for row in sorted(rows):
+        if 0 <= row < len(starts):
+            end = starts[row + 1] if row + 1 < len(starts) else len(code)
+            for word in _WORD_RE.findall(code, starts[row], end):
+                if word not in _C_WORDS and word.decode() not in known:
+                    names[word] = None
+    kinds: dict[str, str] = {}
+    for raw in names:
+        name = raw.decode()
+        kind = None
+        found = definitions.macro(name, near).found
+        if found is not None:
+            kind = classify(found.params, found.body, table) or _through(found.body, table,
+                                                                         definitions, near)
+        kind = kind or shape_kind(t, code, raw)
+        if kind is not None:
+            kinds[name] = kind
+    return kinds
+
+
+def _through(body: str, table: MacroTable, definitions: Definitions, near: str) -> str | None:
+    """Classify a body made of another macro's call and storage words (``JEMALLOC_ATTR(x)
+    static inline``): an attribute when that macro is one."""
+    head = re.match(r"\s*([A-Za-z_]\w*)\s*\((?:[^()]|\([^()]*\))*\)(.*)$", body, re.S)
+    if head is None or re.search(r"[^\w\s]", head.group(2)):
+        return None
+    inner = definitions.macro(head.group(1), near).found
+    if inner is None or classify(inner.params, inner.body, table) != "attribute":
+        return None
+    rest = classify(None, head.group(2), table) if head.group(2).strip() else "attribute"
+    return "attribute" if rest == "attribute" else None
+
+
+def shape_kind(t: _Text, code: bytes, name: bytes) -> str | None:
+    """Classify a name no definition explains by the shape of its uses.
+
+    * ``NAME(...) {`` at the start of a statement inside braces: a loop header;
+    * an all-caps word (``LUA_API``, ``REDIS_STATIC``) right before the type or name of a
+      declaration at file scope (another word or a ``*`` follows it): an attribute;
+    * ``NAME(...)`` at file scope with no ``;`` after it: a statement (a registration);
+    * a bare ``NAME`` alone on its line as a statement, with no ``;``: a statement.
+
+    ``code`` is the text's code view (``t.code``) as bytes."""
+    for m in re.finditer(rb"(?<![\w.>])" + re.escape(name) + rb"(?!\w)", code):
+        start, end = m.span()
+        depth = code.count(b"{", 0, start) - code.count(b"}", 0, start)
+        after = t.next_sig(end)
+        nxt = code[after:after + 1]
+        if (depth > 0 and b"\n" in code[end:after] and t.at_statement_start(start)
+                and (nxt in (b"}", b"{") or _WORD_RE.match(code, after))):
+            return "statement"
+        if nxt == b"(":
+            close = t.close_paren(after)
+            if close is None or not t.at_statement_start(start):
+                continue
+            follow = code[t.next_sig(close + 1):t.next_sig(close + 1) + 1]
+            if depth > 0 and follow == b"{":
+                return "for_each"
+            if depth == 0 and follow not in (b";", b",", b")", b"="):
+                return "statement"
+        elif depth == 0 and _CAPS_RE.fullmatch(name.decode()) and (
+                nxt == b"*" or _WORD_RE.match(code, after)):
+            return "attribute"
+    return None

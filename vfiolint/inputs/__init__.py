@@ -7,14 +7,20 @@ import logging
 import re
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import BinaryIO
 
 from vfiolint.c.lexer import blank_comments
 from vfiolint.errors import InputError
 from vfiolint.inputs.images import SourceUnit, file_unit
-from vfiolint.inputs.mail import Repeats, decode_text, find_header_start, read_message
+from vfiolint.inputs.mail import (
+    Repeats,
+    base_commit,
+    decode_text,
+    find_header_start,
+    read_message,
+)
 from vfiolint.inputs.stream import Chunk, chunks
 from vfiolint.limits import Limits
 from vfiolint.model import Patch
@@ -116,6 +122,7 @@ class InputReader:
         self.found = False
         self.mail = False
         self.bodies: set[int] = set()
+        self.base: str | None = None
 
     def _resent(self, data: bytes) -> bool:
         """Tell whether a message's body is byte for byte one already read (a resend)."""
@@ -155,6 +162,10 @@ class InputReader:
             self.found = True
         elif self.count > 1 or looks_like_mail(text):
             self.mail = True
+        if not patches:  # a cover letter names the base of the patches that follow it
+            self.base = base_commit(text.splitlines()) or self.base
+        elif self.base is not None:
+            patches = [p if p.base else replace(p, base=self.base) for p in patches]
         return Loaded(self.name, tuple(k for p in patches if (k := self.repeats.admit(p))))
 
     def finish(self) -> Loaded | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import unidiff
 from unidiff.errors import UnidiffParseError
@@ -46,6 +46,7 @@ class FileSection:
     start: int
     path: str
     text: str
+    blobs: tuple[str, str] | None = None  # git's ``index <old>..<new>`` line
 
 
 def strip_prefix(path: str | None) -> str | None:
@@ -267,8 +268,37 @@ def repair(lines: Sequence[str]) -> list[FileSection]:
         if hunks:
             head.append(f"--- {'a/' + old_p if old_p else '/dev/null'}")
             head.append(f"+++ {'b/' + new_p if new_p else '/dev/null'}")
-        sections.append(FileSection(start, path, "\n".join(head + hunks) + "\n"))
+        sections.append(FileSection(start, path, "\n".join(head + hunks) + "\n",
+                                    _index_blobs(extended)))
     return sections
+
+
+INDEX_RE = re.compile(r"^index ([0-9a-f]{4,64})\.\.([0-9a-f]{4,64})(?: \d+)?\s*$")
+
+
+def _index_blobs(extended: Sequence[str]) -> tuple[str, str] | None:
+    """Return the old and new blob ids of a file's ``index`` line, if it has one."""
+    for line in extended:
+        m = INDEX_RE.match(line)
+        if m:
+            return m.group(1), m.group(2)
+    return None
+
+
+def with_blobs(files: tuple[FileDiff, ...], sections: Sequence[FileSection]
+               ) -> tuple[FileDiff, ...]:
+    """Give each file diff the blob ids of its section's ``index`` line (one section each)."""
+    if len(files) != len(sections):
+        return files
+    out = []
+    for f, section in zip(files, sections, strict=True):
+        if section.blobs is None:
+            out.append(f)
+            continue
+        old, new = section.blobs
+        out.append(replace(f, old_blob=None if set(old) == {"0"} else old,
+                           new_blob=None if set(new) == {"0"} else new))
+    return tuple(out)
 
 
 def _line(line: unidiff.patch.Line) -> Line:

@@ -15,85 +15,24 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vfiolint.errors import GitError
+from vfiolint.gitstore import (
+    EMPTY_TREE,
+    BlobReader,
+    check_revision,
+    diff_trees,
+    git,
+    git_message,
+    tree_of,
+)
 from vfiolint.inputs import diff
-from vfiolint.inputs.images import UnitPair, file_pair, is_c_path
+from vfiolint.inputs.images import NO_TREE, Tree, UnitPair, file_pair, is_c_path
 from vfiolint.inputs.mail import parse_subject, parse_trailers
+from vfiolint.inputs.trees import Context, commit_trees, staged_trees
 from vfiolint.model import FileDiff, Patch
 
-EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
 DIFF_OPTIONS = ("--no-color", "--no-ext-diff", "--no-textconv", "-M", "-U3", "--full-index")
 FIELD = "\x1f"
 RECORD = "\x1e"
-
-
-def git(repo: Path, *args: str, data: bytes | None = None) -> bytes:
-    """Run one git command in ``repo`` and return its output; failures raise GitError."""
-    try:
-        proc = subprocess.run(
-            ["git", "-C", str(repo), *args], input=data, capture_output=True, check=False,
-        )
-    except OSError as exc:
-        raise GitError(f"git: cannot run: {exc.strerror or exc}") from exc
-    if proc.returncode != 0:
-        raise GitError(f"git {args[0]}: {git_message(proc.stderr)}")
-    return proc.stdout
-
-
-def git_message(stderr: bytes) -> str:
-    """Pick the line of git's standard error that says what went wrong."""
-    lines = [x.strip() for x in stderr.decode("utf-8", "replace").splitlines() if x.strip()]
-    return next((x for x in lines if x.startswith(("fatal:", "error:"))),
-                lines[0] if lines else "failed")
-
-
-def check_revision(value: str) -> str:
-    """Refuse a revision that could be read as an option."""
-    if not value or value.startswith("-"):
-        raise GitError(f"invalid revision or range '{value}'")
-    return value
-
-
-class BlobReader:
-    """One ``git cat-file --batch`` process answering ``<rev>:<path>`` requests."""
-
-    def __init__(self, repo: Path) -> None:
-        self.proc = subprocess.Popen(
-            ["git", "-C", str(repo), "cat-file", "--batch"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-        )
-
-    def read(self, spec: str) -> bytes | None:
-        """Return an object's bytes, or None if it does not exist."""
-        return self.read_many([spec])[0]
-
-    def read_many(self, specs: list[str]) -> list[bytes | None]:
-        """Return several objects' bytes, asking for all of them before reading any answer."""
-        assert self.proc.stdin is not None and self.proc.stdout is not None
-        asked = [s for s in specs if "\n" not in s]
-        self.proc.stdin.write(b"".join(s.encode("utf-8", "surrogateescape") + b"\n"
-                                       for s in asked))
-        self.proc.stdin.flush()
-        answers: dict[str, bytes | None] = {}
-        for spec in asked:
-            header = self.proc.stdout.readline().split()
-            if len(header) != 3:
-                answers[spec] = None
-                continue
-            answers[spec] = self.proc.stdout.read(int(header[2]))
-            self.proc.stdout.read(1)
-        return [answers.get(s) for s in specs]
-
-    def close(self) -> None:
-        """Stop the process."""
-        if self.proc.stdin:
-            self.proc.stdin.close()
-        self.proc.wait()
-
-    def __enter__(self) -> BlobReader:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,9 +57,10 @@ def commits(repo: Path, revision_range: str) -> list[str]:
     return out.decode().split()
 
 
-def _pairs(reader: BlobReader, files: tuple[FileDiff, ...], old_rev: str,
-           new_rev: str) -> tuple[UnitPair, ...]:
-    """Read both whole images of every C file a diff touches (``new_rev`` "" is the index)."""
+def _pairs(reader: BlobReader, files: tuple[FileDiff, ...], old_rev: str, new_rev: str,
+           trees: tuple[Tree, Tree] = (NO_TREE, NO_TREE)) -> tuple[UnitPair, ...]:
+    """Read both whole images of every C file a diff touches (``new_rev`` "" is the index);
+    ``trees``: the trees the pre-images and the post-images were read from."""
     wanted = [f for f in files if is_c_path(f.path) and f.hunks]
     # Only the sides a file has are asked for (an added file has no pre-image): every answer
     # is paired with its own request, never by position in a list with gaps.
@@ -129,7 +69,8 @@ def _pairs(reader: BlobReader, files: tuple[FileDiff, ...], old_rev: str,
         f"{new_rev}:{f.new_path}" if f.new_path else None) if spec is not None})
     blobs = dict(zip(specs, reader.read_many(specs), strict=True))
     return tuple(file_pair(f, blobs.get(f"{old_rev}:{f.old_path}") if f.old_path else None,
-                           blobs.get(f"{new_rev}:{f.new_path}") if f.new_path else None)
+                           blobs.get(f"{new_rev}:{f.new_path}") if f.new_path else None,
+                           *trees)
                  for f in wanted)
 
 
@@ -241,9 +182,10 @@ def log_range(repo: Path, revision_range: str) -> Iterator[LoggedCommit | Broken
             failure = exc
 
 
-def logged_patch(reader: BlobReader, logged: LoggedCommit, index: int,
+def logged_patch(context: Context, repo: Path, logged: LoggedCommit, index: int,
                  input_name: str) -> GitPatch:
-    """Turn one logged commit into a patch with whole-file images of its C files."""
+    """Turn one logged commit into a patch with whole-file images of its C files, each image
+    with its tree (the parent's for the pre-image, the commit's for the post-image)."""
     files = _diff_files(logged.diff.encode("utf-8", "surrogateescape"))
     prefixes, revision, inferred, counter, expected = parse_subject(logged.subject)
     patch = Patch(
@@ -252,7 +194,9 @@ def logged_patch(reader: BlobReader, logged: LoggedCommit, index: int,
         author=logged.author, date=logged.date, trailers=parse_trailers(logged.message),
         message=logged.message, files=files, commit=logged.commit,
     )
-    return GitPatch(patch, _pairs(reader, files, logged.parent, logged.commit))
+    trees = commit_trees(context, repo, logged.parent, logged.commit)
+    reader = context.repository(repo).reader
+    return GitPatch(patch, _pairs(reader, files, logged.parent, logged.commit, trees))
 
 
 def count_range(repo: Path, revision_range: str) -> int:
@@ -264,7 +208,7 @@ def count_range(repo: Path, revision_range: str) -> int:
     return int(out.decode().strip() or 0)
 
 
-def staged_patch(repo: Path, input_name: str) -> GitPatch | None:
+def staged_patch(repo: Path, input_name: str, context: Context) -> GitPatch | None:
     """Return the staged change against HEAD as a patch (None when nothing is staged)."""
     try:
         base = git(repo, "rev-parse", "--verify", "-q", "HEAD").decode().strip()
@@ -279,5 +223,16 @@ def staged_patch(repo: Path, input_name: str) -> GitPatch | None:
         revision=1, revision_inferred=True, counter=None, expected=None, author=None,
         date=None, trailers=(), message="", files=files,
     )
-    with BlobReader(repo) as reader:
-        return GitPatch(patch, _pairs(reader, files, base, ""))
+    trees = staged_trees(context, repo, base)
+    return GitPatch(patch, _pairs(context.repository(repo).reader, files, base, "", trees))
+
+
+def tree_files(repo: Path, revision: str, pathspecs: tuple[str, ...]) -> dict[str, str]:
+    """Return path -> blob id of the C files of a revision a pathspec selects (as ``git grep
+    REV -- PATHSPEC`` would search them)."""
+    tree = tree_of(repo, revision)
+    for spec in pathspecs:
+        if "\n" in spec:
+            raise GitError(f"invalid pathspec '{spec}'")
+    found = diff_trees(repo, EMPTY_TREE, tree, (".c", ".h", ".inc"), pathspecs)
+    return {path: oid for path, oid in sorted(found.items()) if oid is not None}

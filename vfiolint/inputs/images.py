@@ -48,6 +48,9 @@ class SourceUnit:
     touched: frozenset[int] = frozenset()
     # The tree around the image, when one is at hand (--git, --staged, --tree, --repo).
     definitions: Definitions = field(default=NO_DEFINITIONS, compare=False)
+    # Where the whole text came from: blob | base-commit | head (a patch checked with its
+    # repository), tree (git objects, a work tree), file (a file alone); "" for hunks.
+    context: str = field(default="", compare=False)
 
     def real_line(self, row: int) -> int | None:
         """Return the 1-based real line of a 0-based row, None for a synthetic row."""
@@ -213,18 +216,34 @@ def hunk_pair(filediff: FileDiff) -> UnitPair:
     return UnitPair(filediff.path, pre, post)
 
 
-def file_pair(filediff: FileDiff, pre: bytes | None, post: bytes | None) -> UnitPair:
-    """Pair the whole pre-image and post-image of a file, marking the lines its hunks touch."""
-    def unit(path: str | None, text: bytes | None, side: LineKind) -> SourceUnit | None:
+@dataclass(frozen=True, slots=True)
+class Tree:
+    """The tree an image was read from: its definitions, and how the text was found."""
+
+    definitions: Definitions = NO_DEFINITIONS
+    context: str = "tree"
+
+
+NO_TREE = Tree(NO_DEFINITIONS, "")
+
+
+def file_pair(filediff: FileDiff, pre: bytes | None, post: bytes | None,
+              pre_tree: Tree = NO_TREE, post_tree: Tree = NO_TREE) -> UnitPair:
+    """Pair the whole pre-image and post-image of a file, marking the lines its hunks touch;
+    each image knows the tree it was read from."""
+    def unit(path: str | None, text: bytes | None, side: LineKind,
+             tree: Tree) -> SourceUnit | None:
         if path is None or text is None:
             return None
         touched = set().union(*(touched_lines(h, side) for h in filediff.hunks))
-        return SourceUnit(path, text, Origin.FILE, (), frozenset(touched))
+        return SourceUnit(path, text, Origin.FILE, (), frozenset(touched), tree.definitions,
+                          tree.context)
 
-    return UnitPair(filediff.path, unit(filediff.old_path, pre, LineKind.REMOVED),
-                    unit(filediff.new_path, post, LineKind.ADDED))
+    return UnitPair(filediff.path, unit(filediff.old_path, pre, LineKind.REMOVED, pre_tree),
+                    unit(filediff.new_path, post, LineKind.ADDED, post_tree))
 
 
-def file_unit(path: str, text: bytes) -> SourceUnit:
-    """Wrap a whole C file as a unit."""
-    return SourceUnit(path, text, Origin.FILE)
+def file_unit(path: str, text: bytes, tree: Tree = NO_TREE) -> SourceUnit:
+    """Wrap a whole C file as a unit (``tree``: the repository it sits in, if any)."""
+    return SourceUnit(path, text, Origin.FILE, definitions=tree.definitions,
+                      context=tree.context or "file")

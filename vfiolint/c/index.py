@@ -1,0 +1,397 @@
+"""The repository index: what each file of a tree defines, and where each name is defined.
+
+A *tree* is a git tree (read with ``ls-tree``, its files with one ``cat-file --batch``; no
+checkout), or a git tree with some files changed over it: the index's blobs (``--staged``),
+a work tree's modified files, a patch applied in memory. ``TreeSpec`` names one.
+
+Per blob, the lexical scan (``c/scan.py``) gives what the file defines; it is cached on disk by
+blob id (``c/cache.py``), so a new commit re-scans only the blobs it changed. Per tree, a name
+map says which files define each name that other files can see: macros, records, typedefs and
+functions of headers, and functions of ``.c`` files that are not ``static``. It is cached by
+tree id; a tree close to one already loaded in the run (the next commit of a range) is the
+loaded map with the changed files taken out and put back, never a new full index.
+
+Nothing is read before a question needs it: building a unit's provider costs nothing, and a
+run whose rules never ask the tree anything never reads the index.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections import OrderedDict, defaultdict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from vfiolint import gitstore
+from vfiolint.c.cache import NO_CACHE, Cache
+from vfiolint.c.includes import IncludePath
+from vfiolint.c.scan import SCAN_VERSION, BlobFacts, plain_names, scan
+
+C_FILES = (".c", ".h", ".inc")
+SPECIAL = ("compile_commands.json", ".clang-format")
+KEEP = C_FILES + SPECIAL
+HEADERS = (".h", ".inc")
+# A tree this many files away from one already indexed is indexed whole, not as a delta.
+DELTA_LIMIT = 3000
+# Blobs scanned in worker processes when at least this many are missing from the cache.
+PARALLEL_SCAN = 256
+FACTS_MEMO = 1024
+MAX_INCLUDED = 400  # files followed through #include from one file
+
+
+@dataclass(frozen=True, slots=True)
+class TreeSpec:
+    """A tree to index: a git tree (``base``, EMPTY_TREE for none) with files changed over it
+    (path -> blob id, None for a file taken away)."""
+
+    base: str
+    changes: tuple[tuple[str, str | None], ...] = ()
+
+    @property
+    def key(self) -> str:
+        """Return a string naming exactly this tree's content."""
+        if not self.changes:
+            return self.base
+        digest = hashlib.sha1(repr(sorted(self.changes)).encode("utf-8", "surrogateescape"),
+                              usedforsecurity=False).hexdigest()
+        return f"{self.base}+{digest[:16]}"
+
+
+def exported(path: str, kind: str) -> bool:
+    """Tell whether a name of this kind defined in this file can be seen from other files."""
+    if path.endswith(HEADERS):
+        return True
+    return kind == "f"
+
+
+@dataclass
+class NameMap:
+    """Where each exported name of one tree is defined: ``kind:name`` -> paths."""
+
+    paths: list[str]
+    names: dict[str, tuple[int, ...]]
+
+    @classmethod
+    def build(cls, files: dict[str, str],
+              names_of: Iterable[tuple[str, Iterable[tuple[str, str]]]]) -> NameMap:
+        """Make the map of a tree (path -> blob id) from the names each blob defines."""
+        paths = sorted(files)
+        where: defaultdict[str, list[int]] = defaultdict(list)
+        for i, path in enumerate(paths):
+            where[files[path]].append(i)
+        names: defaultdict[str, set[int]] = defaultdict(set)
+        for oid, defined in names_of:
+            at = where.get(oid, ())
+            for kind, name in defined:
+                for i in at:
+                    if exported(paths[i], kind):
+                        names[f"{kind}:{name}"].add(i)
+        return cls(paths, {k: tuple(sorted(v)) for k, v in names.items()})
+
+    def lookup(self, kind: str, name: str) -> tuple[str, ...]:
+        """Return the files that define an exported name."""
+        return tuple(self.paths[i] for i in self.names.get(f"{kind}:{name}", ()))
+
+    def to_plain(self) -> tuple[object, ...]:
+        """Return the map for the cache."""
+        return (self.paths, self.names)
+
+    @classmethod
+    def from_plain(cls, data: Any) -> NameMap:
+        """Rebuild a map from the cache (raises on anything else)."""
+        paths, names = data
+        if not isinstance(paths, list) or not isinstance(names, dict):
+            raise ValueError("not a name map")
+        return cls(paths, names)
+
+
+@dataclass
+class DeltaMap:
+    """The name map of a tree close to another's: the other's map, with the changed files'
+    names taken out and their new names put in."""
+
+    base: NameMap | DeltaMap
+    changed: frozenset[str]
+    added: dict[str, tuple[str, ...]]
+
+    def lookup(self, kind: str, name: str) -> tuple[str, ...]:
+        """Return the files that define an exported name."""
+        kept = tuple(p for p in self.base.lookup(kind, name) if p not in self.changed)
+        return kept + self.added.get(f"{kind}:{name}", ())
+
+
+def _delta(base: NameMap | DeltaMap, changes: dict[str, BlobFacts | None]) -> DeltaMap:
+    """Make the map of a tree whose files differ from a mapped one's by ``changes``."""
+    added: defaultdict[str, list[str]] = defaultdict(list)
+    for path, facts in sorted(changes.items()):
+        if facts is None:
+            continue
+        for kind, name in dict.fromkeys(facts.names()):
+            if exported(path, kind):
+                added[f"{kind}:{name}"].append(path)
+    return DeltaMap(base, frozenset(changes), {k: tuple(v) for k, v in added.items()})
+
+
+@dataclass
+class TreeView:
+    """The files of one tree and what can be asked of them as a whole."""
+
+    spec: TreeSpec
+    files: dict[str, str]
+    _include_path: IncludePath | None = None
+    _names: NameMap | DeltaMap | None = None
+    closures: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+def _scan_plain(item: tuple[str, bytes, Cache]) -> tuple[str, tuple[object, ...]]:
+    """Pool entry point: scan one blob and cache what it defines."""
+    oid, text, cache = item
+    plain = scan(text).to_plain()
+    cache.put("blob", _facts_key(oid), plain)
+    return oid, plain
+
+
+def _facts_key(oid: str) -> str:
+    """Return a blob's cache key (the scanner's version is part of it)."""
+    return f"{oid}{SCAN_VERSION:02x}"
+
+
+class Repository:
+    """One repository's index during one run: its objects, the cache, and the trees seen."""
+
+    def __init__(self, path: Path, cache: Cache = NO_CACHE, jobs: int = 1) -> None:
+        self.path = path
+        self.cache = cache
+        self.jobs = jobs
+        self._reader: gitstore.BlobReader | None = None
+        self.texts: dict[str, bytes] = {}
+        self._facts: OrderedDict[str, BlobFacts] = OrderedDict()
+        self._views: OrderedDict[str, TreeView] = OrderedDict()
+        self._maps: dict[str, NameMap] = {}
+        self._trees: dict[str, str] = {}
+        self.ident = str(path.resolve())
+
+    # --- objects ---
+
+    @property
+    def reader(self) -> gitstore.BlobReader:
+        """Return the repository's ``cat-file --batch`` process (started when first needed)."""
+        if self._reader is None:
+            self._reader = gitstore.BlobReader(self.path)
+        return self._reader
+
+    def close(self) -> None:
+        """Stop the repository's git process."""
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
+
+    def tree_id(self, revision: str) -> str:
+        """Return the tree id a revision or object id names (raises GitError when none)."""
+        if revision == gitstore.EMPTY_TREE:
+            return revision
+        found = self._trees.get(revision)
+        if found is None:
+            gitstore.check_revision(revision)
+            oid, data = self.reader.read_typed([f"{revision}^{{tree}}"])[0]
+            if data is None or not oid:
+                raise gitstore.GitError(f"{revision}: not a revision of {self.path}")
+            found = self._trees[revision] = oid
+        return found
+
+    def add_text(self, data: bytes) -> str:
+        """Keep a text that is in no git object (a patched or modified file); return its id."""
+        oid = gitstore.blob_id(data)
+        self.texts[oid] = data
+        return oid
+
+    def read(self, oids: list[str]) -> list[bytes | None]:
+        """Return the texts of some blobs (None for a missing one)."""
+        wanted = [o for o in oids if o not in self.texts]
+        found = dict(zip(wanted, self.reader.read_many(wanted), strict=True)) if wanted else {}
+        return [self.texts[o] if o in self.texts else found.get(o) for o in oids]
+
+    # --- what each blob defines ---
+
+    def facts(self, oid: str) -> BlobFacts:
+        """Return what one blob defines (memory, then the cache, then a scan)."""
+        return self.facts_many([oid])[oid]
+
+    def facts_many(self, oids: Iterable[str]) -> dict[str, BlobFacts]:
+        """Return what several blobs define (kept in memory, a bounded number of them)."""
+        out: dict[str, BlobFacts] = {}
+        wanted = []
+        for oid in dict.fromkeys(oids):
+            memo = self._facts.get(oid)
+            if memo is not None:
+                self._facts.move_to_end(oid)
+                out[oid] = memo
+            else:
+                wanted.append(oid)
+        for oid, plain in self.plain_many(wanted):
+            facts = BlobFacts.from_plain(plain)
+            out[oid] = facts
+            self._facts[oid] = facts
+            while len(self._facts) > FACTS_MEMO:
+                self._facts.popitem(last=False)
+        return out
+
+    def plain_many(self, oids: list[str]) -> Iterator[tuple[str, tuple[object, ...]]]:
+        """Yield (blob id, what it defines as plain tuples): from the cache, else read in
+        batches and scanned (in worker processes when many are missing), and cached."""
+        missing: list[str] = []
+        for oid in oids:
+            cached = self.cache.get("blob", _facts_key(oid))
+            if isinstance(cached, tuple) and len(cached) == 5:
+                yield oid, cached
+            else:
+                missing.append(oid)
+        batch = 512
+        pool = None
+        if len(missing) >= PARALLEL_SCAN and self.jobs > 1:
+            from concurrent.futures import ProcessPoolExecutor  # only a large index pays
+
+            pool = ProcessPoolExecutor(max_workers=self.jobs)
+        try:
+            for start in range(0, len(missing), batch):
+                part = missing[start:start + batch]
+                texts = [(o, t if t is not None else b"", self.cache)
+                         for o, t in zip(part, self.read(part), strict=True)]
+                if pool is None:
+                    yield from map(_scan_plain, texts)
+                else:
+                    yield from pool.map(_scan_plain, texts, chunksize=16)
+        finally:
+            if pool is not None:
+                pool.shutdown()
+
+    # --- trees ---
+
+    def view(self, spec: TreeSpec) -> TreeView:
+        """Return the files of a tree (a few trees are kept)."""
+        found = self._views.get(spec.key)
+        if found is not None:
+            self._views.move_to_end(spec.key)
+            return found
+        if spec.changes:
+            files = dict(self.view(TreeSpec(spec.base)).files)
+        elif spec.base == gitstore.EMPTY_TREE:
+            files = {}
+        else:
+            files = gitstore.list_tree(self.path, spec.base, KEEP)
+        for path, oid in spec.changes:
+            if oid is None:
+                files.pop(path, None)
+            elif path.endswith(KEEP):
+                files[path] = oid
+        view = TreeView(spec, files)
+        self._views[spec.key] = view
+        while len(self._views) > 8:
+            self._views.popitem(last=False)
+        return view
+
+    def include_path(self, view: TreeView) -> IncludePath:
+        """Return a tree's include path (compile_commands.json, else the usual folders)."""
+        if view._include_path is None:
+            database = None
+            for name in ("compile_commands.json", "build/compile_commands.json"):
+                if name in view.files:
+                    database = self.read([view.files[name]])[0]
+                    break
+            c_paths = [p for p in view.files if p.endswith(C_FILES)]
+            view._include_path = IncludePath(c_paths, database)
+        return view._include_path
+
+    def text(self, view: TreeView, path: str) -> bytes | None:
+        """Return a file's text in a tree."""
+        oid = view.files.get(path)
+        return None if oid is None else self.read([oid])[0]
+
+    def file_facts(self, view: TreeView, path: str) -> BlobFacts | None:
+        """Return what one file of a tree defines."""
+        oid = view.files.get(path)
+        return None if oid is None or not path.endswith(C_FILES) else self.facts(oid)
+
+    def included(self, view: TreeView, near: str) -> tuple[str, ...]:
+        """Return the files a file includes, directly or not, nearest first (breadth first
+        along the include path), without the file itself."""
+        found = view.closures.get(near)
+        if found is not None:
+            return found
+        include_path = self.include_path(view)
+        order: list[str] = []
+        seen = {near}
+        frontier = [near]
+        while frontier and len(order) < MAX_INCLUDED:
+            nxt = []
+            for path in frontier:
+                facts = self.file_facts(view, path)
+                for inc in facts.includes if facts is not None else ():
+                    target = include_path.resolve(inc.name, path, inc.quoted)
+                    if target is not None and target not in seen:
+                        seen.add(target)
+                        order.append(target)
+                        nxt.append(target)
+            frontier = nxt
+        view.closures[near] = tuple(order[:MAX_INCLUDED])
+        return view.closures[near]
+
+    def names(self, view: TreeView) -> NameMap | DeltaMap:
+        """Return where the exported names of a tree are defined."""
+        if view._names is None:
+            base = self._tree_map(view.spec.base)
+            if view.spec.changes:
+                changed = dict(view.spec.changes)
+                facts = self.facts_many([o for o in changed.values() if o is not None])
+                view._names = _delta(base, {p: facts[o] if o is not None else None
+                                            for p, o in changed.items() if p.endswith(C_FILES)})
+            else:
+                view._names = base
+        return view._names
+
+    def _tree_map(self, tree: str) -> NameMap | DeltaMap:
+        """Return the name map of a git tree: loaded, from a close tree already loaded, from
+        the cache, or built (once across processes: a lock serialises the building)."""
+        tree = self.tree_id(tree)
+        loaded = self._maps.get(tree)
+        if loaded is not None:
+            return loaded
+        for other, mapped in list(self._maps.items())[-2:]:
+            changes = gitstore.diff_trees(self.path, other, tree, C_FILES)
+            if len(changes) <= DELTA_LIMIT:
+                facts = self.facts_many([o for o in changes.values() if o is not None])
+                return _delta(mapped, {p: facts[o] if o is not None else None
+                                       for p, o in changes.items()})
+        key = f"{tree}{SCAN_VERSION:02x}"
+        with self.cache.lock("tree", key):
+            built = self._cached_map(key)
+            if built is None:
+                files = self.view(TreeSpec(tree)).files
+                c_files = {p: o for p, o in files.items() if p.endswith(C_FILES)}
+                oids = list(dict.fromkeys(c_files.values()))
+                built = NameMap.build(c_files, ((oid, plain_names(plain))
+                                                for oid, plain in self.plain_many(oids)))
+                self.cache.put("tree", key, built.to_plain())
+        self._maps[tree] = built
+        return built
+
+    def _cached_map(self, key: str) -> NameMap | None:
+        """Return a tree's name map from the cache."""
+        cached = self.cache.get("tree", key)
+        if cached is None:
+            return None
+        try:
+            return NameMap.from_plain(cached)
+        except (TypeError, ValueError):
+            return None
+
+
+def default_jobs() -> int:
+    """Return the cores this process may use."""
+    try:
+        return max(len(os.sched_getaffinity(0)), 1)
+    except AttributeError:
+        return os.cpu_count() or 1
