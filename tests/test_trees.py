@@ -113,7 +113,7 @@ def history(tmp_path: Path) -> tuple[Path, list[str]]:
 def test_a_mailed_patch_with_its_repo_gets_the_verdict_of_git(history: tuple[Path, list[str]],
                                                             tmp_path: Path) -> None:
     repo, commits = history
-    seen = set()
+    seen, paths = set(), set()
     for sha in commits:
         _, from_git, _ = check("--repo", str(repo), "--git", sha)
         patch = tmp_path / f"{sha}.patch"
@@ -122,9 +122,12 @@ def test_a_mailed_patch_with_its_repo_gets_the_verdict_of_git(history: tuple[Pat
             check=True, capture_output=True).stdout)
         _, mailed, doc = check("--repo", str(repo), str(patch))
         assert mailed == from_git, sha
-        assert {c for _, c in contexts(doc)} <= {"blob"}, contexts(doc)
+        # a changed file is found by its index line; an added one has its tree's base
+        assert {c for _, c in contexts(doc)} <= {"blob", "base-commit"}, contexts(doc)
         seen.update(f[1] for f in from_git)
+        paths.update(f[2] for f in from_git)
     assert {"introduced", "fixed", "present"} <= seen  # the range holds every kind
+    assert "drivers/dé v.c" in paths  # a quoted (non-ASCII, spaced) name is read too
 
 
 def test_a_whole_series_in_one_mbox_gets_the_verdicts_of_git(history: tuple[Path, list[str]],

@@ -44,11 +44,12 @@ class FileCoverage:
                              for n in i.ambiguous}))
 
     @classmethod
-    def unread(cls, filediff: FileDiff) -> FileCoverage:
-        """Describe a file whose hunks hold no rule's keywords: nothing there was parsed."""
-        return cls(filediff.path, "hunks", len(filediff.hunks),
+    def unread(cls, filediff: FileDiff, origin: str = "hunks",
+               context: str = "hunks") -> FileCoverage:
+        """Describe a file that holds no rule's keywords: nothing there was parsed."""
+        return cls(filediff.path, origin, len(filediff.hunks),
                    None if filediff.old_path is None else ImageCoverage(False),
-                   None if filediff.new_path is None else ImageCoverage(False))
+                   None if filediff.new_path is None else ImageCoverage(False), context)
 
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 import traceback
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -157,8 +157,7 @@ def _patch_results(patch: Patch, pairs: Iterable[PairOrSkip], rules: list[Rule],
 def _git_findings(git_patch: GitPatch, rules: list[Rule], config: Config,
                   outcome: Outcome) -> list[Finding]:
     """Run the rules over one commit's whole-file image pairs, recording what was read."""
-    pairs = ((pair, None) for pair in git_patch.pairs)
-    findings, coverage = _patch_results(git_patch.patch, pairs, rules, config)
+    findings, coverage = _patch_results(git_patch.patch, git_patch.pairs, rules, config)
     outcome.coverage.append(coverage)
     return findings
 
@@ -193,6 +192,13 @@ class Task:
         return Context(self.cache, self.index, jobs)
 
 
+def _wanted(rules: list[Rule], config: Config) -> Callable[[str, tuple[bytes, ...]], bool]:
+    """Return whether some rule can read a file, given its images (the keyword pre-filter)."""
+    from vfiolint.rules.engine import rules_for
+
+    return lambda path, texts: bool(rules_for(rules, path, config, *texts))
+
+
 def commit_outcome(context: Context, repo: Path, item: LoggedCommit | BrokenCommit,
                    index: int, range_name: str, rules: list[Rule], config: Config,
                    task: Task) -> Outcome:
@@ -205,7 +211,8 @@ def commit_outcome(context: Context, repo: Path, item: LoggedCommit | BrokenComm
         return outcome
     try:
         with deadline(task.timeout, item.commit[:12]):
-            git_patch = git.logged_patch(context, repo, item, index, range_name)
+            git_patch = git.logged_patch(context, repo, item, index, range_name,
+                                         None if task.keep_hunks else _wanted(rules, config))
             outcome.remember(git_patch.patch)
             outcome.findings += _git_findings(git_patch, rules, config, outcome)
     except Exception as exc:  # one failing commit is one error

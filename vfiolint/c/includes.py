@@ -41,6 +41,7 @@ class IncludePath:
         for path in sorted(self.paths):
             self.by_name[posixpath.basename(path)].append(path)
         self.dirs = self._default_dirs()
+        self.dir_order = {d: i for i, d in enumerate(self.dirs)}
         self.per_file = _compile_commands(compile_commands, self.paths) if compile_commands \
             else {}
 
@@ -70,7 +71,7 @@ class IncludePath:
         configured = self.per_file.get(near)
         if configured is not None:  # the compiler's own search order
             return next(self._in(configured, name), None)
-        found = list(dict.fromkeys(self._in(self.dirs, name)))
+        found = self._in_dirs(name)
         if found:
             return found[0] if len(found) == 1 else None  # per-arch headers: not guessed
         parents = []
@@ -78,6 +79,20 @@ class IncludePath:
             folder = posixpath.dirname(folder)
             parents.append(folder)
         return next(self._in(parents, name), None) or self._unique_suffix(name)
+
+    def _in_dirs(self, name: str) -> list[str]:
+        """Return the tree paths ``name`` reaches from the usual folders (from the files that
+        end with it, not by trying every folder)."""
+        clean = _norm(name)
+        if not clean:
+            return []
+        found = []
+        for path in self.by_name.get(posixpath.basename(clean), ()):
+            if path == clean or path.endswith("/" + clean):
+                folder = path[:len(path) - len(clean)].rstrip("/")
+                if folder in self.dir_order:
+                    found.append((self.dir_order[folder], path))
+        return [path for _, path in sorted(found)]
 
     def _in(self, folders: Iterable[str], name: str) -> Iterator[str]:
         """Yield the tree paths ``name`` reaches from some folders, in their order."""

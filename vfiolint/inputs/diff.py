@@ -49,11 +49,39 @@ class FileSection:
     blobs: tuple[str, str] | None = None  # git's ``index <old>..<new>`` line
 
 
+_ESCAPES = {"a": 7, "b": 8, "t": 9, "n": 10, "v": 11, "f": 12, "r": 13, '"': 34, "\\": 92}
+
+
+def unquote(path: str) -> str:
+    """Undo git's C-style quoting of a path (``"a/d\\303\\251 v.c"``): octal bytes are UTF-8."""
+    if len(path) < 2 or path[0] != '"' or path[-1] != '"':
+        return path
+    out = bytearray()
+    body, i = path[1:-1], 0
+    while i < len(body):
+        ch = body[i]
+        if ch == "\\" and i + 1 < len(body):
+            nxt = body[i + 1]
+            if nxt in "01234567" and i + 3 < len(body) + 1 and body[i + 1:i + 4].isdigit():
+                out.append(int(body[i + 1:i + 4], 8) & 0xFF)
+                i += 4
+                continue
+            if nxt in _ESCAPES:
+                out.append(_ESCAPES[nxt])
+                i += 2
+                continue
+        out += ch.encode("utf-8", "surrogateescape")
+        i += 1
+    return out.decode("utf-8", "surrogateescape")
+
+
 def strip_prefix(path: str | None) -> str | None:
-    """Drop git's ``a/`` / ``b/`` prefix and any timestamp; None for ``/dev/null``."""
+    """Drop git's quoting, its ``a/`` / ``b/`` prefix and any timestamp; None for
+    ``/dev/null``."""
     if path is None:
         return None
-    path = path.split("\t", 1)[0].strip()
+    path = path.strip()
+    path = unquote(path) if path.startswith('"') else path.split("\t", 1)[0].strip()
     if path == "/dev/null":
         return None
     if path.startswith(("a/", "b/")):

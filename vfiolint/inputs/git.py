@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import re
 import subprocess
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+from vfiolint.coverage import FileCoverage
 from vfiolint.errors import GitError
 from vfiolint.gitstore import (
     EMPTY_TREE,
@@ -28,7 +29,7 @@ from vfiolint.inputs import diff
 from vfiolint.inputs.images import NO_TREE, Tree, UnitPair, file_pair, is_c_path
 from vfiolint.inputs.mail import parse_subject, parse_trailers
 from vfiolint.inputs.trees import Context, commit_trees, staged_trees
-from vfiolint.model import FileDiff, Patch
+from vfiolint.model import FileDiff, Hunk, Patch
 
 DIFF_OPTIONS = ("--no-color", "--no-ext-diff", "--no-textconv", "-M", "-U3", "--full-index")
 FIELD = "\x1f"
@@ -40,7 +41,7 @@ class GitPatch:
     """A patch read from git, with the whole-file images of its C files."""
 
     patch: Patch
-    pairs: tuple[UnitPair, ...]
+    pairs: tuple[PairOrSkip, ...]  # an image pair, or the coverage of a file no rule reads
 
 
 def commits(repo: Path, revision_range: str) -> list[str]:
@@ -57,33 +58,83 @@ def commits(repo: Path, revision_range: str) -> list[str]:
     return out.decode().split()
 
 
-def _pairs(reader: BlobReader, files: tuple[FileDiff, ...], old_rev: str, new_rev: str,
-           trees: tuple[Tree, Tree] = (NO_TREE, NO_TREE)) -> tuple[UnitPair, ...]:
-    """Read both whole images of every C file a diff touches (``new_rev`` "" is the index);
-    ``trees``: the trees the pre-images and the post-images were read from."""
-    wanted = [f for f in files if is_c_path(f.path) and f.hunks]
-    # Only the sides a file has are asked for (an added file has no pre-image): every answer
-    # is paired with its own request, never by position in a list with gaps.
-    specs = sorted({spec for f in wanted for spec in (
-        f"{old_rev}:{f.old_path}" if f.old_path else None,
-        f"{new_rev}:{f.new_path}" if f.new_path else None) if spec is not None})
-    blobs = dict(zip(specs, reader.read_many(specs), strict=True))
-    return tuple(file_pair(f, blobs.get(f"{old_rev}:{f.old_path}") if f.old_path else None,
-                           blobs.get(f"{new_rev}:{f.new_path}") if f.new_path else None,
-                           *trees)
-                 for f in wanted)
+Wanted = Callable[[str, tuple[bytes, ...]], bool]
+PairOrSkip = tuple[UnitPair | None, FileCoverage | None]
+HUNK_HEADS_RE = re.compile(diff.HUNK_RE.pattern, re.M)
 
 
-def _diff_files(text: bytes) -> tuple[FileDiff, ...]:
-    """Parse the C files' part of git's own diff output (other files are never analysed)."""
-    return diff.parse(c_sections(text.decode("utf-8", "surrogateescape")))
+def _blobs(reader: BlobReader, specs: list[str]) -> dict[str, bytes | None]:
+    """Read some ``<rev>:<path>`` blobs in one batch."""
+    asked = sorted(set(specs))
+    return dict(zip(asked, reader.read_many(asked), strict=True))
 
 
-def c_sections(text: str) -> str:
-    """Keep the ``diff --git`` sections of C sources and headers."""
+def _removed(section: str) -> bytes:
+    """Return the lines a file diff removes (every line of the pre-image is one of these or a
+    line of the post-image)."""
+    body = section.split("\n@@", 1)[1] if "\n@@" in section else ""
+    return "\n".join(x[1:] for x in body.split("\n") if x.startswith("-")).encode(
+        "utf-8", "surrogateescape")
+
+
+def _pairs(reader: BlobReader, sections: list[str], old_rev: str, new_rev: str,
+           trees: tuple[Tree, Tree] = (NO_TREE, NO_TREE), wanted: Wanted | None = None
+           ) -> tuple[tuple[FileDiff, ...], tuple[PairOrSkip, ...]]:
+    """Return the file diffs of a diff's C sections, and for each one with hunks its pair of
+    whole images (``new_rev`` "" is the index) or, when no rule can read it, its coverage.
+
+    ``wanted`` says whether some rule can read a file from its texts (None: all can). It is
+    asked with the post-image and the removed lines: every keyword of the pre-image is in one
+    of them, so the pre-image is read, and the hunks' lines parsed, only for files some rule
+    reads. Only the sides a file has are asked for (an added file has no pre-image), and
+    every answer is paired with its own request, never by position in a list with gaps."""
+    light = tuple(_light(s) for s in sections)
+    section_of = {f.path: text for f, text in zip(light, sections, strict=True)}
+    touched = [f for f in light if is_c_path(f.path) and f.hunks]
+    posts = _blobs(reader, [f"{new_rev}:{f.new_path}" for f in touched if f.new_path])
+    read: list[FileDiff] = []
+    skipped: dict[str, FileCoverage] = {}
+    for f in touched:
+        post = posts.get(f"{new_rev}:{f.new_path}") if f.new_path else None
+        texts = tuple(t for t in (post, _removed(section_of[f.path])) if t is not None)
+        if wanted is None or wanted(f.path, texts):
+            read.append(f)
+        else:
+            skipped[f.path] = FileCoverage.unread(f, "file", trees[1].context or "hunks")
+    pres = _blobs(reader, [f"{old_rev}:{f.old_path}" for f in read if f.old_path])
+    full = {f.path: f for f in light}
+    for f in read:
+        parsed = diff.parse(section_of[f.path])
+        full[f.path] = parsed[0] if len(parsed) == 1 else f
+    items: list[PairOrSkip] = []
+    for f in touched:
+        if f.path in skipped:
+            items.append((None, skipped[f.path]))
+            continue
+        pre = pres.get(f"{old_rev}:{f.old_path}") if f.old_path else None
+        post = posts.get(f"{new_rev}:{f.new_path}") if f.new_path else None
+        items.append((file_pair(full[f.path], pre, post, *trees), None))
+    return tuple(full[f.path] for f in light), tuple(items)
+
+
+def _light(section: str) -> FileDiff:
+    """Read a file diff's paths and hunk headers, not its lines."""
+    head = section.split("\n@@", 1)[0] + "\n"
+    parsed = diff.parse(head)
+    hunks = tuple(Hunk(int(m.group(1)), int(m.group(2) or 1), int(m.group(3)),
+                       int(m.group(4) or 1), m.group(5).strip(), ())
+                  for m in HUNK_HEADS_RE.finditer(section))
+    if len(parsed) != 1:
+        return FileDiff(None, None, hunks)
+    return replace(parsed[0], hunks=hunks)
+
+
+def c_sections(text: str) -> list[str]:
+    """Return the ``diff --git`` sections of C sources and headers (a quoted path ends with
+    ``"``: its suffix is read inside the quotes)."""
     parts = re.split(r"(?m)^(?=diff --git )", text)
-    return "".join(p for p in parts if p.startswith("diff --git ") and is_c_path(
-        p.split("\n", 1)[0].rsplit(" ", 1)[-1].removeprefix("b/")))
+    return [p for p in parts if p.startswith("diff --git ") and is_c_path(
+        p.split("\n", 1)[0].rstrip().rstrip('"'))]
 
 
 START = "\x1e\x1evfiolint-commit "
@@ -183,10 +234,14 @@ def log_range(repo: Path, revision_range: str) -> Iterator[LoggedCommit | Broken
 
 
 def logged_patch(context: Context, repo: Path, logged: LoggedCommit, index: int,
-                 input_name: str) -> GitPatch:
+                 input_name: str, wanted: Wanted | None = None) -> GitPatch:
     """Turn one logged commit into a patch with whole-file images of its C files, each image
-    with its tree (the parent's for the pre-image, the commit's for the post-image)."""
-    files = _diff_files(logged.diff.encode("utf-8", "surrogateescape"))
+    with its tree (the parent's for the pre-image, the commit's for the post-image); only the
+    files ``wanted`` accepts have their hunk lines parsed."""
+    trees = commit_trees(context, repo, logged.parent, logged.commit)
+    reader = context.repository(repo).reader
+    files, pairs = _pairs(reader, c_sections(logged.diff), logged.parent, logged.commit, trees,
+                          wanted)
     prefixes, revision, inferred, counter, expected = parse_subject(logged.subject)
     patch = Patch(
         input=input_name, index=index, msgid=None, subject=logged.subject, prefixes=prefixes,
@@ -194,9 +249,7 @@ def logged_patch(context: Context, repo: Path, logged: LoggedCommit, index: int,
         author=logged.author, date=logged.date, trailers=parse_trailers(logged.message),
         message=logged.message, files=files, commit=logged.commit,
     )
-    trees = commit_trees(context, repo, logged.parent, logged.commit)
-    reader = context.repository(repo).reader
-    return GitPatch(patch, _pairs(reader, files, logged.parent, logged.commit, trees))
+    return GitPatch(patch, pairs)
 
 
 def count_range(repo: Path, revision_range: str) -> int:
@@ -217,14 +270,15 @@ def staged_patch(repo: Path, input_name: str, context: Context) -> GitPatch | No
     raw = git(repo, "diff", "--cached", *DIFF_OPTIONS, base, "--")
     if not raw.strip():
         return None
-    files = _diff_files(raw)
+    trees = staged_trees(context, repo, base)
+    files, pairs = _pairs(context.repository(repo).reader,
+                          c_sections(raw.decode("utf-8", "surrogateescape")), base, "", trees)
     patch = Patch(
         input=input_name, index=0, msgid=None, subject="staged changes", prefixes=(),
         revision=1, revision_inferred=True, counter=None, expected=None, author=None,
         date=None, trailers=(), message="", files=files,
     )
-    trees = staged_trees(context, repo, base)
-    return GitPatch(patch, _pairs(context.repository(repo).reader, files, base, "", trees))
+    return GitPatch(patch, pairs)
 
 
 def tree_files(repo: Path, revision: str, pathspecs: tuple[str, ...]) -> dict[str, str]:

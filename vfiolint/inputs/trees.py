@@ -53,10 +53,13 @@ class Context:
 
     def repository(self, path: Path) -> Repository:
         """Return the index of a repository (one per process)."""
-        key = path.resolve()
-        found = self._repos.get(key)
+        found = self._repos.get(path)
         if found is None:
-            found = self._repos[key] = Repository(path, self.cache, self.jobs)
+            key = path.resolve()
+            found = self._repos.get(key)
+            if found is None:
+                found = self._repos[key] = Repository(path, self.cache, self.jobs)
+            self._repos[path] = found
         return found
 
     def tree(self, repo: Repository, spec: TreeSpec, context: str = "tree",
@@ -68,7 +71,7 @@ class Context:
 
     def close(self) -> None:
         """Stop every repository's git process."""
-        for repo in self._repos.values():
+        for repo in set(self._repos.values()):
             repo.close()
         self._repos.clear()
 
