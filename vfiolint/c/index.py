@@ -40,6 +40,7 @@ DELTA_LIMIT = 3000
 PARALLEL_SCAN = 256
 FACTS_MEMO = 1024
 MAX_INCLUDED = 400  # files followed through #include from one file
+RECENT = 8  # trees remembered per repository, to index a new one as a delta of one of them
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,10 +70,14 @@ def exported(path: str, kind: str) -> bool:
 
 @dataclass
 class NameMap:
-    """Where each exported name of one tree is defined: ``kind:name`` -> paths."""
+    """Where each exported name of one tree is defined.
+
+    The map is one sorted text, a line per name (``kind:name<TAB>i,j,…``, the numbers indexing
+    ``paths``), searched where a question falls rather than loaded into a dictionary: a map of
+    DPDK's 150,000 names is read from the cache in milliseconds."""
 
     paths: list[str]
-    names: dict[str, tuple[int, ...]]
+    table: bytes
 
     @classmethod
     def build(cls, files: dict[str, str],
@@ -89,23 +94,29 @@ class NameMap:
                 for i in at:
                     if exported(paths[i], kind):
                         names[f"{kind}:{name}"].add(i)
-        return cls(paths, {k: tuple(sorted(v)) for k, v in names.items()})
+        lines = [f"{k}\t{','.join(map(str, sorted(v)))}\n" for k, v in sorted(names.items())]
+        return cls(paths, ("\n" + "".join(lines)).encode("utf-8", "surrogateescape"))
 
     def lookup(self, kind: str, name: str) -> tuple[str, ...]:
         """Return the files that define an exported name."""
-        return tuple(self.paths[i] for i in self.names.get(f"{kind}:{name}", ()))
+        key = f"\n{kind}:{name}\t".encode("utf-8", "surrogateescape")
+        at = self.table.find(key)
+        if at < 0 or "\n" in name or "\t" in name:
+            return ()
+        end = self.table.index(b"\n", at + len(key))
+        return tuple(self.paths[int(i)] for i in self.table[at + len(key):end].split(b","))
 
     def to_plain(self) -> tuple[object, ...]:
         """Return the map for the cache."""
-        return (self.paths, self.names)
+        return (self.paths, self.table)
 
     @classmethod
     def from_plain(cls, data: Any) -> NameMap:
         """Rebuild a map from the cache (raises on anything else)."""
-        paths, names = data
-        if not isinstance(paths, list) or not isinstance(names, dict):
+        paths, table = data
+        if not isinstance(paths, list) or not isinstance(table, bytes):
             raise ValueError("not a name map")
-        return cls(paths, names)
+        return cls(paths, table)
 
 
 @dataclass
@@ -354,29 +365,71 @@ class Repository:
 
     def _tree_map(self, tree: str) -> NameMap | DeltaMap:
         """Return the name map of a git tree: loaded, from a close tree already loaded, from
-        the cache, or built (once across processes: a lock serialises the building)."""
+        the cache, from a close tree the cache holds, or built (once across processes: a lock
+        serialises the building)."""
         tree = self.tree_id(tree)
         loaded = self._maps.get(tree)
         if loaded is not None:
             return loaded
         for other, mapped in list(self._maps.items())[-2:]:
-            changes = gitstore.diff_trees(self.path, other, tree, C_FILES)
-            if len(changes) <= DELTA_LIMIT:
-                facts = self.facts_many([o for o in changes.values() if o is not None])
-                return _delta(mapped, {p: facts[o] if o is not None else None
-                                       for p, o in changes.items()})
-        key = f"{tree}{SCAN_VERSION:02x}"
+            close = self._delta_from(other, mapped, tree)
+            if close is not None:
+                return close
+        key = _tree_key(tree)
         with self.cache.lock("tree", key):
             built = self._cached_map(key)
             if built is None:
+                close = self._from_recent(tree)
+                if close is not None:
+                    return close
                 files = self.view(TreeSpec(tree)).files
                 c_files = {p: o for p, o in files.items() if p.endswith(C_FILES)}
                 oids = list(dict.fromkeys(c_files.values()))
                 built = NameMap.build(c_files, ((oid, plain_names(plain))
                                                 for oid, plain in self.plain_many(oids)))
                 self.cache.put("tree", key, built.to_plain())
+                self._remember_recent(tree)
         self._maps[tree] = built
         return built
+
+    def _delta_from(self, other: str, mapped: NameMap, tree: str) -> DeltaMap | None:
+        """Return a tree's map as a mapped tree's with the files between them changed, when
+        few are (None otherwise)."""
+        changes = gitstore.diff_trees(self.path, other, tree, C_FILES)
+        if len(changes) > DELTA_LIMIT:
+            return None
+        facts = self.facts_many([o for o in changes.values() if o is not None])
+        return _delta(mapped, {p: facts[o] if o is not None else None
+                               for p, o in changes.items()})
+
+    def _from_recent(self, tree: str) -> DeltaMap | None:
+        """Return a tree's map from one of the last trees indexed in this repository, when one
+        of them is close (a new commit re-indexes only the blobs it changed)."""
+        recent = self.cache.get("recent", _repo_key(self.ident))
+        for other in recent if isinstance(recent, list) else []:
+            if not isinstance(other, str) or other == tree:
+                continue
+            try:
+                changes = gitstore.diff_trees(self.path, other, tree, C_FILES)
+            except gitstore.GitError:
+                continue
+            if len(changes) > DELTA_LIMIT:
+                continue
+            mapped = self._cached_map(_tree_key(other))
+            if mapped is not None:
+                self._maps[other] = mapped
+                facts = self.facts_many([o for o in changes.values() if o is not None])
+                return _delta(mapped, {p: facts[o] if o is not None else None
+                                       for p, o in changes.items()})
+        return None
+
+    def _remember_recent(self, tree: str) -> None:
+        """Put a tree first among the last trees indexed in this repository."""
+        key = _repo_key(self.ident)
+        recent = self.cache.get("recent", key)
+        kept = [t for t in recent if isinstance(t, str) and t != tree] \
+            if isinstance(recent, list) else []
+        self.cache.put("recent", key, [tree, *kept][:RECENT])
 
     def _cached_map(self, key: str) -> NameMap | None:
         """Return a tree's name map from the cache."""
@@ -387,6 +440,17 @@ class Repository:
             return NameMap.from_plain(cached)
         except (TypeError, ValueError):
             return None
+
+
+def _tree_key(tree: str) -> str:
+    """Return a tree's cache key (the scanner's version is part of it)."""
+    return f"{tree}{SCAN_VERSION:02x}"
+
+
+def _repo_key(ident: str) -> str:
+    """Return a repository's cache key (its path)."""
+    return hashlib.sha1(ident.encode("utf-8", "surrogateescape"),
+                        usedforsecurity=False).hexdigest()
 
 
 def default_jobs() -> int:
