@@ -388,7 +388,7 @@ def main(argv=None) -> int:
     ap.add_argument("--series-len", type=int, default=26, help="W3: patches in the series")
     ap.add_argument("--big-mbox-mb", type=int, default=1024, help="W4: size of the big mbox in MiB; 0 skips it")
     ap.add_argument("--big-mbox-timeout", type=float, default=3600, help="W4: give up after this many seconds")
-    ap.add_argument("--only", default="W1,W2,W3,W4", help="comma-separated workloads to run")
+    ap.add_argument("--only", default="W1,W2,W3,W4,W5", help="comma-separated workloads to run")
     ap.add_argument("--vfiolint", default=None, help="vfiolint command (default: vfiolint on PATH, else python -m vfiolint)")
     ap.add_argument("--workdir", default=None, help="keep the workloads here (default: a temp dir, removed)")
     ap.add_argument("--profile", metavar="FILE", default=None,
@@ -429,6 +429,8 @@ def main(argv=None) -> int:
     peer_cwd.mkdir(exist_ok=True)
     penv = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
     penv.update(SEMGREP_SEND_METRICS="off", SEMGREP_ENABLE_VERSION_CHECK="0", NO_COLOR="1")
+    # vfiolint's index cache lives in the workdir: warm after the warm-up run, never the user's
+    venv = {**os.environ, "XDG_CACHE_HOME": str(work / "xdg-cache")}
 
     bench = Bench(args.runs, args.warmup)
     info: dict = {
@@ -473,8 +475,13 @@ def main(argv=None) -> int:
         out = work / "w1.json"
         vf_w1 = bench.measure("W1 range", "vfiolint check --git", [[*vfiolint, "check", "--git", rng, "--repo", repo,
                                                                    "--format", "json"]], ok_codes=(0, 1), stdout=out,
-                              validate=json_report(out), cwd=peer_cwd)
+                              validate=json_report(out), cwd=peer_cwd, env=venv)
         w1["vfiolint_findings"] = count_json_findings(out)
+        out = work / "w1-noindex.json"
+        bench.measure("W1 range", "vfiolint check --git --no-index",
+                      [[*vfiolint, "check", "--git", rng, "--repo", repo, "--format", "json", "--no-index"]],
+                      ok_codes=(0, 1), stdout=out, validate=json_report(out), cwd=peer_cwd, env=venv,
+                      note="the same run asking the repository nothing")
         if vf_w1:
             vf_w1["per_patch_s"] = vf_w1["median_s"] / len(commits)
         if checkpatch:
@@ -501,6 +508,34 @@ def main(argv=None) -> int:
                        "extrapolated": True, "note": f"per-patch median x {len(commits)}"}
                 bench.add(ext)
         results["workloads"]["W1"] = w1
+
+    # ---- W5: the repository index
+    if "W5" in only:
+        log("W5: repository index")
+        w5: dict = {"tree": end}
+        colds = work / "w5-cold"
+        colds.mkdir(exist_ok=True)
+        # each run indexes into a cache directory of its own: every run is a first index
+        cold = [sys.executable, "-c",
+                "import subprocess, sys, tempfile\n"
+                f"d = tempfile.mkdtemp(dir={str(colds)!r})\n"
+                f"sys.exit(subprocess.call({[*vfiolint, 'index', end, '--repo', repo]!r} + ['--cache-dir', d],"
+                " stdout=subprocess.DEVNULL))"]
+        bench.measure("W5 index", f"vfiolint index {end} (first index, empty cache)", [cold], cwd=peer_cwd,
+                      note="a python wrapper makes a fresh cache directory per run")
+        shutil.rmtree(colds, ignore_errors=True)
+        bench.measure("W5 index", f"vfiolint index {end} (cached)", [[*vfiolint, "index", end, "--repo", repo]],
+                      cwd=peer_cwd, env=venv)
+        out = work / "w5-tree-noindex.json"
+        bench.measure("W5 tree", f"vfiolint check --tree {end} --no-index", [[*vfiolint, "check", "--tree", end,
+                      "--repo", repo, "--format", "json", "--no-index"]], baseline=True, ok_codes=(0, 1),
+                      stdout=out, validate=json_report(out), cwd=peer_cwd, env=venv)
+        out = work / "w5-tree.json"
+        bench.measure("W5 tree", f"vfiolint check --tree {end} (index cached)", [[*vfiolint, "check", "--tree",
+                      end, "--repo", repo, "--format", "json"]], ok_codes=(0, 1), stdout=out,
+                      validate=json_report(out), cwd=peer_cwd, env=venv)
+        w5["tree_findings"] = count_json_findings(out)
+        results["workloads"]["W5"] = w5
 
     # ---- W2: C files
     if "W2" in only:
@@ -539,7 +574,7 @@ def main(argv=None) -> int:
                       baseline=True)
         out = work / "w2.json"
         bench.measure("W2 C files", "vfiolint check DIR", [[*vfiolint, "check", str(cdir), "--format", "json"]],
-                      ok_codes=(0, 1), stdout=out, validate=json_report(out), cwd=peer_cwd)
+                      ok_codes=(0, 1), stdout=out, validate=json_report(out), cwd=peer_cwd, env=venv)
         stats["vfiolint_findings"] = count_json_findings(out)
         if semgrep:
             out = work / "w2-semgrep.json"
@@ -584,7 +619,7 @@ def main(argv=None) -> int:
         out = work / "w3.json"
         bench.measure("W3 series", f"vfiolint check series.mbox ({w3['patches']} patches)",
                       [[*vfiolint, "check", str(mbox), "--format", "json"]], ok_codes=(0, 1), stdout=out,
-                      validate=json_report(out), cwd=peer_cwd)
+                      validate=json_report(out), cwd=peer_cwd, env=venv)
         w3["vfiolint_findings"] = count_json_findings(out)
         if checkpatch:
             pdir = work / "w3-patches"
@@ -614,7 +649,7 @@ def main(argv=None) -> int:
             row = bench.measure("W4 memory", f"vfiolint check big.mbox ({w4['bytes'] / 2**20:.0f} MiB, "
                                 f"{w4['messages']} msgs)", [[*vfiolint, "check", str(big), "--format", "json"]],
                                 ok_codes=(0, 1), stdout=out, runs=1, warmup=0, timeout=args.big_mbox_timeout,
-                                note="one run, no warm-up", validate=json_report(out), cwd=peer_cwd)
+                                note="one run, no warm-up", validate=json_report(out), cwd=peer_cwd, env=venv)
             w4["vfiolint_findings"] = count_json_findings(out)
             if row:
                 w4["big_rss_mb"] = row["peak_rss_mb"]
@@ -656,8 +691,8 @@ def main(argv=None) -> int:
 
     targets = []
     gl, vf = find("W1 range", "git log"), find("W1 range", "vfiolint")
-    targets.append(target("W1 vfiolint --git / git log -p", vf["median_s"] / gl["median_s"] if gl and vf else None,
-                          2, "le", "x"))
+    targets.append(target("W1 vfiolint --git (index on) / git log -p",
+                          vf["median_s"] / gl["median_s"] if gl and vf else None, 2, "le", "x"))
     cp = find("W1 range", "checkpatch.pl, per patch")
     targets.append(target("W1 checkpatch per patch / vfiolint per patch",
                           cp["per_patch_s"] / vf["per_patch_s"] if cp and vf else None, 100, "ge", "x",
@@ -671,6 +706,14 @@ def main(argv=None) -> int:
     targets.append(target("W3 vfiolint series / tree-sitter import", v3["median_s"] / ti["median_s"] if ti and v3 else None,
                           5, "le", "x"))
     targets.append(target("W4 peak RSS, vfiolint --git on the range", vf["peak_rss_mb"] if vf else None, 250, "lt", " MB"))
+    first = find("W5 index", "vfiolint index")
+    targets.append(target(f"W5 first index of the {end} tree", first["median_s"] if first else None, 10, "le",
+                          " s"))
+    targets.append(target("W5 peak RSS of the first index", first["peak_rss_mb"] if first else None, 250, "lt",
+                          " MB"))
+    t0, t1 = find("W5 tree", f"vfiolint check --tree {end} --no-index"), find("W5 tree", f"vfiolint check --tree {end} (")
+    targets.append(target("W5 --tree with the cached index minus without",
+                          t1["median_s"] - t0["median_s"] if t0 and t1 else None, 0.3, "le", " s"))
     big = find("W4 memory", "vfiolint")
     label = f"W4 peak RSS, vfiolint on the {args.big_mbox_mb} MiB mbox"
     targets.append(target(label, big["peak_rss_mb"] if big else None, 200, "lt", " MB",

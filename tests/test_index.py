@@ -373,3 +373,29 @@ def test_a_run_killed_while_writing_leaves_no_damaged_entry(hazard_repo: Path,
     proc_after = _index_run(hazard_repo, cache_dir)
     assert _findings(proc_after) == EXPECTED
     assert proc_after.stderr == b""
+
+
+def test_name_map_lookup_finds_exactly_what_was_defined() -> None:
+    import random
+    import string
+
+    from vfiolint.c.index import NameMap
+
+    rnd = random.Random(7)
+
+    def name() -> str:
+        return "".join(rnd.choice(string.ascii_letters + "_") for _ in range(rnd.randint(1, 6)))
+
+    files = {f"dir/f{i}.h": f"{i:040x}" for i in range(40)}
+    defined = {oid: [(rnd.choice("mstfp"), name()) for _ in range(150)] for oid in files.values()}
+    names = NameMap.build(files, defined.items())
+    truth: dict[tuple[str, str], set[str]] = {}
+    for path, oid in files.items():
+        for kind, n in defined[oid]:
+            truth.setdefault((kind, n), set()).add(path)
+    for (kind, n), paths in truth.items():  # names that are prefixes of others included
+        assert set(names.lookup(kind, n)) == paths
+    for _ in range(3000):
+        kind, n = rnd.choice("mstfp"), name()
+        assert set(names.lookup(kind, n)) == truth.get((kind, n), set())
+    assert names.lookup("m", "a\tb") == names.lookup("m", "a\nb") == ()

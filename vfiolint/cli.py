@@ -80,6 +80,15 @@ def build_parser() -> argparse.ArgumentParser:
                        help="processes to use (default: the number of cores)")
     check.add_argument("--timeout", type=float, default=Limits().seconds, metavar="SECONDS",
                        help="time budget per message or file (default: %(default)g; 0: none)")
+    index = sub.add_parser("index", help="index a revision's tree into the cache (what checks "
+                                          "with a repository read)")
+    index.add_argument("revision", nargs="?", default="HEAD", metavar="REV")
+    index.add_argument("--repo", type=Path, default=Path(), help="the repository (default: .)")
+    index.add_argument("--cache-dir", type=Path, default=None, dest="cache_dir",
+                       help="where the index is cached (default: $XDG_CACHE_HOME/vfiolint)")
+    index.add_argument("--jobs", "-j", type=int, default=0, metavar="N",
+                       help="processes to scan with (default: the number of cores)")
+    index.add_argument("--debug", action="store_true", help="show tracebacks and log lines")
     sub.add_parser("rules", help="list the rules").add_argument("--rules", type=Path, default=None)
     explain = sub.add_parser("explain", help="print one rule's documentation")
     explain.add_argument("rule", metavar="ID")
@@ -172,6 +181,16 @@ def _cmd_check(args: argparse.Namespace) -> int:
     return EXIT_FINDINGS if failing(outcome.findings) else EXIT_CLEAN
 
 
+def _cmd_index(args: argparse.Namespace) -> int:
+    """Run ``vfiolint index``."""
+    from vfiolint.run import build_index
+
+    stats = build_index(args.repo, args.revision, args.cache_dir, args.jobs)
+    print(f"{args.revision}: tree {stats.tree[:12]}: {stats.files} C files, {stats.names} names"
+          f" in {stats.seconds:.2f} s ({stats.cache})")
+    return EXIT_CLEAN
+
+
 def _cmd_rules(args: argparse.Namespace) -> int:
     """Run ``vfiolint rules``."""
     from vfiolint.rules.loader import load_rules
@@ -217,7 +236,8 @@ def main(argv: list[str] | None = None) -> int:
     debug = getattr(args, "debug", False)
     logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING,
                         format="vfiolint: %(message)s")
-    commands = {"check": _cmd_check, "rules": _cmd_rules, "explain": _cmd_explain}
+    commands = {"check": _cmd_check, "index": _cmd_index, "rules": _cmd_rules,
+                "explain": _cmd_explain}
     try:
         return commands[args.command](args)
     except UsageError as exc:

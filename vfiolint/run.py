@@ -519,3 +519,37 @@ def run_check(request: Request, rules: list[Rule], config: Config) -> Outcome:
             outcome.errors.append((name, str(exc)))
     outcome.findings = keep(outcome.findings)
     return outcome
+
+
+@dataclass(frozen=True, slots=True)
+class IndexStats:
+    """What ``vfiolint index`` did."""
+
+    tree: str
+    files: int
+    names: int
+    seconds: float
+    cache: str
+
+
+def build_index(repo: Path, revision: str, cache_dir: Path | None, jobs: int) -> IndexStats:
+    """Index the tree of a revision into the cache (nothing happens when it is there)."""
+    import time
+
+    from vfiolint import parallel
+    from vfiolint.c.cache import default_root
+    from vfiolint.c.index import C_FILES, NameMap, Repository, TreeSpec
+
+    start = time.perf_counter()
+    cache = Cache.open(cache_dir or default_root())
+    index = Repository(repo, cache, jobs or parallel.default_jobs())
+    try:
+        tree = index.tree_id(revision)
+        view = index.view(TreeSpec(tree))
+        names = index.names(view)
+        count = names.table.count(b"\n") - 1 if isinstance(names, NameMap) else 0
+        files = sum(1 for p in view.files if p.endswith(C_FILES))
+    finally:
+        index.close()
+    where = str(cache.root) if cache.writable else "not cached: the cache cannot be written"
+    return IndexStats(tree, files, count, time.perf_counter() - start, where)

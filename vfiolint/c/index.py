@@ -20,16 +20,17 @@ from __future__ import annotations
 import hashlib
 import os
 from collections import OrderedDict, defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from vfiolint import gitstore
 from vfiolint.c.cache import NO_CACHE, Cache
 from vfiolint.c.includes import IncludePath
 from vfiolint.c.scan import SCAN_VERSION, BlobFacts, plain_names, scan
 
+R = TypeVar("R")
 C_FILES = (".c", ".h", ".inc")
 SPECIAL = ("compile_commands.json", ".clang-format")
 KEEP = C_FILES + SPECIAL
@@ -98,13 +99,27 @@ class NameMap:
         return cls(paths, ("\n" + "".join(lines)).encode("utf-8", "surrogateescape"))
 
     def lookup(self, kind: str, name: str) -> tuple[str, ...]:
-        """Return the files that define an exported name."""
-        key = f"\n{kind}:{name}\t".encode("utf-8", "surrogateescape")
-        at = self.table.find(key)
-        if at < 0 or "\n" in name or "\t" in name:
+        """Return the files that define an exported name (a binary search of the lines)."""
+        if "\n" in name or "\t" in name:
             return ()
-        end = self.table.index(b"\n", at + len(key))
-        return tuple(self.paths[int(i)] for i in self.table[at + len(key):end].split(b","))
+        key = f"{kind}:{name}".encode("utf-8", "surrogateescape")
+        table = self.table
+        lo, hi = 1, len(table)  # the table starts with a newline: lines start after one
+        while lo < hi:
+            start = table.rfind(b"\n", 0, (lo + hi) // 2) + 1
+            start = max(start, lo)
+            tab = table.find(b"\t", start)
+            end = table.find(b"\n", start)
+            if tab < 0 or end < 0:
+                return ()
+            line_key = table[start:tab]
+            if line_key < key:
+                lo = end + 1
+            elif line_key > key:
+                hi = start
+            else:
+                return tuple(self.paths[int(i)] for i in table[tab + 1:end].split(b","))
+        return ()
 
     def to_plain(self) -> tuple[object, ...]:
         """Return the map for the cache."""
@@ -155,6 +170,21 @@ class TreeView:
     _include_path: IncludePath | None = None
     _names: NameMap | DeltaMap | None = None
     closures: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    visible: dict[str, dict[str, str]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class _Outline:
+    """What following includes needs of a blob: what it includes, what it defines."""
+
+    includes: tuple[tuple[str, bool], ...]
+    defined: frozenset[str]
+
+
+def _outline(plain: Any) -> _Outline:
+    """Return a blob's outline from its facts as plain tuples."""
+    return _Outline(tuple((name, quoted) for name, quoted, _ in plain[4]),
+                    frozenset(f"{k}:{n}" for k, n in plain_names(plain)))
 
 
 def _scan_plain(item: tuple[str, bytes, Cache]) -> tuple[str, tuple[object, ...]]:
@@ -163,6 +193,13 @@ def _scan_plain(item: tuple[str, bytes, Cache]) -> tuple[str, tuple[object, ...]
     plain = scan(text).to_plain()
     cache.put("blob", _facts_key(oid), plain)
     return oid, plain
+
+
+def _scan_names(item: tuple[str, bytes, Cache]) -> tuple[str, list[tuple[str, str]]]:
+    """Pool entry point: scan one blob, cache what it defines, return only its names (all a
+    name map needs: less to send back)."""
+    oid, plain = _scan_plain(item)
+    return oid, list(plain_names(plain))
 
 
 def _facts_key(oid: str) -> str:
@@ -183,6 +220,7 @@ class Repository:
         self._views: OrderedDict[str, TreeView] = OrderedDict()
         self._maps: dict[str, NameMap] = {}
         self._trees: dict[str, str] = {}
+        self._outline: dict[str, _Outline] = {}
         self.ident = str(path.resolve())
 
     # --- objects ---
@@ -260,21 +298,37 @@ class Repository:
                 yield oid, cached
             else:
                 missing.append(oid)
+        yield from self._scanned(missing, _scan_plain)
+
+    def names_many(self, oids: list[str]) -> Iterator[tuple[str, Iterable[tuple[str, str]]]]:
+        """Yield (blob id, the names it defines), as ``plain_many`` finds its facts."""
+        missing: list[str] = []
+        for oid in oids:
+            cached = self.cache.get("blob", _facts_key(oid))
+            if isinstance(cached, tuple) and len(cached) == 5:
+                yield oid, plain_names(cached)
+            else:
+                missing.append(oid)
+        yield from self._scanned(missing, _scan_names)
+
+    def _scanned(self, oids: list[str], work: Callable[[tuple[str, bytes, Cache]], R]
+                 ) -> Iterator[R]:
+        """Read blobs in batches and scan them, in worker processes when there are many."""
         batch = 512
         pool = None
-        if len(missing) >= PARALLEL_SCAN and self.jobs > 1:
+        if len(oids) >= PARALLEL_SCAN and self.jobs > 1:
             from concurrent.futures import ProcessPoolExecutor  # only a large index pays
 
             pool = ProcessPoolExecutor(max_workers=self.jobs)
         try:
-            for start in range(0, len(missing), batch):
-                part = missing[start:start + batch]
+            for start in range(0, len(oids), batch):
+                part = oids[start:start + batch]
                 texts = [(o, t if t is not None else b"", self.cache)
                          for o, t in zip(part, self.read(part), strict=True)]
                 if pool is None:
-                    yield from map(_scan_plain, texts)
+                    yield from map(work, texts)
                 else:
-                    yield from pool.map(_scan_plain, texts, chunksize=16)
+                    yield from pool.map(work, texts, chunksize=16)
         finally:
             if pool is not None:
                 pool.shutdown()
@@ -326,6 +380,26 @@ class Repository:
         oid = view.files.get(path)
         return None if oid is None or not path.endswith(C_FILES) else self.facts(oid)
 
+    def _outlines(self, oids: Iterable[str]) -> dict[str, _Outline]:
+        """Return the includes and defined names of some blobs (read in one batch)."""
+        out: dict[str, _Outline] = {}
+        wanted = []
+        for oid in dict.fromkeys(oids):
+            found = self._outline.get(oid)
+            if found is not None:
+                out[oid] = found
+            elif oid in self._facts:
+                out[oid] = _outline(self._facts[oid].to_plain())
+            else:
+                wanted.append(oid)
+        for oid, plain in self.plain_many(wanted):
+            out[oid] = _outline(plain)
+        for oid, found in out.items():
+            self._outline[oid] = found
+        while len(self._outline) > FACTS_MEMO * 4:
+            self._outline.pop(next(iter(self._outline)))
+        return out
+
     def included(self, view: TreeView, near: str) -> tuple[str, ...]:
         """Return the files a file includes, directly or not, nearest first (breadth first
         along the include path), without the file itself."""
@@ -337,11 +411,13 @@ class Repository:
         seen = {near}
         frontier = [near]
         while frontier and len(order) < MAX_INCLUDED:
+            oids = {p: view.files[p] for p in frontier if p in view.files}
+            outlines = self._outlines(oids.values())
             nxt = []
             for path in frontier:
-                facts = self.file_facts(view, path)
-                for inc in facts.includes if facts is not None else ():
-                    target = include_path.resolve(inc.name, path, inc.quoted)
+                outline = outlines.get(oids.get(path, ""))
+                for name, quoted in outline.includes if outline is not None else ():
+                    target = include_path.resolve(name, path, quoted)
                     if target is not None and target not in seen:
                         seen.add(target)
                         order.append(target)
@@ -349,6 +425,27 @@ class Repository:
             frontier = nxt
         view.closures[near] = tuple(order[:MAX_INCLUDED])
         return view.closures[near]
+
+    def defined(self, view: TreeView, path: str) -> frozenset[str]:
+        """Return the ``kind:name`` of everything one file of a tree defines."""
+        oid = view.files.get(path)
+        if oid is None or not path.endswith(C_FILES):
+            return frozenset()
+        return self._outlines([oid])[oid].defined
+
+    def visible(self, view: TreeView, near: str) -> dict[str, str]:
+        """Return, for every ``kind:name`` the files included by ``near`` define, the nearest
+        of those files (``included`` order)."""
+        found = view.visible.get(near)
+        if found is None:
+            found = {}
+            included = self.included(view, near)
+            outlines = self._outlines(view.files[p] for p in included)
+            for path in included:
+                for key in outlines[view.files[path]].defined:
+                    found.setdefault(key, path)
+            view.visible[near] = found
+        return found
 
     def names(self, view: TreeView) -> NameMap | DeltaMap:
         """Return where the exported names of a tree are defined."""
@@ -385,8 +482,7 @@ class Repository:
                 files = self.view(TreeSpec(tree)).files
                 c_files = {p: o for p, o in files.items() if p.endswith(C_FILES)}
                 oids = list(dict.fromkeys(c_files.values()))
-                built = NameMap.build(c_files, ((oid, plain_names(plain))
-                                                for oid, plain in self.plain_many(oids)))
+                built = NameMap.build(c_files, self.names_many(oids))
                 self.cache.put("tree", key, built.to_plain())
                 self._remember_recent(tree)
         self._maps[tree] = built

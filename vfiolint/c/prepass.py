@@ -757,6 +757,7 @@ def learn(source: bytes, tree: Tree, table: MacroTable, definitions: Definitions
                 if word not in _C_WORDS and word.decode() not in known:
                     names[word] = None
     kinds: dict[str, str] = {}
+    braces = _Braces(code)
     for raw in names:
         name = raw.decode()
         kind = None
@@ -764,7 +765,8 @@ def learn(source: bytes, tree: Tree, table: MacroTable, definitions: Definitions
         if found is not None:
             kind = classify(found.params, found.body, table) or _through(found.body, table,
                                                                          definitions, near)
-        kind = kind or shape_kind(t, code, raw)
+        if kind is None and _CAPS_RE.fullmatch(name):  # shapes: for names spelled as macros
+            kind = shape_kind(t, code, raw, braces)
         if kind is not None:
             kinds[name] = kind
     return kinds
@@ -783,7 +785,19 @@ def _through(body: str, table: MacroTable, definitions: Definitions, near: str) 
     return "attribute" if rest == "attribute" else None
 
 
-def shape_kind(t: _Text, code: bytes, name: bytes) -> str | None:
+class _Braces:
+    """The brace depth at any offset of a code view (from the braces' positions)."""
+
+    def __init__(self, code: bytes) -> None:
+        self.opens = [m.start() for m in re.finditer(rb"\{", code)]
+        self.closes = [m.start() for m in re.finditer(rb"\}", code)]
+
+    def depth(self, pos: int) -> int:
+        """Return how many braces are open just before pos."""
+        return bisect.bisect_left(self.opens, pos) - bisect.bisect_left(self.closes, pos)
+
+
+def shape_kind(t: _Text, code: bytes, name: bytes, braces: _Braces | None = None) -> str | None:
     """Classify a name no definition explains by the shape of its uses.
 
     * ``NAME(...) {`` at the start of a statement inside braces: a loop header;
@@ -793,9 +807,10 @@ def shape_kind(t: _Text, code: bytes, name: bytes) -> str | None:
     * a bare ``NAME`` alone on its line as a statement, with no ``;``: a statement.
 
     ``code`` is the text's code view (``t.code``) as bytes."""
+    braces = braces or _Braces(code)
     for m in re.finditer(rb"(?<![\w.>])" + re.escape(name) + rb"(?!\w)", code):
         start, end = m.span()
-        depth = code.count(b"{", 0, start) - code.count(b"}", 0, start)
+        depth = braces.depth(start)
         after = t.next_sig(end)
         nxt = code[after:after + 1]
         if (depth > 0 and b"\n" in code[end:after] and t.at_statement_start(start)

@@ -143,19 +143,25 @@ class TreeDefinitions:
 
     def _find(self, name: str, path: str, pick: Callable[[BlobFacts, str], list[D]],
               kinds: Iterable[str]) -> Lookup[D]:
-        """Do the three steps of a lookup."""
+        """Do the three steps of a lookup (each file is asked only when it defines the name)."""
         view = self.view
-        own = self._in_file(view, path, name, pick)
-        if own:
-            return decide(own)
-        included: tuple[str, ...] = self.repo.included(view, path)
-        for header in included:
+        keys = [f"{k}:{name}" for k in kinds]
+        own = self.repo.defined(view, path)
+        if any(k in own for k in keys):
+            found = self._in_file(view, path, name, pick)
+            if found:
+                return decide(found)
+        visible = self.repo.visible(view, path)
+        nearest = [visible[k] for k in keys if k in visible]
+        if nearest:
+            included = self.repo.included(view, path)
+            header = min(nearest, key=included.index)
             found = self._in_file(view, header, name, pick)
             if found:
                 return decide(found)
         names = self.repo.names(view)
-        skip = {path, *included}
-        places = dict.fromkeys(p for k in kinds for p in names.lookup(k, name) if p not in skip)
+        places = dict.fromkeys(p for k in kinds for p in names.lookup(k, name)
+                               if p != path and not any(key in visible for key in keys))
         found = [d for p in places for d in self._in_file(view, p, name, pick)
                  if not (isinstance(d, FunctionDef) and d.static and not p.endswith(".h"))]
         return decide(found)
