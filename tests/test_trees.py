@@ -358,3 +358,27 @@ def test_dpdk_history_mailed_or_logged_gets_the_same_verdict(tmp_path: Path) -> 
     assert len(listed) == 40
     assert differ == []
     assert findings > 0  # the range is not one without verdicts
+
+
+def test_the_staged_change_sees_the_staged_header(tmp_path: Path) -> None:
+    repo = tmp_path / "staged"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    commit_all(repo, {"include/bar.h": WIDE_H, "drivers/pci.c": PCI_C.replace(STORE, HAZARD)},
+               "base")
+    (repo / "include/bar.h").write_text(NARROW_H)
+    (repo / "drivers/pci.c").write_text(PCI_C.replace(STORE, HAZARD).replace("0;", "1;"))
+    git(repo, "add", "include/bar.h", "drivers/pci.c")
+    (repo / "include/bar.h").write_text(WIDE_H)  # the work tree differs from the index again
+    code, found, doc = check("--repo", str(repo), "--staged")
+    assert found == [("VFIO003", "introduced", "drivers/pci.c", 8)]
+    assert code == 1 and contexts(doc) == [("drivers/pci.c", "tree"), ("include/bar.h", "tree")]
+    assert check("--repo", str(repo), "--staged", "--no-index")[:2] == (0, [])
+
+
+def test_quoted_paths_are_unquoted() -> None:
+    from vfiolint.inputs.diff import strip_prefix
+
+    assert strip_prefix('"b/drivers/d\\303\\251 v.c"') == "drivers/dé v.c"
+    assert strip_prefix('"a/tab\\there\\"q\\\\.c"') == 'tab\there"q\\.c'
+    assert strip_prefix("b/plain name.c\t2024-01-01") == "plain name.c"
