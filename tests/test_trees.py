@@ -382,3 +382,18 @@ def test_quoted_paths_are_unquoted() -> None:
     assert strip_prefix('"b/drivers/d\\303\\251 v.c"') == "drivers/dé v.c"
     assert strip_prefix('"a/tab\\there\\"q\\\\.c"') == 'tab\there"q\\.c'
     assert strip_prefix("b/plain name.c\t2024-01-01") == "plain name.c"
+
+
+def test_hunks_apply_exactly_or_not_at_all() -> None:
+    from vfiolint.inputs import diff
+    from vfiolint.inputs.trees import apply_hunks
+
+    old = b"a\nb\nc\nd\n"
+    patch = ("--- a/x.c\n+++ b/x.c\n@@ -0,0 +1 @@\n+first\n@@ -2,2 +3 @@ \n-b\n-c\n+bc\n"
+             "@@ -4 +4,0 @@\n-d\n")
+    (f,) = diff.parse(patch)
+    assert apply_hunks(old, f.hunks) == b"first\na\nbc\n"
+    assert apply_hunks(b"a\nB\nc\nd\n", f.hunks) is None  # a context line differs
+    assert apply_hunks(b"a\nb\nc\nd", f.hunks) == b"first\na\nbc"  # no final newline kept
+    (new,) = diff.parse("--- /dev/null\n+++ b/n.c\n@@ -0,0 +1,2 @@\n+x\n+y\n")
+    assert apply_hunks(b"", new.hunks) == b"x\ny\n"

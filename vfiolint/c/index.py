@@ -39,9 +39,10 @@ HEADERS = (".h", ".inc")
 DELTA_LIMIT = 3000
 # Blobs scanned in worker processes when at least this many are missing from the cache.
 PARALLEL_SCAN = 256
-FACTS_MEMO = 1024
+FACTS_MEMO = 256  # blobs whose facts are kept in memory (a big header's are large)
 MAX_INCLUDED = 400  # files followed through #include from one file
 RECENT = 8  # trees remembered per repository, to index a new one as a delta of one of them
+MAPS_KEPT = 3  # whole name maps kept in memory (a long range moves from one to the next)
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,13 +150,15 @@ class DeltaMap:
         return kept + self.added.get(f"{kind}:{name}", ())
 
 
-def _delta(base: NameMap | DeltaMap, changes: dict[str, BlobFacts | None]) -> DeltaMap:
-    """Make the map of a tree whose files differ from a mapped one's by ``changes``."""
+def _delta(base: NameMap | DeltaMap, changes: dict[str, Iterable[tuple[str, str]] | None]
+           ) -> DeltaMap:
+    """Make the map of a tree whose files differ from a mapped one's by ``changes`` (path ->
+    the names its new text defines, None for a file taken away)."""
     added: defaultdict[str, list[str]] = defaultdict(list)
-    for path, facts in sorted(changes.items()):
-        if facts is None:
+    for path, names in sorted(changes.items()):
+        if names is None:
             continue
-        for kind, name in dict.fromkeys(facts.names()):
+        for kind, name in dict.fromkeys(names):
             if exported(path, kind):
                 added[f"{kind}:{name}"].append(path)
     return DeltaMap(base, frozenset(changes), {k: tuple(v) for k, v in added.items()})
@@ -396,7 +399,7 @@ class Repository:
             out[oid] = _outline(plain)
         for oid, found in out.items():
             self._outline[oid] = found
-        while len(self._outline) > FACTS_MEMO * 4:
+        while len(self._outline) > FACTS_MEMO * 2:
             self._outline.pop(next(iter(self._outline)))
         return out
 
@@ -452,10 +455,8 @@ class Repository:
         if view._names is None:
             base = self._tree_map(view.spec.base)
             if view.spec.changes:
-                changed = dict(view.spec.changes)
-                facts = self.facts_many([o for o in changed.values() if o is not None])
-                view._names = _delta(base, {p: facts[o] if o is not None else None
-                                            for p, o in changed.items() if p.endswith(C_FILES)})
+                changed = {p: o for p, o in view.spec.changes if p.endswith(C_FILES)}
+                view._names = _delta(base, self._names_of(changed))
             else:
                 view._names = base
         return view._names
@@ -486,6 +487,8 @@ class Repository:
                 self.cache.put("tree", key, built.to_plain())
                 self._remember_recent(tree)
         self._maps[tree] = built
+        while len(self._maps) > MAPS_KEPT:
+            self._maps.pop(next(iter(self._maps)))
         return built
 
     def _delta_from(self, other: str, mapped: NameMap, tree: str) -> DeltaMap | None:
@@ -494,9 +497,13 @@ class Repository:
         changes = gitstore.diff_trees(self.path, other, tree, C_FILES)
         if len(changes) > DELTA_LIMIT:
             return None
-        facts = self.facts_many([o for o in changes.values() if o is not None])
-        return _delta(mapped, {p: facts[o] if o is not None else None
-                               for p, o in changes.items()})
+        return _delta(mapped, self._names_of(changes))
+
+    def _names_of(self, changes: dict[str, str | None]
+                  ) -> dict[str, Iterable[tuple[str, str]] | None]:
+        """Return the names each changed file's new blob defines (None: a file taken away)."""
+        names = dict(self.names_many([o for o in dict.fromkeys(changes.values()) if o]))
+        return {p: (list(names[o]) if o is not None else None) for p, o in changes.items()}
 
     def _from_recent(self, tree: str) -> DeltaMap | None:
         """Return a tree's map from one of the last trees indexed in this repository, when one
@@ -514,9 +521,9 @@ class Repository:
             mapped = self._cached_map(_tree_key(other))
             if mapped is not None:
                 self._maps[other] = mapped
-                facts = self.facts_many([o for o in changes.values() if o is not None])
-                return _delta(mapped, {p: facts[o] if o is not None else None
-                                       for p, o in changes.items()})
+                while len(self._maps) > MAPS_KEPT:
+                    self._maps.pop(next(iter(self._maps)))
+                return _delta(mapped, self._names_of(changes))
         return None
 
     def _remember_recent(self, tree: str) -> None:
