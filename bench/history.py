@@ -9,8 +9,10 @@
 DPDK's ``drivers/bus/pci`` and ``lib/eal``, under their old names too) and whose touched files
 match ``--grep`` (default: any file name holding ``vfio``), runs ``vfiolint check --git C`` on
 each one (one process per commit, ``--jobs 1``) and saves the findings (rule, status, path,
-line, function, message) per commit. ``diff`` prints the findings one file has and the other
-has not, commit by commit: the verdicts a change to vfiolint moved.
+line, function, message) per commit. With ``--as mail`` each commit is checked as the mail
+``git format-patch --base=C^`` makes of it, from its hunks alone; with ``--as mail-repo``, the
+same mail with ``--repo``. ``diff`` prints the findings one file has and the other has not,
+commit by commit: the verdicts a change to vfiolint, or the way a change arrives, moved.
 """
 from __future__ import annotations
 
@@ -46,9 +48,15 @@ def run(args: argparse.Namespace) -> int:
     errors: dict[str, str] = {}
     listed = commits(args.repo, args.rev, args.paths, args.grep)
     for n, commit in enumerate(listed, 1):
-        proc = subprocess.run([*base, "check", "--git", commit, "--repo", args.repo, "--jobs",
-                               "1", "--format", "json", *args.extra], capture_output=True,
-                              text=True, check=False)
+        how = ["--git", commit, "--repo", args.repo]
+        if args.way != "git":
+            mail = subprocess.run(["git", "-C", args.repo, "format-patch", "-1", "--stdout",
+                                   f"--base={commit}^", commit], capture_output=True, check=True)
+            patch = Path(args.out).with_suffix(".patch")
+            patch.write_bytes(mail.stdout)
+            how = [str(patch), *(["--repo", args.repo] if args.way == "mail-repo" else [])]
+        proc = subprocess.run([*base, "check", *how, "--jobs", "1", "--format", "json",
+                               *args.extra], capture_output=True, text=True, check=False)
         if proc.returncode not in (0, 1):
             errors[commit] = proc.stderr.strip()
         doc = json.loads(proc.stdout or '{"findings": []}')
@@ -87,6 +95,8 @@ def main() -> int:
     r.add_argument("--paths", nargs="*", default=DEFAULT_PATHS)
     r.add_argument("--grep", default="vfio")
     r.add_argument("--vfiolint", default=f"{sys.executable} -m vfiolint")
+    r.add_argument("--as", dest="way", choices=("git", "mail", "mail-repo"), default="git",
+                   help="check each commit with --git, or as its mail (hunks, or --repo)")
     r.add_argument("extra", nargs="*")
     d = sub.add_parser("diff")
     d.add_argument("before")

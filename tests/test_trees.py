@@ -397,3 +397,23 @@ def test_hunks_apply_exactly_or_not_at_all() -> None:
     assert apply_hunks(b"a\nb\nc\nd", f.hunks) == b"first\na\nbc"  # no final newline kept
     (new,) = diff.parse("--- /dev/null\n+++ b/n.c\n@@ -0,0 +1,2 @@\n+x\n+y\n")
     assert apply_hunks(b"", new.hunks) == b"x\ny\n"
+
+
+def test_a_trees_clang_format_names_its_macros(tmp_path: Path) -> None:
+    repo = tmp_path / "fmt"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    body = ("#include <linux/vfio.h>\nint walk(struct vfio_region_info *info)\n{\n"
+            "    int n = 0;\n    my_walk(info, &list, struct node) {\n        n++;\n    }\n    return n;\n}\n")
+    commit_all(repo, {".clang-format": "ForEachMacros: [my_walk]\n", "drivers/w.c": body},
+               "base")
+    (repo / ".clang-format").unlink()  # only the revision's tree holds it now
+    _, _, doc = check("--repo", str(repo), "--tree", "HEAD", "drivers/w.c")
+    (detail,) = [d for c in doc["coverage"] for d in c["detail"]]
+    assert detail["post"]["error_nodes"] == 0
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    (alone / "w.c").write_text(body)
+    _, _, doc = check(str(alone / "w.c"))
+    (detail,) = [d for c in doc["coverage"] for d in c["detail"]]
+    assert detail["post"]["error_nodes"] > 0  # the same text, without its tree

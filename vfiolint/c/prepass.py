@@ -70,7 +70,7 @@ import itertools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 
 from tree_sitter import Tree
 
@@ -721,7 +721,10 @@ def parse(source: bytes, table: MacroTable, definitions: Definitions = NO_DEFINI
 
     A macro is learned from its own ``#define`` when the tree has one for the file
     (``definitions``: the file, its includes, the tree), else from the shape of its uses
-    (``shape_kind``)."""
+    (``shape_kind``). The tree's own ``.clang-format`` adds its macro lists first."""
+    extra = _tree_clang_format(definitions)
+    if extra.names():
+        table = table.with_merged(extra)
     tree = cparse.parse(cparse.valid_utf8(neutralise(source, table)))
     if not tree.root_node.has_error:
         return tree
@@ -733,6 +736,13 @@ def parse(source: bytes, table: MacroTable, definitions: Definitions = NO_DEFINI
     if cparse.error_count(retry.root_node) < cparse.error_count(tree.root_node):
         return retry
     return tree
+
+
+@lru_cache(maxsize=32)
+def _tree_clang_format(definitions: Definitions) -> MacroTable:
+    """Return the macro lists of the ``.clang-format`` at the top of a tree (none: empty)."""
+    text = definitions.source(".clang-format")
+    return from_clang_format(text.decode("utf-8", "replace")) if text else MacroTable()
 
 
 def learn(source: bytes, tree: Tree, table: MacroTable, definitions: Definitions,
