@@ -210,8 +210,10 @@ def _facts_key(oid: str) -> str:
     return f"{oid}{SCAN_VERSION:02x}"
 
 
-class Repository:
-    """One repository's index during one run: its objects, the cache, and the trees seen."""
+class Blobs:
+    """One repository's objects during one run, and what each blob defines: the
+    ``cat-file`` process, texts that are in no object, and the facts of blobs (memory, then the
+    cache, then a scan)."""
 
     def __init__(self, path: Path, cache: Cache = NO_CACHE, jobs: int = 1) -> None:
         self.path = path
@@ -220,8 +222,6 @@ class Repository:
         self._reader: gitstore.BlobReader | None = None
         self.texts: dict[str, bytes] = {}
         self._facts: OrderedDict[str, BlobFacts] = OrderedDict()
-        self._views: OrderedDict[str, TreeView] = OrderedDict()
-        self._maps: dict[str, NameMap] = {}
         self._trees: dict[str, str] = {}
         self._outline: dict[str, _Outline] = {}
         self.ident = str(path.resolve())
@@ -336,6 +336,37 @@ class Repository:
             if pool is not None:
                 pool.shutdown()
 
+    def _outlines(self, oids: Iterable[str]) -> dict[str, _Outline]:
+        """Return the includes and defined names of some blobs (read in one batch)."""
+        out: dict[str, _Outline] = {}
+        wanted = []
+        for oid in dict.fromkeys(oids):
+            found = self._outline.get(oid)
+            if found is not None:
+                out[oid] = found
+            elif oid in self._facts:
+                out[oid] = _outline(self._facts[oid].to_plain())
+            else:
+                wanted.append(oid)
+        for oid, plain in self.plain_many(wanted):
+            out[oid] = _outline(plain)
+        for oid, found in out.items():
+            self._outline[oid] = found
+        while len(self._outline) > FACTS_MEMO * 2:
+            self._outline.pop(next(iter(self._outline)))
+        return out
+
+
+
+class Repository(Blobs):
+    """One repository's index during one run: its trees (files, include paths, the files each
+    file includes) and their name maps."""
+
+    def __init__(self, path: Path, cache: Cache = NO_CACHE, jobs: int = 1) -> None:
+        super().__init__(path, cache, jobs)
+        self._views: OrderedDict[str, TreeView] = OrderedDict()
+        self._maps: dict[str, NameMap] = {}
+
     # --- trees ---
 
     def view(self, spec: TreeSpec) -> TreeView:
@@ -383,26 +414,6 @@ class Repository:
         oid = view.files.get(path)
         return None if oid is None or not path.endswith(C_FILES) else self.facts(oid)
 
-    def _outlines(self, oids: Iterable[str]) -> dict[str, _Outline]:
-        """Return the includes and defined names of some blobs (read in one batch)."""
-        out: dict[str, _Outline] = {}
-        wanted = []
-        for oid in dict.fromkeys(oids):
-            found = self._outline.get(oid)
-            if found is not None:
-                out[oid] = found
-            elif oid in self._facts:
-                out[oid] = _outline(self._facts[oid].to_plain())
-            else:
-                wanted.append(oid)
-        for oid, plain in self.plain_many(wanted):
-            out[oid] = _outline(plain)
-        for oid, found in out.items():
-            self._outline[oid] = found
-        while len(self._outline) > FACTS_MEMO * 2:
-            self._outline.pop(next(iter(self._outline)))
-        return out
-
     def included(self, view: TreeView, near: str) -> tuple[str, ...]:
         """Return the files a file includes, directly or not, nearest first (breadth first
         along the include path), without the file itself."""
@@ -449,6 +460,8 @@ class Repository:
                     found.setdefault(key, path)
             view.visible[near] = found
         return found
+
+    # --- name maps ---
 
     def names(self, view: TreeView) -> NameMap | DeltaMap:
         """Return where the exported names of a tree are defined."""
