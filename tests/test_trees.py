@@ -417,3 +417,29 @@ def test_a_trees_clang_format_names_its_macros(tmp_path: Path) -> None:
     _, _, doc = check(str(alone / "w.c"))
     (detail,) = [d for c in doc["coverage"] for d in c["detail"]]
     assert detail["post"]["error_nodes"] > 0  # the same text, without its tree
+
+
+def test_an_ambiguous_name_is_not_guessed_and_the_coverage_says_so(tmp_path: Path) -> None:
+    repo = tmp_path / "amb"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    lonely = PCI_C.replace(STORE, HAZARD).replace("#include <bar.h>\n", "")
+    commit_all(repo, {"a/bar.h": NARROW_H, "b/bar.h": WIDE_H, "drivers/pci.c": lonely}, "two")
+    code, found, doc = check("--repo", str(repo), "--tree", "HEAD", "drivers/pci.c")
+    assert (code, found) == (0, [])
+    (detail,) = [d for c in doc["coverage"] for d in c["detail"]]
+    assert detail["ambiguous"] == ["struct bar_map"]
+    commit_all(repo, {"b/bar.h": None}, "one")  # one definition left: it is the answer
+    _, found, doc = check("--repo", str(repo), "--tree", "HEAD", "drivers/pci.c")
+    assert found == [("VFIO003", "present", "drivers/pci.c", 7)]
+    assert [d["ambiguous"] for c in doc["coverage"] for d in c["detail"]] == [[]]
+
+
+def test_the_model_can_note_an_ambiguous_name_itself() -> None:
+    from vfiolint.c.definitions import NO_DEFINITIONS, Recording, note_ambiguous
+
+    recording = Recording(NO_DEFINITIONS)
+    note_ambiguous(recording, "REGION_ADDR")
+    note_ambiguous(NO_DEFINITIONS, "ignored")  # a provider that records nothing
+    assert recording.ambiguous() == ("REGION_ADDR",)
+    assert recording.macro("X", "a.c").found is None and recording.key == ""
