@@ -35,8 +35,10 @@ C_FILES = (".c", ".h", ".inc")
 SPECIAL = ("compile_commands.json", ".clang-format")
 KEEP = C_FILES + SPECIAL
 HEADERS = (".h", ".inc")
-# A tree this many files away from one already indexed is indexed whole, not as a delta.
-DELTA_LIMIT = 3000
+# A tree more files than this away from the trees loaded or cached is indexed whole (and
+# cached), not as a delta: it becomes the base of the next ones, so a long range moves from
+# base to base instead of carrying ever larger deltas.
+DELTA_LIMIT = 300
 # Blobs scanned in worker processes when at least this many are missing from the cache.
 PARALLEL_SCAN = 256
 FACTS_MEMO = 256  # blobs whose facts are kept in memory (a big header's are large)
@@ -514,9 +516,11 @@ class Repository(Blobs):
 
     def _names_of(self, changes: dict[str, str | None]
                   ) -> dict[str, Iterable[tuple[str, str]] | None]:
-        """Return the names each changed file's new blob defines (None: a file taken away)."""
-        names = dict(self.names_many([o for o in dict.fromkeys(changes.values()) if o]))
-        return {p: (list(names[o]) if o is not None else None) for p, o in changes.items()}
+        """Return the names each changed file's new blob defines (None: a file taken away);
+        the next commit of a range asks again for most of them: they come from memory."""
+        outlines = self._outlines([o for o in dict.fromkeys(changes.values()) if o])
+        return {p: ([(k[0], k[2:]) for k in outlines[o].defined] if o is not None else None)
+                for p, o in changes.items()}
 
     def _from_recent(self, tree: str) -> DeltaMap | None:
         """Return a tree's map from one of the last trees indexed in this repository, when one
