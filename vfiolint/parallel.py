@@ -46,7 +46,7 @@ class WorkerState:
 
     def context(self, task: Task) -> Context:
         """Return this worker's context for the task's cache and index settings."""
-        key = (task.cache.root, task.cache.writable, task.index)
+        key = (task.cache_root, task.cache_writable, task.index)
         found = self.contexts.get(key)
         if found is None:
             found = self.contexts[key] = task.context()

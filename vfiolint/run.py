@@ -15,7 +15,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Protocol
 
-from vfiolint.c.cache import NO_CACHE, Cache
 from vfiolint.config import Config
 from vfiolint.coverage import Coverage
 from vfiolint.errors import VfiolintError
@@ -180,7 +179,8 @@ class Task:
     debug: bool
     keep_hunks: bool
     limits: Limits = field(default_factory=Limits)
-    cache: Cache = field(default_factory=lambda: NO_CACHE)
+    cache_root: Path | None = None  # the index's cache (None: none); opened when a tree is
+    cache_writable: bool | None = None  # ... known writable or not (None: find out then)
     index: bool = True  # attach the repository index to units that have a tree
     repo: Path | None = None  # patches are read with this repository (--repo)
     base: str | None = None  # ... on this base when their own does not fit (--base)
@@ -189,7 +189,16 @@ class Task:
         """Return a fresh context for the trees this process opens."""
         from vfiolint.inputs.trees import Context
 
-        return Context(self.cache, self.index, jobs)
+        return Context(self.cache_root, self.cache_writable, self.index, jobs)
+
+    def probed(self) -> Task:
+        """Return the task with the cache's writability found out here, once, before worker
+        processes share it (each would say it again)."""
+        if self.cache_root is None or self.cache_writable is not None:
+            return self
+        from vfiolint.c.cache import Cache
+
+        return replace(self, cache_writable=Cache.open(self.cache_root).writable)
 
 
 def _wanted(rules: list[Rule], config: Config) -> Callable[[str, tuple[bytes, ...]], bool]:
@@ -278,6 +287,8 @@ class CommitRange:
         with progress or nullcontext():
             bar = progress.add_task("commits", total=total) if progress else None
             if jobs > 1 and total >= MIN_PARALLEL:
+                task = task.probed()
+                logged = ((item, index, name, task) for item, index, name, _ in logged)
                 setup = parallel.WorkerSetup(tuple(rules), config, self.repo)
                 parts = parallel.ordered_map(_commits_in_worker, parallel.batched(logged, BATCH),
                                              min(jobs, total), setup)
@@ -395,6 +406,7 @@ class Inputs:
         if (jobs > 1 and len(inputs) >= MIN_PARALLEL and all(name != "-" for name, _ in inputs)
                 and not series):
             setup = parallel.WorkerSetup(tuple(rules), config)
+            task = task.probed()
             work = ((name, named, task) for name, named in inputs)
             batches = parallel.batched(work, BATCH)
             for part in parallel.ordered_map(_inputs_in_worker, batches, min(jobs, len(inputs)),
@@ -494,13 +506,15 @@ class Request:
             out.append(("", Inputs(self.inputs)))
         return out
 
-    def cache(self) -> Cache:
-        """Open the index's on-disk cache (none with ``--no-cache``)."""
+    def cache_root(self) -> Path | None:
+        """Return where the index's on-disk cache is (None with ``--no-cache``)."""
+        if self.no_cache:
+            return None
+        if self.cache_dir is not None:
+            return self.cache_dir
         from vfiolint.c.cache import default_root
 
-        if self.no_cache:
-            return NO_CACHE
-        return Cache.open(self.cache_dir or default_root())
+        return default_root()
 
 
 def run_check(request: Request, rules: list[Rule], config: Config) -> Outcome:
@@ -509,7 +523,7 @@ def run_check(request: Request, rules: list[Rule], config: Config) -> Outcome:
 
     outcome = Outcome(keep_hunks=request.keep_hunks)
     task = Task(request.timeout, request.debug, request.keep_hunks,
-                Limits(seconds=request.timeout), request.cache(), request.index,
+                Limits(seconds=request.timeout), request.cache_root(), None, request.index,
                 request.patches_repo, request.base)
     jobs = request.jobs or parallel.default_jobs()
     for name, source in request.sources():
@@ -537,7 +551,7 @@ def build_index(repo: Path, revision: str, cache_dir: Path | None, jobs: int) ->
     import time
 
     from vfiolint import parallel
-    from vfiolint.c.cache import default_root
+    from vfiolint.c.cache import Cache, default_root
     from vfiolint.c.index import C_FILES, NameMap, Repository, TreeSpec
 
     start = time.perf_counter()

@@ -22,7 +22,6 @@ import logging
 import marshal
 import os
 import struct
-import tempfile
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -90,6 +89,8 @@ class Cache:
 
     def _probe(self) -> bool:
         """Tell whether the cache can be written; say so once when it cannot."""
+        import tempfile
+
         assert self.root is not None
         try:
             folder = self.root / FORMAT
@@ -135,6 +136,8 @@ class Cache:
         """Write an entry atomically (a temporary file renamed over it)."""
         if self.root is None or not self.writable:
             return
+        import tempfile
+
         path = self._path(kind, key)
         data = encode(value)
         try:

@@ -411,6 +411,16 @@ class Repository(Blobs):
         oid = view.files.get(path)
         return None if oid is None else self.read([oid])[0]
 
+    def text_at(self, spec: TreeSpec, path: str) -> bytes | None:
+        """Return a file's text in a tree without listing the tree."""
+        changed = dict(spec.changes)
+        if path in changed:
+            oid = changed[path]
+            return None if oid is None else self.read([oid])[0]
+        if spec.base == gitstore.EMPTY_TREE or "\n" in path:
+            return None
+        return self.reader.read(f"{spec.base}:{path}")
+
     def file_facts(self, view: TreeView, path: str) -> BlobFacts | None:
         """Return what one file of a tree defines."""
         oid = view.files.get(path)

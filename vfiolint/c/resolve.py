@@ -127,8 +127,8 @@ class TreeDefinitions:
         return self._resolve("f", name, near, _functions, ("f", "p"))
 
     def source(self, path: str) -> bytes | None:
-        """Return a file's text in this tree."""
-        return self.repo.text(self.view, self.path_of(path))
+        """Return a file's text in this tree (read at once: the tree need not be listed)."""
+        return self.repo.text_at(self.spec, self.path_of(path))
 
     def _resolve(self, kind: str, name: str, near: str,
                  pick: Callable[[BlobFacts, str], list[D]], kinds: Iterable[str]) -> Lookup[D]:

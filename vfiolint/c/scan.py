@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Any
 
 from vfiolint.c.definitions import FunctionDef, MacroDef, Member, RecordDef, TypedefDef, Where
@@ -52,14 +52,12 @@ _KEYWORDS = frozenset({"if", "while", "for", "switch", "return", "sizeof", "do",
                        "case", "typeof", "__typeof__", "defined", "goto"})
 
 
+@cache
 def _attribute_words() -> frozenset[str]:
     """The attribute and storage macro names the pre-pass knows (they are not types)."""
     from vfiolint.c.macros import BUILTIN
 
     return frozenset(BUILTIN.attribute)
-
-
-_ATTRIBUTE_WORDS = _attribute_words()
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,9 +263,10 @@ def strip_attributes(text: str) -> str:
     the text comes back with its white space normalised."""
     if "__" in text and "(" in text:
         text = _ATTRIBUTE_RE.sub(" ", text)
-    if _ATTRIBUTE_WORDS.isdisjoint(_WORD_RE.findall(text)):
+    words = _attribute_words()
+    if words.isdisjoint(_WORD_RE.findall(text)):
         return " ".join(text.split())
-    return " ".join(w for w in _tokens(text) if w not in _ATTRIBUTE_WORDS)
+    return " ".join(w for w in _tokens(text) if w not in words)
 
 
 def _tokens(text: str) -> list[str]:

@@ -162,7 +162,7 @@ class InputReader:
             self.found = True
         elif self.count > 1 or looks_like_mail(text):
             self.mail = True
-        if not patches:  # a cover letter names the base of the patches that follow it
+        if not patches and "base-commit:" in text:  # a cover letter names the base
             self.base = base_commit(text.splitlines()) or self.base
         elif self.base is not None:
             patches = [p if p.base else replace(p, base=self.base) for p in patches]

@@ -266,8 +266,10 @@ def commit_message(lines: list[str], diff_start: int) -> str:
 BASE_COMMIT_RE = re.compile(r"^base-commit: ([0-9a-f]{7,64})\s*$")
 
 
-def base_commit(lines: Iterable[str]) -> str | None:
+def base_commit(lines: list[str]) -> str | None:
     """Return the ``base-commit:`` a message names (``git format-patch --base``, b4)."""
+    if not any(line.startswith("base-commit:") for line in lines):
+        return None
     for line in lines:
         m = BASE_COMMIT_RE.match(line)
         if m:
@@ -294,7 +296,7 @@ def patches_of_message(env: Envelope, input_name: str) -> Iterator[Patch]:
     for body in env.bodies:
         for depth, lines in sorted(quote_layers(body).items()):
             sections = diff.repair(lines)
-            base = base_commit(lines) if depth == 0 else None
+            base = base_commit(lines) if depth == 0 and "base-commit:" in body else None
             for group in group_sections(sections):
                 files = diff.with_blobs(diff.parse("".join(s.text for s in group)), group)
                 message = commit_message(lines, group[0].start) if depth == 0 else ""

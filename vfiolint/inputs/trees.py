@@ -20,11 +20,9 @@ import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from vfiolint import gitstore
-from vfiolint.c.cache import NO_CACHE, Cache
-from vfiolint.c.index import C_FILES, KEEP, Repository, TreeSpec
-from vfiolint.c.resolve import TreeDefinitions
 from vfiolint.errors import GitError
 from vfiolint.inputs.images import (
     SourceUnit,
@@ -36,23 +34,47 @@ from vfiolint.inputs.images import (
 )
 from vfiolint.model import FileDiff, Hunk, LineKind, Patch
 
+if TYPE_CHECKING:  # the index is imported when a tree is first needed: most runs need none
+    from vfiolint.c.cache import Cache
+    from vfiolint.c.index import Repository, TreeSpec
+
 log = logging.getLogger(__name__)
 
 
 class Context:
-    """Where every tree the run opens lives: the cache, and each repository's index (opened
-    once per process, closed at the end); ``index`` False reads whole files but asks nothing
-    of the tree (``--no-index``)."""
+    """Where every tree the run opens lives: the cache (``cache_root``, opened when a tree is
+    first needed; ``writable`` None: found out then), and each repository's index (opened once
+    per process, closed at the end); ``index`` False reads whole files but asks nothing of the
+    tree (``--no-index``)."""
 
-    def __init__(self, cache: Cache = NO_CACHE, index: bool = True, jobs: int = 1) -> None:
-        self.cache = cache
+    def __init__(self, cache_root: Path | None = None, writable: bool | None = None,
+                 index: bool = True, jobs: int = 1) -> None:
+        self.cache_root = cache_root
+        self.writable = writable
         self.index = index
         self.jobs = jobs
+        self._cache: Cache | None = None
         self._repos: dict[Path, Repository] = {}
         self._worktrees: dict[Path, tuple[Repository, TreeSpec] | None] = {}
 
+    @property
+    def cache(self) -> Cache:
+        """Return the cache, opening it the first time."""
+        if self._cache is None:
+            from vfiolint.c.cache import NO_CACHE, Cache
+
+            if self.cache_root is None:
+                self._cache = NO_CACHE
+            elif self.writable is None:
+                self._cache = Cache.open(self.cache_root)
+            else:
+                self._cache = Cache(self.cache_root, self.writable)
+        return self._cache
+
     def repository(self, path: Path) -> Repository:
         """Return the index of a repository (one per process)."""
+        from vfiolint.c.index import Repository
+
         found = self._repos.get(path)
         if found is None:
             key = path.resolve()
@@ -67,6 +89,8 @@ class Context:
         """Return the tree an image was read from (its definitions unless ``--no-index``)."""
         if not self.index:
             return Tree(context=context)
+        from vfiolint.c.resolve import TreeDefinitions
+
         return Tree(TreeDefinitions(repo, spec, aliases), context)
 
     def close(self) -> None:
@@ -127,6 +151,8 @@ def head_commit(repo: Path, revision: str = "HEAD") -> str:
 
 def worktree_spec(repo: Repository) -> TreeSpec:
     """Return a work tree's tree: HEAD with the modified and new C files over it."""
+    from vfiolint.c.index import KEEP, TreeSpec
+
     head = head_commit(repo.path)
     changes: list[tuple[str, str | None]] = []
     for path in gitstore.worktree_changes(repo.path, KEEP):
@@ -141,6 +167,8 @@ def worktree_spec(repo: Repository) -> TreeSpec:
 
 def staged_trees(context: Context, repo_path: Path, base: str) -> tuple[Tree, Tree]:
     """Return the trees of the staged change: HEAD's, and HEAD's with the staged blobs."""
+    from vfiolint.c.index import KEEP, TreeSpec
+
     repo = context.repository(repo_path)
     changes = gitstore.staged_changes(repo_path, base, KEEP) if context.index else {}
     return (context.tree(repo, TreeSpec(base)),
@@ -150,6 +178,8 @@ def staged_trees(context: Context, repo_path: Path, base: str) -> tuple[Tree, Tr
 def commit_trees(context: Context, repo_path: Path, parent: str, commit: str
                  ) -> tuple[Tree, Tree]:
     """Return the trees of one commit: its parent's, and its own."""
+    from vfiolint.c.index import TreeSpec
+
     repo = context.repository(repo_path)
     return context.tree(repo, TreeSpec(parent)), context.tree(repo, TreeSpec(commit))
 
@@ -270,6 +300,8 @@ class Series:
 
     def _tree(self, state: _SeriesState, files: dict[str, _Image | None]) -> Tree:
         """Return the base tree with the series' files over it."""
+        from vfiolint.c.index import C_FILES, TreeSpec
+
         changes = tuple(sorted((p, i.oid if i is not None else None) for p, i in files.items()
                                if p.endswith(C_FILES)))
         return self.context.tree(self.repo, TreeSpec(state.base, changes))
