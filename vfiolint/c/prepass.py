@@ -693,14 +693,15 @@ def neutralise(source: bytes, table: MacroTable) -> bytes:
     return bytes(t.out)
 
 
-def structural_view(source: bytes) -> bytes:
+def structural_view(source: bytes) -> tuple[bytes, tuple[tuple[int, int], ...]]:
     """Return the code view of a text (comments, literals, directives blanked) with the ``#if``
     groups that would not parse alone flattened to their first branch, as ``neutralise`` does:
-    a view in which braces balance, for scanning declarations without a parse."""
+    a view in which braces balance, for scanning declarations without a parse. Also return
+    the spans of the text's runs of comments and (non-conditional) directives."""
     t = _Text(source)
     if t.conds or t.inside:
         _Conditionals(t).rewrite()
-    return bytes(t.code)
+    return bytes(t.code), t.runs
 
 
 # ---------------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ Definitions carry no path, only their line: the same blob may sit at several pat
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
 from typing import Any
@@ -219,43 +219,58 @@ def _logical_line(text: bytes, pos: int) -> tuple[bytes, int]:
     return text[pos:end].replace(b"\\\r\n", b" ").replace(b"\\\n", b" "), end
 
 
-def directives(source: bytes) -> tuple[tuple[MacroDef, ...], tuple[Include, ...]]:
-    """Find the ``#define`` and ``#include`` directives of a text."""
+def directives(source: bytes, runs: Iterable[tuple[int, int]] | None = None
+               ) -> tuple[tuple[MacroDef, ...], tuple[Include, ...]]:
+    """Find the ``#define`` and ``#include`` directives of a text; ``runs``: the spans that
+    hold its directives (``lexer.code_view``), when known (else the whole text is read)."""
     if b"#" not in source:
         return (), ()
-    text = blank_comments(source)
-    lines = _Lines(text)
+    spans = [(0, len(source))] if runs is None else [r for r in runs
+                                                     if b"#" in source[r[0]:r[1]]]
+    lines = _Lines(source)
     macros: list[MacroDef] = []
     includes: list[Include] = []
-    for m in _DIRECTIVE_RE.finditer(text):
-        start = m.start()
-        line_start = text.rfind(b"\n", 0, start) + 1
-        if text[line_start:start].strip(b" \t\f\v\r"):
-            continue  # not the first thing on its line: `#` or `##` inside a macro body
-        rest, _ = _logical_line(text, m.end())
-        line = lines.at(start)
-        if m.group(1) == b"define":
-            head = _DEFINE_RE.match(rest)
-            if head is None:
+    for begin, finish in spans:
+        text = blank_comments(source[begin:finish])
+        for m in _DIRECTIVE_RE.finditer(text):
+            start = m.start()
+            line_start = text.rfind(b"\n", 0, start) + 1
+            if line_start == 0 and begin > 0:
+                before = source[source.rfind(b"\n", 0, begin) + 1:begin]
+            else:
+                before = text[line_start:start]
+            if before.strip(b" \t\f\v\r"):
+                continue  # not the first thing on its line: `#` or `##` inside a macro body
+            rest, _ = _logical_line(text, m.end())
+            line = lines.at(begin + start)
+            if m.group(1) == b"define":
+                found = _define(rest, line)
+                if found is not None:
+                    macros.append(found)
                 continue
-            name = _decode(head.group(1))
-            params: tuple[str, ...] | None = None
-            body = rest[head.end():]
-            if head.group(2):
-                close = body.find(b")")
-                if close < 0:
-                    continue
-                params = tuple(p.strip() for p in _decode(body[:close]).split(",") if p.strip())
-                body = body[close + 1:]
-            macros.append(MacroDef(name, params, " ".join(_decode(body).split()),
-                                   Where("", line)))
-        else:
             inc = _INCLUDE_RE.match(rest)
             if inc is not None:
                 quoted = inc.group(1) is not None
                 includes.append(Include(_decode(inc.group(1) or inc.group(2)).strip(), quoted,
                                         line))
     return tuple(macros), tuple(includes)
+
+
+def _define(rest: bytes, line: int) -> MacroDef | None:
+    """Read a ``#define``'s name, parameters and body (the text after ``define``)."""
+    head = _DEFINE_RE.match(rest)
+    if head is None:
+        return None
+    name = _decode(head.group(1))
+    params: tuple[str, ...] | None = None
+    body = rest[head.end():]
+    if head.group(2):
+        close = body.find(b")")
+        if close < 0:
+            return None
+        params = tuple(p.strip() for p in _decode(body[:close]).split(",") if p.strip())
+        body = body[close + 1:]
+    return MacroDef(name, params, " ".join(_decode(body).split()), Where("", line))
 
 
 def strip_attributes(text: str) -> str:
@@ -307,15 +322,13 @@ def _split_top(text: str, sep: str) -> list[str]:
 
 def _matching_open(text: str, close: int) -> int:
     """Index of the ``(`` matching the ``)`` at close (-1 when unbalanced)."""
-    depth = 0
-    for i in range(close, -1, -1):
-        if text[i] == ")":
-            depth += 1
-        elif text[i] == "(":
-            depth -= 1
-            if depth == 0:
-                return i
-    return -1
+    pos = close
+    while True:
+        pos = text.rfind("(", 0, pos)
+        if pos < 0:
+            return -1
+        if text.count("(", pos, close) == text.count(")", pos, close + 1):
+            return pos
 
 
 @dataclass(frozen=True, slots=True)
@@ -655,8 +668,8 @@ def scan(source: bytes) -> BlobFacts:
     """Find what a C text defines (see the module doc)."""
     from vfiolint.c.prepass import structural_view
 
-    macros, includes = directives(source)
-    code = structural_view(source)
+    code, runs = structural_view(source)
+    macros, includes = directives(source, runs)
     state = _Scan(source, code, _Lines(code))
     state.run()
     return BlobFacts(macros, tuple(state.records), tuple(state.typedefs),
