@@ -56,6 +56,7 @@ class Context:
         self._cache: Cache | None = None
         self._repos: dict[Path, Repository] = {}
         self._worktrees: dict[Path, tuple[Repository, TreeSpec] | None] = {}
+        self._tops: dict[Path, Path | None] = {}
 
     @property
     def cache(self) -> Cache:
@@ -104,12 +105,13 @@ class Context:
         changed files over it; a file elsewhere is returned as it is."""
         if name == "-":
             return unit
-        found = self._worktree(Path(name).resolve().parent)
+        absolute = Path(name).absolute()
+        found = self._worktree(absolute.parent)
         if found is None:
             return unit
         repo, spec = found
         try:
-            rel = Path(name).resolve().relative_to(repo.path.resolve()).as_posix()
+            rel = absolute.resolve().relative_to(repo.path.resolve()).as_posix()
         except ValueError:
             return unit
         tree = self.tree(repo, spec, "tree", ((unit.path, rel),) if rel != unit.path else ())
@@ -118,7 +120,9 @@ class Context:
 
     def _worktree(self, folder: Path) -> tuple[Repository, TreeSpec] | None:
         """Return the repository whose work tree holds a folder, with its tree."""
-        top = _work_tree_top(folder)
+        if folder not in self._tops:
+            self._tops[folder] = _work_tree_top(folder)
+        top = self._tops[folder]
         if top is None:
             return None
         if top not in self._worktrees:
