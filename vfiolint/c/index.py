@@ -4,12 +4,16 @@ A *tree* is a git tree (read with ``ls-tree``, its files with one ``cat-file --b
 checkout), or a git tree with some files changed over it: the index's blobs (``--staged``),
 a work tree's modified files, a patch applied in memory. ``TreeSpec`` names one.
 
-Per blob, the lexical scan (``c/scan.py``) gives what the file defines; it is cached on disk by
-blob id (``c/cache.py``), so a new commit re-scans only the blobs it changed. Per tree, a name
-map says which files define each name that other files can see: macros, records, typedefs and
-functions of headers, and functions of ``.c`` files that are not ``static``. It is cached by
-tree id; a tree close to one already loaded in the run (the next commit of a range) is the
-loaded map with the changed files taken out and put back, never a new full index.
+Per blob, the lexical scan (``c/scan.py``) gives what the file defines; its *outline* (what it
+includes, the names it defines) is what following includes and building name maps need. Per
+tree, a name map says which files define each name that other files can see: macros, records,
+typedefs and functions of headers, and functions of ``.c`` files that are not ``static``. On
+disk (``c/cache.py``) a tree's map and the *pack* of its blobs' outlines are cached by tree id,
+and a blob's outline and facts by blob id once a question reached it: a first index writes a
+handful of files, not one per blob. A tree close to one already loaded or cached (the next
+commit of a range, a new commit) is that tree's map with the changed files taken out and put
+back; a tree indexed whole reads the outlines of the blobs it shares with the last ones from
+their packs and scans only the others.
 
 Nothing is read before a question needs it: building a unit's provider costs nothing, and a
 run whose rules never ask the tree anything never reads the index.
@@ -45,6 +49,7 @@ FACTS_MEMO = 256  # blobs whose facts are kept in memory (a big header's are lar
 MAX_INCLUDED = 400  # files followed through #include from one file
 RECENT = 8  # trees remembered per repository, to index a new one as a delta of one of them
 MAPS_KEPT = 3  # whole name maps kept in memory (a long range moves from one to the next)
+PACKS_LOADED = 2  # packs of outlines (a whole tree's each) a process loads at most
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,6 +190,16 @@ class _Outline:
     includes: tuple[tuple[str, bool], ...]
     defined: frozenset[str]
 
+    def to_plain(self) -> tuple[object, ...]:
+        """Return the outline for the cache."""
+        return (self.includes, tuple(sorted(self.defined)))
+
+    @classmethod
+    def from_plain(cls, data: Any) -> _Outline:
+        """Rebuild an outline from the cache (raises on anything else)."""
+        includes, defined = data
+        return cls(tuple((str(n), bool(q)) for n, q in includes), frozenset(defined))
+
 
 def _outline(plain: Any) -> _Outline:
     """Return a blob's outline from its facts as plain tuples."""
@@ -193,18 +208,19 @@ def _outline(plain: Any) -> _Outline:
 
 
 def _scan_plain(item: tuple[str, bytes, Cache]) -> tuple[str, tuple[object, ...]]:
-    """Pool entry point: scan one blob and cache what it defines."""
+    """Pool entry point: scan one blob and cache what it defines (and its outline)."""
     oid, text, cache = item
     plain = scan(text).to_plain()
     cache.put("blob", _facts_key(oid), plain)
+    cache.put("outline", _facts_key(oid), _outline(plain).to_plain())
     return oid, plain
 
 
-def _scan_names(item: tuple[str, bytes, Cache]) -> tuple[str, list[tuple[str, str]]]:
-    """Pool entry point: scan one blob, cache what it defines, return only its names (all a
-    name map needs: less to send back)."""
-    oid, plain = _scan_plain(item)
-    return oid, list(plain_names(plain))
+def _scan_outline(item: tuple[str, bytes, Cache]) -> tuple[str, _Outline]:
+    """Pool entry point: scan one blob and return its outline only (all a name map needs; the
+    outlines of a whole tree are cached together, in one pack)."""
+    oid, text, _ = item
+    return oid, _outline(scan(text).to_plain())
 
 
 def _facts_key(oid: str) -> str:
@@ -226,6 +242,8 @@ class Blobs:
         self._facts: OrderedDict[str, BlobFacts] = OrderedDict()
         self._trees: dict[str, str] = {}
         self._outline: dict[str, _Outline] = {}
+        self._packed: dict[str, _Outline] = {}  # the outlines of the packs loaded
+        self._packs: set[str] = set()
         self.ident = str(path.resolve())
 
     # --- objects ---
@@ -305,16 +323,6 @@ class Blobs:
                 missing.append(oid)
         yield from self._scanned(missing, _scan_plain)
 
-    def names_many(self, oids: list[str]) -> Iterator[tuple[str, Iterable[tuple[str, str]]]]:
-        """Yield (blob id, the names it defines), as ``plain_many`` finds its facts."""
-        missing: list[str] = []
-        for oid in oids:
-            cached = self.cache.get("blob", _facts_key(oid))
-            if isinstance(cached, tuple) and len(cached) == 5:
-                yield oid, plain_names(cached)
-            else:
-                missing.append(oid)
-        yield from self._scanned(missing, _scan_names)
 
     def _scanned(self, oids: list[str], work: Callable[[tuple[str, bytes, Cache]], R]
                  ) -> Iterator[R]:
@@ -338,27 +346,83 @@ class Blobs:
             if pool is not None:
                 pool.shutdown()
 
-    def _outlines(self, oids: Iterable[str]) -> dict[str, _Outline]:
-        """Return the includes and defined names of some blobs (read in one batch)."""
+    def _outlines(self, oids: Iterable[str], whole_tree: bool = False) -> dict[str, _Outline]:
+        """Return the includes and defined names of some blobs: from memory, their cached
+        outlines, the packs of trees indexed before, or a scan (read in one batch).
+
+        For a ``whole_tree`` (a name map being built) the blobs scanned are not cached one by
+        one: the caller caches all the outlines of the tree as one pack."""
         out: dict[str, _Outline] = {}
         wanted = []
         for oid in dict.fromkeys(oids):
             found = self._outline.get(oid)
             if found is not None:
                 out[oid] = found
+            elif oid in self._packed:
+                out[oid] = self._from_pack(oid, whole_tree)
             elif oid in self._facts:
                 out[oid] = _outline(self._facts[oid].to_plain())
             else:
                 wanted.append(oid)
-        for oid, plain in self.plain_many(wanted):
-            out[oid] = _outline(plain)
-        for oid, found in out.items():
-            self._outline[oid] = found
-        while len(self._outline) > FACTS_MEMO * 2:
-            self._outline.pop(next(iter(self._outline)))
+        missing = []
+        for oid in wanted:
+            cached = self.cache.get("outline", _facts_key(oid))
+            try:
+                out[oid] = _Outline.from_plain(cached)
+            except (TypeError, ValueError):
+                missing.append(oid)
+        missing = self._from_packs(missing, out, whole_tree)
+        if whole_tree:
+            out.update(self._scanned(missing, _scan_outline))
+        else:
+            out.update((oid, _outline(plain)) for oid, plain in self._scanned(missing,
+                                                                              _scan_plain))
+        if not whole_tree:
+            for oid, found in out.items():
+                self._outline[oid] = found
+            while len(self._outline) > FACTS_MEMO * 2:
+                self._outline.pop(next(iter(self._outline)))
         return out
 
+    def _from_packs(self, oids: list[str], out: dict[str, _Outline], whole_tree: bool
+                    ) -> list[str]:
+        """Fill ``out`` from the packs of the trees indexed last in this repository (each
+        loaded once); return the blobs none holds. A blob found so is cached on its own,
+        unless a whole tree's pack is being made."""
+        missing = [o for o in oids if o not in self._packed]
+        for oid in oids:
+            if oid in self._packed:
+                out[oid] = self._from_pack(oid, whole_tree)
+        recent = self.cache.get("recent", _repo_key(self.ident)) if missing else None
+        for tree in recent if isinstance(recent, list) else []:
+            if not missing:
+                break
+            if len(self._packs) >= PACKS_LOADED:
+                break
+            if not isinstance(tree, str) or tree in self._packs:
+                continue
+            self._packs.add(tree)
+            pack = self.cache.get("pack", _tree_key(tree))
+            if not isinstance(pack, dict):
+                continue
+            for oid, plain in pack.items():
+                try:
+                    self._packed[oid] = _Outline.from_plain(plain)
+                except (TypeError, ValueError):
+                    continue
+            for oid in [o for o in missing if o in self._packed]:
+                out[oid] = self._from_pack(oid, whole_tree)
+            missing = [o for o in missing if o not in self._packed]
+        return missing
 
+    def _from_pack(self, oid: str, whole_tree: bool) -> _Outline:
+        """Return a blob's outline from a loaded pack, caching it on its own (once) so that the
+        next run need not load the pack, unless a whole tree's pack is being made."""
+        found = self._packed[oid]
+        if not whole_tree and oid not in self._outline:
+            self._outline[oid] = found
+            self.cache.put("outline", _facts_key(oid), found.to_plain())
+        return found
 
 class Repository(Blobs):
     """One repository's index during one run: its trees (files, include paths, the files each
@@ -508,7 +572,10 @@ class Repository(Blobs):
                 files = self.view(TreeSpec(tree)).files
                 c_files = {p: o for p, o in files.items() if p.endswith(C_FILES)}
                 oids = list(dict.fromkeys(c_files.values()))
-                built = NameMap.build(c_files, self.names_many(oids))
+                outlines = self._outlines(oids, whole_tree=True)
+                built = NameMap.build(c_files, ((oid, [(k[0], k[2:]) for k in o.defined])
+                                                for oid, o in outlines.items()))
+                self.cache.put("pack", key, {oid: o.to_plain() for oid, o in outlines.items()})
                 self.cache.put("tree", key, built.to_plain())
                 self._remember_recent(tree)
         self._maps[tree] = built
