@@ -9,6 +9,10 @@ nodes before and after, ERROR nodes outside any function, and the parse time of 
 CPU time of this process (``--clock cpu``, the default: steady on a busy machine) or wall-clock
 time (``--clock wall``).
 
+Two more columns say what learning macros adds where a parse breaks (``prepass.parse``): with
+their shapes alone (a hunk without its repository), and with the tree's own definitions (the
+directory indexed as a tree, the way a checkout is).
+
 The macro table is the built-in one, plus ``--clang-format FILE`` if given, plus the tree's own
 ``.clang-format`` if it has one (``prepass.table_for``).
 """
@@ -27,6 +31,7 @@ from pathlib import Path
 from tree_sitter import Node
 
 from vfiolint.c import cparse, prepass
+from vfiolint.c.definitions import NO_DEFINITIONS, Definitions
 
 
 @dataclass
@@ -45,6 +50,18 @@ class TreeResult:
     seconds_plain: float
     seconds_prepass: float
     seconds_neutralise: float
+    clean_shapes: int = 0
+    clean_definitions: int = 0
+    functions_definitions: int = 0
+
+    @property
+    def share_shapes(self) -> float:
+        return self.clean_shapes / self.functions_prepass if self.functions_prepass else 1.0
+
+    @property
+    def share_definitions(self) -> float:
+        return (self.clean_definitions / self.functions_definitions
+                if self.functions_definitions else 1.0)
 
     @property
     def share_plain(self) -> float:
@@ -86,8 +103,18 @@ def c_files(tree: Path) -> list[Path]:
 def measure(tree: Path, table: prepass.MacroTable, repeat: int,
             clock: Callable[[], float] = time.process_time) -> TreeResult:
     """Parse a tree both ways and count."""
-    texts = [p.read_bytes() for p in c_files(tree)]
+    paths = c_files(tree)
+    texts = [p.read_bytes() for p in paths]
     fn_plain = fn_pre = clean_plain = clean_pre = stray_plain = stray_pre = 0
+    definitions = _tree_definitions(tree, paths, texts)
+    clean_shapes = clean_defs = fn_defs = 0
+    for path, text in zip(paths, texts, strict=True):
+        near = path.relative_to(tree).as_posix() if tree.is_dir() else path.name
+        found, _ = functions(prepass.parse(text, table).root_node)
+        clean_shapes += sum(not f.has_error for f in found)
+        found, _ = functions(prepass.parse(text, table, definitions, near).root_node)
+        fn_defs += len(found)
+        clean_defs += sum(not f.has_error for f in found)
     for text in texts:
         found, stray = functions(cparse.parse(text).root_node)
         fn_plain += len(found)
@@ -110,19 +137,37 @@ def measure(tree: Path, table: prepass.MacroTable, repeat: int,
     pre = timed(lambda: [cparse.parse(prepass.neutralise(t, table)) for t in texts])
     only = timed(lambda: [prepass.neutralise(t, table) for t in texts])
     return TreeResult(str(tree), len(texts), sum(map(len, texts)), fn_plain, fn_pre,
-                      clean_plain, clean_pre, stray_plain, stray_pre, plain, pre, only)
+                      clean_plain, clean_pre, stray_plain, stray_pre, plain, pre, only,
+                      clean_shapes, clean_defs, fn_defs)
+
+
+def _tree_definitions(tree: Path, paths: list[Path], texts: list[bytes]) -> Definitions:
+    """Index a directory of C as a tree (its files over an empty git tree, in memory)."""
+    from vfiolint.c.index import Repository, TreeSpec
+    from vfiolint.c.resolve import TreeDefinitions
+    from vfiolint.gitstore import EMPTY_TREE
+
+    if not tree.is_dir():
+        return NO_DEFINITIONS
+    repo = Repository(tree)
+    changes = tuple((p.relative_to(tree).as_posix(), repo.add_text(t))
+                    for p, t in zip(paths, texts, strict=True))
+    return TreeDefinitions(repo, TreeSpec(EMPTY_TREE, changes))
 
 
 def render(results: list[TreeResult]) -> str:
     """A plain-text table."""
-    head = ("tree", "files", "fns", "clean before", "clean after", "stray ERR b/a",
-            "plain s", "pre+parse s", "ratio")
+    head = ("tree", "files", "fns", "clean before", "clean after", "+ shapes",
+            "+ definitions", "stray ERR b/a", "plain s", "pre+parse s", "ratio")
     rows = [head]
     for r in results:
         rows.append((
             r.tree, str(r.files), f"{r.functions_plain}/{r.functions_prepass}",
             f"{100 * r.share_plain:.1f}% ({r.functions_plain - r.clean_plain} bad)",
             f"{100 * r.share_prepass:.1f}% ({r.functions_prepass - r.clean_prepass} bad)",
+            f"{100 * r.share_shapes:.1f}%",
+            f"{100 * r.share_definitions:.1f}% "
+            f"({r.functions_definitions - r.clean_definitions} bad)",
             f"{r.top_errors_plain}/{r.top_errors_prepass}",
             f"{r.seconds_plain:.3f}", f"{r.seconds_prepass:.3f}", f"{r.ratio:.2f}x",
         ))
@@ -156,6 +201,8 @@ def main(argv: list[str] | None = None) -> int:
     print(render(results))
     if args.json:
         data = [asdict(r) | {"share_plain": r.share_plain, "share_prepass": r.share_prepass,
+                             "share_shapes": r.share_shapes,
+                             "share_definitions": r.share_definitions,
                              "ratio": r.ratio} for r in results]
         args.json.write_text(json.dumps(data, indent=2) + "\n")
     return 0

@@ -100,8 +100,9 @@ def find_tool(env: str, names: list[str]) -> list[str] | None:
     return None
 
 
-def run_once(cmd: list[str], stdout=None, cwd=None, env=None, timeout=None) -> tuple[float, float, int]:
-    """Run cmd; return (wall seconds, peak RSS MB of its process tree, exit code)."""
+def run_once(cmd: list[str], stdout=None, cwd=None, env=None, timeout=None) -> tuple[float, float, int, float]:
+    """Run cmd; return (wall seconds, peak RSS MB of its process tree, exit code, CPU seconds
+    of the process and the children it waited for: steadier than wall time on a busy machine)."""
     out = Path(stdout).open("wb") if isinstance(stdout, (str, Path)) else subprocess.DEVNULL  # noqa: SIM115
     try:
         t0 = time.perf_counter()
@@ -120,7 +121,7 @@ def run_once(cmd: list[str], stdout=None, cwd=None, env=None, timeout=None) -> t
             time.sleep(0.05)
         wall = time.perf_counter() - t0
         proc.returncode = os.waitstatus_to_exitcode(status)
-        return wall, ru.ru_maxrss / 1024.0, proc.returncode
+        return wall, ru.ru_maxrss / 1024.0, proc.returncode, ru.ru_utime + ru.ru_stime
     finally:
         if out is not subprocess.DEVNULL:
             out.close()
@@ -139,14 +140,16 @@ class Bench:
         per: divide each sample by this (e.g. the number of patches, for per-patch times)."""
         runs = self.runs if runs is None else runs
         warmup = self.warmup if warmup is None else warmup
-        times, rss, codes = [], 0.0, set()
+        times, cpus, rss, codes = [], [], 0.0, set()
         log(f"  {workload}: {tool}: {len(cmds)} command(s) x ({warmup} warm-up + {runs} runs)")
         try:
             for i in range(warmup + runs):
-                total = 0.0
+                total = cpu_total = 0.0
                 for cmd in cmds:
-                    wall, mb, code = run_once(cmd, stdout=stdout, cwd=cwd, env=env, timeout=timeout)
+                    wall, mb, code, cpu = run_once(cmd, stdout=stdout, cwd=cwd, env=env,
+                                                   timeout=timeout)
                     total += wall
+                    cpu_total += cpu
                     rss = max(rss, mb)
                     codes.add(code)
                     if code not in ok_codes:
@@ -156,6 +159,7 @@ class Bench:
                         raise RuntimeError(f"run {i + 1}: {problem}: {shlex.join(cmd)[:300]}")
                 if i >= warmup:
                     times.append(total / per)
+                    cpus.append(cpu_total / per)
         except (RuntimeError, TimeoutError) as exc:
             log(f"  {workload}: {tool}: FAILED: {exc}")
             row = {"workload": workload, "tool": tool, "error": str(exc), "note": note}
@@ -165,6 +169,7 @@ class Bench:
             "workload": workload, "tool": tool, "baseline": baseline,
             "median_s": statistics.median(times), "min_s": min(times), "max_s": max(times),
             "times_s": times, "peak_rss_mb": rss, "exit_codes": sorted(codes),
+            "cpu_median_s": statistics.median(cpus), "cpu_s": cpus,
             "commands": len(cmds), "per": per, "note": note,
         }
         self.rows.append(row)
@@ -184,6 +189,8 @@ class Bench:
             # A per-patch time is not comparable with the baseline's whole-workload time.
             if b and "median_s" in r and b["median_s"] > 0 and r.get("per", 1) == 1:
                 r["ratio"] = r["median_s"] / b["median_s"]
+                if b.get("cpu_median_s") and "cpu_median_s" in r:
+                    r["cpu_ratio"] = r["cpu_median_s"] / b["cpu_median_s"]
 
 
 # --------------------------------------------------------------------------- workloads
@@ -327,7 +334,8 @@ def fmt(x, spec=".3f"):
 
 def table(rows: list[dict], targets: list[dict]) -> str:
     out = []
-    head = f"{'workload':<10} {'tool':<44} {'median s':>10} {'min':>10} {'max':>10} {'RSS MB':>8} {'ratio':>9}"
+    head = (f"{'workload':<10} {'tool':<44} {'median s':>10} {'min':>10} {'max':>10} {'RSS MB':>8} "
+            f"{'ratio':>9} {'CPU s':>8} {'CPU ratio':>9}")
     out.append(head)
     out.append("-" * len(head))
     for r in rows:
@@ -339,7 +347,9 @@ def table(rows: list[dict], targets: list[dict]) -> str:
         out.append(
             f"{r['workload']:<10} {tool:<44} {fmt(r['median_s'], spec):>10} {fmt(r['min_s'], spec):>10} "
             f"{fmt(r['max_s'], spec):>10} {fmt(r.get('peak_rss_mb'), '.1f'):>8} "
-            f"{fmt(r.get('ratio'), '.2f') + 'x' if r.get('ratio') is not None else '-':>9}")
+            f"{fmt(r.get('ratio'), '.2f') + 'x' if r.get('ratio') is not None else '-':>9} "
+            f"{fmt(r.get('cpu_median_s'), '.3f'):>8} "
+            f"{fmt(r.get('cpu_ratio'), '.2f') + 'x' if r.get('cpu_ratio') is not None else '-':>9}")
     out.append("")
     out.append("targets (issue: fast enough to run on every commit of a history)")
     head = f"{'target':<58} {'measured':>12} {'limit':>10} {'result':>7}  margin"
@@ -388,7 +398,7 @@ def main(argv=None) -> int:
     ap.add_argument("--series-len", type=int, default=26, help="W3: patches in the series")
     ap.add_argument("--big-mbox-mb", type=int, default=1024, help="W4: size of the big mbox in MiB; 0 skips it")
     ap.add_argument("--big-mbox-timeout", type=float, default=3600, help="W4: give up after this many seconds")
-    ap.add_argument("--only", default="W1,W2,W3,W4", help="comma-separated workloads to run")
+    ap.add_argument("--only", default="W1,W2,W3,W4,W5", help="comma-separated workloads to run")
     ap.add_argument("--vfiolint", default=None, help="vfiolint command (default: vfiolint on PATH, else python -m vfiolint)")
     ap.add_argument("--workdir", default=None, help="keep the workloads here (default: a temp dir, removed)")
     ap.add_argument("--profile", metavar="FILE", default=None,
@@ -429,6 +439,8 @@ def main(argv=None) -> int:
     peer_cwd.mkdir(exist_ok=True)
     penv = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
     penv.update(SEMGREP_SEND_METRICS="off", SEMGREP_ENABLE_VERSION_CHECK="0", NO_COLOR="1")
+    # vfiolint's index cache lives in the workdir: warm after the warm-up run, never the user's
+    venv = {**os.environ, "XDG_CACHE_HOME": str(work / "xdg-cache")}
 
     bench = Bench(args.runs, args.warmup)
     info: dict = {
@@ -473,8 +485,13 @@ def main(argv=None) -> int:
         out = work / "w1.json"
         vf_w1 = bench.measure("W1 range", "vfiolint check --git", [[*vfiolint, "check", "--git", rng, "--repo", repo,
                                                                    "--format", "json"]], ok_codes=(0, 1), stdout=out,
-                              validate=json_report(out), cwd=peer_cwd)
+                              validate=json_report(out), cwd=peer_cwd, env=venv)
         w1["vfiolint_findings"] = count_json_findings(out)
+        out = work / "w1-noindex.json"
+        bench.measure("W1 range", "vfiolint check --git --no-index",
+                      [[*vfiolint, "check", "--git", rng, "--repo", repo, "--format", "json", "--no-index"]],
+                      ok_codes=(0, 1), stdout=out, validate=json_report(out), cwd=peer_cwd, env=venv,
+                      note="the same run asking the repository nothing")
         if vf_w1:
             vf_w1["per_patch_s"] = vf_w1["median_s"] / len(commits)
         if checkpatch:
@@ -501,6 +518,34 @@ def main(argv=None) -> int:
                        "extrapolated": True, "note": f"per-patch median x {len(commits)}"}
                 bench.add(ext)
         results["workloads"]["W1"] = w1
+
+    # ---- W5: the repository index
+    if "W5" in only:
+        log("W5: repository index")
+        w5: dict = {"tree": end}
+        colds = work / "w5-cold"
+        colds.mkdir(exist_ok=True)
+        # each run indexes into a cache directory of its own: every run is a first index
+        cold = [sys.executable, "-c",
+                "import subprocess, sys, tempfile\n"
+                f"d = tempfile.mkdtemp(dir={str(colds)!r})\n"
+                f"sys.exit(subprocess.call({[*vfiolint, 'index', end, '--repo', repo]!r} + ['--cache-dir', d],"
+                " stdout=subprocess.DEVNULL))"]
+        bench.measure("W5 index", f"vfiolint index {end} (first index, empty cache)", [cold], cwd=peer_cwd,
+                      note="a python wrapper makes a fresh cache directory per run")
+        shutil.rmtree(colds, ignore_errors=True)
+        bench.measure("W5 index", f"vfiolint index {end} (cached)", [[*vfiolint, "index", end, "--repo", repo]],
+                      cwd=peer_cwd, env=venv)
+        out = work / "w5-tree-noindex.json"
+        bench.measure("W5 tree", f"vfiolint check --tree {end} --no-index", [[*vfiolint, "check", "--tree", end,
+                      "--repo", repo, "--format", "json", "--no-index"]], baseline=True, ok_codes=(0, 1),
+                      stdout=out, validate=json_report(out), cwd=peer_cwd, env=venv)
+        out = work / "w5-tree.json"
+        bench.measure("W5 tree", f"vfiolint check --tree {end} (index cached)", [[*vfiolint, "check", "--tree",
+                      end, "--repo", repo, "--format", "json"]], ok_codes=(0, 1), stdout=out,
+                      validate=json_report(out), cwd=peer_cwd, env=venv)
+        w5["tree_findings"] = count_json_findings(out)
+        results["workloads"]["W5"] = w5
 
     # ---- W2: C files
     if "W2" in only:
@@ -539,7 +584,7 @@ def main(argv=None) -> int:
                       baseline=True)
         out = work / "w2.json"
         bench.measure("W2 C files", "vfiolint check DIR", [[*vfiolint, "check", str(cdir), "--format", "json"]],
-                      ok_codes=(0, 1), stdout=out, validate=json_report(out), cwd=peer_cwd)
+                      ok_codes=(0, 1), stdout=out, validate=json_report(out), cwd=peer_cwd, env=venv)
         stats["vfiolint_findings"] = count_json_findings(out)
         if semgrep:
             out = work / "w2-semgrep.json"
@@ -584,7 +629,7 @@ def main(argv=None) -> int:
         out = work / "w3.json"
         bench.measure("W3 series", f"vfiolint check series.mbox ({w3['patches']} patches)",
                       [[*vfiolint, "check", str(mbox), "--format", "json"]], ok_codes=(0, 1), stdout=out,
-                      validate=json_report(out), cwd=peer_cwd)
+                      validate=json_report(out), cwd=peer_cwd, env=venv)
         w3["vfiolint_findings"] = count_json_findings(out)
         if checkpatch:
             pdir = work / "w3-patches"
@@ -614,7 +659,7 @@ def main(argv=None) -> int:
             row = bench.measure("W4 memory", f"vfiolint check big.mbox ({w4['bytes'] / 2**20:.0f} MiB, "
                                 f"{w4['messages']} msgs)", [[*vfiolint, "check", str(big), "--format", "json"]],
                                 ok_codes=(0, 1), stdout=out, runs=1, warmup=0, timeout=args.big_mbox_timeout,
-                                note="one run, no warm-up", validate=json_report(out), cwd=peer_cwd)
+                                note="one run, no warm-up", validate=json_report(out), cwd=peer_cwd, env=venv)
             w4["vfiolint_findings"] = count_json_findings(out)
             if row:
                 w4["big_rss_mb"] = row["peak_rss_mb"]
@@ -656,8 +701,8 @@ def main(argv=None) -> int:
 
     targets = []
     gl, vf = find("W1 range", "git log"), find("W1 range", "vfiolint")
-    targets.append(target("W1 vfiolint --git / git log -p", vf["median_s"] / gl["median_s"] if gl and vf else None,
-                          2, "le", "x"))
+    targets.append(target("W1 vfiolint --git (index on) / git log -p",
+                          vf["median_s"] / gl["median_s"] if gl and vf else None, 2, "le", "x"))
     cp = find("W1 range", "checkpatch.pl, per patch")
     targets.append(target("W1 checkpatch per patch / vfiolint per patch",
                           cp["per_patch_s"] / vf["per_patch_s"] if cp and vf else None, 100, "ge", "x",
@@ -671,6 +716,18 @@ def main(argv=None) -> int:
     targets.append(target("W3 vfiolint series / tree-sitter import", v3["median_s"] / ti["median_s"] if ti and v3 else None,
                           5, "le", "x"))
     targets.append(target("W4 peak RSS, vfiolint --git on the range", vf["peak_rss_mb"] if vf else None, 250, "lt", " MB"))
+    targets.append(target("W1 (CPU time) vfiolint --git (index on) / git log -p",
+                          vf["cpu_median_s"] / gl["cpu_median_s"] if gl and vf else None, 2, "le", "x"))
+    first = find("W5 index", "vfiolint index")
+    targets.append(target(f"W5 first index of the {end} tree", first["median_s"] if first else None, 10, "le",
+                          " s"))
+    targets.append(target("W5 peak RSS of the first index", first["peak_rss_mb"] if first else None, 250, "lt",
+                          " MB"))
+    t0, t1 = find("W5 tree", f"vfiolint check --tree {end} --no-index"), find("W5 tree", f"vfiolint check --tree {end} (")
+    targets.append(target("W5 --tree with the cached index minus without",
+                          t1["median_s"] - t0["median_s"] if t0 and t1 else None, 0.3, "le", " s"))
+    targets.append(target("W5 (CPU time) --tree with the cached index minus without",
+                          t1["cpu_median_s"] - t0["cpu_median_s"] if t0 and t1 else None, 0.3, "le", " s"))
     big = find("W4 memory", "vfiolint")
     label = f"W4 peak RSS, vfiolint on the {args.big_mbox_mb} MiB mbox"
     targets.append(target(label, big["peak_rss_mb"] if big else None, 200, "lt", " MB",

@@ -213,3 +213,18 @@ def test_staged_and_git_outside_a_repository_are_one_line_errors(tmp_path: Path)
         assert proc.returncode == 2, args
         assert proc.stderr.decode().splitlines() == [
             f"vfiolint: {tmp_path}: not in a git repository (--repo DIR names one)"], args
+
+
+def test_an_added_file_does_not_shift_the_images_of_the_next(repo: Path) -> None:
+    # DPDK 17c839f74da3 added bus_platform_driver.h beside platform.c: the added header has no
+    # pre-image, and the images of every later file were read one request off, so platform.c's
+    # finding came out under the header's path.
+    header = "#include <stdint.h>\nstruct plat_dev { int id; };\n"
+    commit(repo, {"drivers/a_new.h": header,
+                  "drivers/pci_vfio.c": NARROW_HEADER + PADDING + SAFE}, "pci: add a header")
+    code, found, doc = check(repo, "--git", "HEAD")
+    line = (NARROW_HEADER + PADDING).count("\n") + 3
+    assert found == [("VFIO003", "introduced", "drivers/pci_vfio.c", line, "pci: add a header")]
+    detail = {d["path"]: d for c in doc["coverage"] for d in c["detail"]}
+    assert detail["drivers/a_new.h"]["pre"] is None
+    assert code == 1

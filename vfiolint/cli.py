@@ -52,7 +52,23 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--commit-msg", action="store_true", dest="commit_msg",
                        help="with --pre-commit, at the commit-msg stage: INPUT is the commit "
                             "message being written, whose Vfiolint-Waive trailers count")
-    check.add_argument("--repo", type=Path, default=Path(), help="repository for --git/--staged")
+    check.add_argument("--repo", type=Path, default=None,
+                       help="repository for --git/--staged/--tree (default: the current "
+                            "folder); with patches, read them with this repository's files")
+    check.add_argument("--tree", metavar="REV", default=None,
+                       help="check the C files of revision REV (INPUTs are then pathspecs, "
+                            "as for 'git grep REV -- PATHSPEC')")
+    check.add_argument("--base", metavar="REV", default=None,
+                       help="with --repo, the revision a patch applies to when neither its "
+                            "index line nor its base-commit fits (default: HEAD)")
+    check.add_argument("--cache-dir", type=Path, default=None, dest="cache_dir",
+                       help="where the repository index is cached (default: "
+                            "$XDG_CACHE_HOME/vfiolint)")
+    check.add_argument("--no-cache", action="store_true", dest="no_cache",
+                       help="keep the repository index in memory only")
+    check.add_argument("--no-index", action="store_true", dest="no_index",
+                       help="judge each file alone: ask the repository nothing about names "
+                            "the file does not define")
     check.add_argument("--format", choices=FORMATS, default="console")
     check.add_argument("--email-from", dest="email_from", metavar="ADDRESS",
                        default="vfiolint <vfiolint@localhost>",
@@ -85,6 +101,15 @@ def build_parser() -> argparse.ArgumentParser:
                        help="resident memory a worker process may reach before the input it "
                             "is on is skipped (default: an equal share of the machine's "
                             "memory; 0: none)")
+    index = sub.add_parser("index", help="index a revision's tree into the cache (what checks "
+                                          "with a repository read)")
+    index.add_argument("revision", nargs="?", default="HEAD", metavar="REV")
+    index.add_argument("--repo", type=Path, default=Path(), help="the repository (default: .)")
+    index.add_argument("--cache-dir", type=Path, default=None, dest="cache_dir",
+                       help="where the index is cached (default: $XDG_CACHE_HOME/vfiolint)")
+    index.add_argument("--jobs", "-j", type=int, default=0, metavar="N",
+                       help="processes to scan with (default: the number of cores)")
+    index.add_argument("--debug", action="store_true", help="show tracebacks and log lines")
     listing = sub.add_parser("rules", help="list the rules")
     listing.add_argument("--rules", type=Path, default=None)
     listing.add_argument("--all", action="store_true", dest="all_rules",
@@ -169,18 +194,22 @@ def _cmd_check(args: argparse.Namespace) -> int:
     from vfiolint.rules.loader import load_rules, resolve_rules, select_rules
     from vfiolint.run import Request, run_check
 
+    given_repo = args.repo is not None
+    args.repo = args.repo if given_repo else Path()
     message = _pre_commit(args) if args.pre_commit else ""
-    if not args.inputs and not args.git and not args.staged:
-        raise UsageError("check needs an INPUT, --git RANGE or --staged")
-    if args.git and args.staged:
-        raise UsageError("--git and --staged cannot be combined")
+    if not args.inputs and not args.git and not args.staged and not args.tree:
+        raise UsageError("check needs an INPUT, --git RANGE, --staged or --tree REV")
+    if sum(map(bool, (args.git, args.staged, args.tree))) > 1:
+        raise UsageError("--git, --staged and --tree cannot be combined")
+    if args.base is not None and not given_repo:
+        raise UsageError("--base needs --repo")
     if args.memory_limit is not None and args.memory_limit < 0:
         raise UsageError("--memory-limit must be a number of MiB, or 0 for none")
-    in_repo = bool(args.git or args.staged)
-    config = load_config(args.config or find_config(args.repo.resolve() if in_repo
+    in_repo = bool(args.git or args.staged or args.tree)
+    config = load_config(args.config or find_config(args.repo.resolve() if in_repo or given_repo
                                                     else Path.cwd()))
-    config = replace(config, repo=args.repo.resolve() if in_repo else None, cwd=Path.cwd(),
-                     tree=_top(args.repo) if in_repo else None)
+    config = replace(config, repo=args.repo.resolve() if in_repo or given_repo else None,
+                     cwd=Path.cwd(), tree=_top(args.repo) if in_repo else None)
     known = load_rules(args.rules)
     config = config.with_rule_ids(lambda names, where: resolve_rules(known, names, where))
     select = _ids(args.select)
@@ -193,7 +222,10 @@ def _cmd_check(args: argparse.Namespace) -> int:
                       keep_hunks=args.format == "email", timeout=args.timeout, debug=args.debug,
                       jobs=args.jobs, lines=args.lines or (
                           "head" if args.format in ("github", "sarif") else "commit"),
-                      message=message, memory_limit=args.memory_limit)
+                      message=message, memory_limit=args.memory_limit, tree=args.tree,
+                      patches_repo=args.repo if given_repo and args.inputs and not args.tree
+                      else None, base=args.base, cache_dir=args.cache_dir,
+                      no_cache=args.no_cache, index=not args.no_index)
     outcome = run_check(request, rules, config)
     outcome.errors = [(name, one_line(message)) for name, message in outcome.errors]
     for _, message in outcome.errors:
@@ -268,6 +300,16 @@ def _how_to_go_on(findings: list[Finding]) -> None:
           file=sys.stderr)
     print("vfiolint: why it is a hazard and what to write instead: "
           + ", ".join(f"vfiolint explain {i}" for i in ids), file=sys.stderr)
+
+
+def _cmd_index(args: argparse.Namespace) -> int:
+    """Run ``vfiolint index``."""
+    from vfiolint.run import build_index
+
+    stats = build_index(args.repo, args.revision, args.cache_dir, args.jobs)
+    print(f"{args.revision}: tree {stats.tree[:12]}: {stats.files} C files, {stats.names} names"
+          f" in {stats.seconds:.2f} s ({stats.cache})")
+    return EXIT_CLEAN
 
 
 def _cmd_rules(args: argparse.Namespace) -> int:
@@ -406,8 +448,8 @@ def main(argv: list[str] | None = None) -> int:
     debug = getattr(args, "debug", False)
     logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING,
                         format="vfiolint: %(message)s")
-    commands = {"check": _cmd_check, "rules": _cmd_rules, "explain": _cmd_explain,
-                "bot": _cmd_bot}
+    commands = {"check": _cmd_check, "index": _cmd_index, "rules": _cmd_rules,
+                "explain": _cmd_explain, "bot": _cmd_bot}
     try:
         return commands[args.command](args)
     except UsageError as exc:

@@ -21,6 +21,8 @@ class ImageCoverage:
     parsed: bool
     error_nodes: int = 0
     error_lines: tuple[int, ...] = ()
+    # names the tree defines in several places, none of which the model could choose
+    ambiguous: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,13 +34,22 @@ class FileCoverage:
     hunks: int
     pre: ImageCoverage | None
     post: ImageCoverage | None
+    # where the text came from: blob | base-commit | head | hunks | file | tree
+    context: str = "hunks"
+
+    @property
+    def ambiguous(self) -> tuple[str, ...]:
+        """Return the names the model found defined in several places, in either image."""
+        return tuple(sorted({n for i in (self.pre, self.post) if i is not None
+                             for n in i.ambiguous}))
 
     @classmethod
-    def unread(cls, filediff: FileDiff) -> FileCoverage:
-        """Describe a file whose hunks hold no rule's keywords: nothing there was parsed."""
-        return cls(filediff.path, "hunks", len(filediff.hunks),
+    def unread(cls, filediff: FileDiff, origin: str = "hunks",
+               context: str = "hunks") -> FileCoverage:
+        """Describe a file that holds no rule's keywords: nothing there was parsed."""
+        return cls(filediff.path, origin, len(filediff.hunks),
                    None if filediff.old_path is None else ImageCoverage(False),
-                   None if filediff.new_path is None else ImageCoverage(False))
+                   None if filediff.new_path is None else ImageCoverage(False), context)
 
 
 

@@ -47,6 +47,9 @@ class FileDiff:
     new_path: str | None
     hunks: tuple[Hunk, ...]
     binary: bool = False
+    # the blob ids of git's ``index <old>..<new>`` line (abbreviated as sent), when it has one
+    old_blob: str | None = None
+    new_blob: str | None = None
 
     @property
     def path(self) -> str:
@@ -89,6 +92,8 @@ class Patch:
     quote_depth: int = 0
     references: tuple[str, ...] = ()  # the Message-IDs it replies under, oldest first
     recipients: tuple[str, ...] = ()  # its To and Cc addresses
+    # the ``base-commit:`` the series was made on (git format-patch --base, b4), when sent
+    base: str | None = None
 
     @property
     def label(self) -> str:

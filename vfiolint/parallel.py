@@ -1,8 +1,8 @@
 """Worker processes: the same work split over processes, merged back in submission order.
 
 The parent streams the work (inputs, or commits read from one ``git log -p``) in bounded
-windows to worker processes forked from it; each worker inherits the rules and, for a range,
-keeps its own ``git cat-file --batch`` reader. Results come back one item at a time and are
+windows to worker processes forked from it; each worker inherits the rules and opens
+the repositories it needs (a ``git cat-file --batch`` reader, the index), kept across items. Results come back one item at a time and are
 yielded in the order submitted, so the report is byte for byte the one ``--jobs 1`` gives.
 
 A worker never takes the run down with it. The parent knows which item each worker is on: a
@@ -26,11 +26,15 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from vfiolint.config import Config
 from vfiolint.limits import MIB
 from vfiolint.rules.loader import Rule
+
+if TYPE_CHECKING:
+    from vfiolint.inputs.trees import Context
+    from vfiolint.run import Task
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -54,10 +58,25 @@ class WorkerSetup:
 
 @dataclass
 class WorkerState:
-    """A worker process's own state, made once when it starts."""
+    """A worker process's own state, made once when it starts: the setup, and the trees
+    the worker opens (one index per repository, kept across its items)."""
 
     setup: WorkerSetup
-    reader: object | None = None
+    contexts: dict[tuple[object, ...], Context] = field(default_factory=dict)
+
+    def context(self, task: Task) -> Context:
+        """Return this worker's context for the task's cache and index settings."""
+        key = (task.cache_root, task.cache_writable, task.index)
+        found = self.contexts.get(key)
+        if found is None:
+            found = self.contexts[key] = task.context()
+        return found
+
+    def close(self) -> None:
+        """Close the trees the worker opened (their git processes)."""
+        for context in self.contexts.values():
+            context.close()
+        self.contexts.clear()
 
 
 # Per-process state of a worker: what it builds when it starts, for the functions it runs.
@@ -66,14 +85,9 @@ _STATE: WorkerState | None = None
 
 
 def _initialise(setup: WorkerSetup) -> None:
-    """Build the worker's state: the rules, and a blob reader for a repository."""
+    """Build the worker's state (its repositories are opened when a task needs them)."""
     global _STATE
-    reader = None
-    if setup.repo is not None:
-        from vfiolint.inputs.git import BlobReader
-
-        reader = BlobReader(setup.repo)
-    _STATE = WorkerState(setup, reader)
+    _STATE = WorkerState(setup)
 
 
 def state() -> WorkerState:
@@ -135,10 +149,7 @@ def _serve(orders: int, answers: int, fn: Callable[[T], R], setup: WorkerSetup) 
     except (EOFError, pickle.UnpicklingError, BrokenPipeError):
         pass  # the parent is gone
     finally:
-        reader = state().reader
-        close = getattr(reader, "close", None)
-        if close is not None:
-            close()
+        state().close()
 
 
 def _fork(fn: Callable[[T], R], setup: WorkerSetup, theirs: list[int]) -> tuple[int, int, int]:

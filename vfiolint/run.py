@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import sys
 import traceback
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -32,8 +32,9 @@ if TYPE_CHECKING:
     from rich.progress import Progress
 
     from vfiolint.coverage import FileCoverage
-    from vfiolint.inputs.git import BlobReader, BrokenCommit, GitPatch, LoggedCommit
+    from vfiolint.inputs.git import BrokenCommit, GitPatch, LoggedCommit
     from vfiolint.inputs.images import UnitPair
+    from vfiolint.inputs.trees import Context, Series
 
 log = logging.getLogger(__name__)
 
@@ -105,21 +106,29 @@ def waive_by_trailers(findings: list[Finding], patch: Patch, rules: list[Rule]) 
             if f.waiver is None and changed(f) else f for f in findings]
 
 
-def analyse(loaded: Loaded, rules: list[Rule], config: Config | None = None
-                          ) -> tuple[list[Finding], list[Coverage]]:
-    """Run the rules over one loaded input; say, per patch or source file, what was read."""
+def analyse(loaded: Loaded, rules: list[Rule], config: Config | None = None,
+            context: Context | None = None, series: Series | None = None
+            ) -> tuple[list[Finding], list[Coverage]]:
+    """Run the rules over one loaded input; say, per patch or source file, what was read.
+
+    ``context`` gives a C file inside a git work tree that tree; ``series`` builds whole-file
+    images of patches from their repository (``--repo``)."""
     from vfiolint.rules.engine import check_source
 
     config = config or Config()
     findings: list[Finding] = []
     coverage: list[Coverage] = []
     if loaded.source is not None:
-        found, cov = check_source(loaded.source, rules, loaded.input, config.for_files())
+        unit = loaded.source
+        if context is not None and context.index:
+            unit = context.source_unit(unit, loaded.input)
+        found, cov = check_source(unit, rules, loaded.input, config.for_files())
         findings += found
         coverage.append(Coverage(loaded.input, None, (cov,)))
     for patch in loaded.patches:
-        patch_findings, patch_coverage = _patch_results(
-            patch, _read_pairs(patch, rules, config), rules, config)
+        pairs = (((pair, None) for pair in series.pairs(patch)) if series is not None
+                 else _read_pairs(patch, rules, config))
+        patch_findings, patch_coverage = _patch_results(patch, pairs, rules, config)
         findings += patch_findings
         coverage.append(patch_coverage)
     return findings, coverage
@@ -202,8 +211,7 @@ def moved(findings: list[Finding]) -> list[Finding]:
 def _git_findings(git_patch: GitPatch, rules: list[Rule], config: Config,
                   outcome: Outcome) -> list[Finding]:
     """Run the rules over one commit's whole-file image pairs, recording what was read."""
-    pairs = ((pair, None) for pair in git_patch.pairs)
-    findings, coverage = _patch_results(git_patch.patch, pairs, rules, config)
+    findings, coverage = _patch_results(git_patch.patch, git_patch.pairs, rules, config)
     outcome.coverage.append(coverage)
     return findings
 
@@ -227,10 +235,38 @@ class Task:
     keep_hunks: bool
     limits: Limits = field(default_factory=Limits)
     memory: float | None = None  # MiB a worker may reach; None: a share of the machine; 0: any
+    cache_root: Path | None = None  # the index's cache (None: none); opened when a tree is
+    cache_writable: bool | None = None  # ... known writable or not (None: find out then)
+    index: bool = True  # attach the repository index to units that have a tree
+    repo: Path | None = None  # patches are read with this repository (--repo)
+    base: str | None = None  # ... on this base when their own does not fit (--base)
+
+    def context(self, jobs: int = 1) -> Context:
+        """Return a fresh context for the trees this process opens."""
+        from vfiolint.inputs.trees import Context
+
+        return Context(self.cache_root, self.cache_writable, self.index, jobs)
+
+    def probed(self) -> Task:
+        """Return the task with the cache's writability found out here, once, before worker
+        processes share it (each would say it again)."""
+        if self.cache_root is None or self.cache_writable is not None:
+            return self
+        from vfiolint.c.cache import Cache
+
+        return replace(self, cache_writable=Cache.open(self.cache_root).writable)
 
 
-def commit_outcome(reader: BlobReader, item: LoggedCommit | BrokenCommit, index: int,
-                   range_name: str, rules: list[Rule], config: Config, task: Task) -> Outcome:
+def _wanted(rules: list[Rule], config: Config) -> Callable[[str, tuple[bytes, ...]], bool]:
+    """Return whether some rule can read a file, given its images (the keyword pre-filter)."""
+    from vfiolint.rules.engine import rules_for
+
+    return lambda path, texts: bool(rules_for(rules, path, config, *texts))
+
+
+def commit_outcome(context: Context, repo: Path, item: LoggedCommit | BrokenCommit,
+                   index: int, range_name: str, rules: list[Rule], config: Config,
+                   task: Task) -> Outcome:
     """Analyse one commit of a range; a failure is that commit's error."""
     from vfiolint.inputs import git
 
@@ -240,7 +276,8 @@ def commit_outcome(reader: BlobReader, item: LoggedCommit | BrokenCommit, index:
         return outcome
     try:
         with deadline(task.timeout, item.commit[:12]):
-            git_patch = git.logged_patch(reader, item, index, range_name)
+            git_patch = git.logged_patch(context, repo, item, index, range_name,
+                                         None if task.keep_hunks else _wanted(rules, config))
             outcome.remember(git_patch.patch)
             outcome.findings += _git_findings(git_patch, rules, config, outcome)
     except Exception as exc:  # one failing commit is one error
@@ -254,14 +291,12 @@ CommitWork = tuple["LoggedCommit | BrokenCommit", int, str, Task]
 def _commit_in_worker(work: CommitWork) -> Outcome:
     """Worker entry point for one commit."""
     from vfiolint import parallel
-    from vfiolint.inputs.git import BlobReader
 
     here = parallel.state()
-    reader = here.reader
-    assert isinstance(reader, BlobReader)
+    assert here.setup.repo is not None
     item, index, range_name, task = work
-    return commit_outcome(reader, item, index, range_name, list(here.setup.rules),
-                          here.setup.config, task)
+    return commit_outcome(here.context(task), here.setup.repo, item, index, range_name,
+                          list(here.setup.rules), here.setup.config, task)
 
 
 def _lost_commit(work: CommitWork, message: str) -> Outcome:
@@ -284,10 +319,14 @@ class Staged:
 
         git.require_repository(self.repo)
         outcome = Outcome(keep_hunks=task.keep_hunks, staged=1)
-        staged = git.staged_patch(self.repo, "staged", self.message)
-        if staged is not None:
-            outcome.remember(staged.patch)
-            outcome.findings += _git_findings(staged, rules, config, outcome)
+        context = task.context(jobs)
+        try:
+            staged = git.staged_patch(self.repo, "staged", context, self.message)
+            if staged is not None:
+                outcome.remember(staged.patch)
+                outcome.findings += _git_findings(staged, rules, config, outcome)
+        finally:
+            context.close()
         return outcome
 
 
@@ -309,21 +348,27 @@ class CommitRange:
         progress = _progress(total)
         logged = ((item, index, self.range, task)
                   for index, item in enumerate(git.log_range(self.repo, self.range)))
-        with git.BlobReader(self.repo) as reader, progress or nullcontext():
+        context = task.context(jobs)
+        with progress or nullcontext():
             bar = progress.add_task("commits", total=total) if progress else None
             if jobs > 1 and total >= MIN_PARALLEL and parallel.available():
                 workers = min(jobs, total)
+                task = task.probed()
+                logged = ((item, index, name, task) for item, index, name, _ in logged)
                 setup = parallel.WorkerSetup(tuple(rules), config, self.repo,
                                              memory_budget(task.memory, workers))
-                parts = parallel.ordered_map(_commit_in_worker, logged, workers, setup,
-                                             _lost_commit)
+                parts: Iterable[Outcome] = parallel.ordered_map(
+                    _commit_in_worker, logged, workers, setup, _lost_commit)
             else:
-                parts = (commit_outcome(reader, item, index, name, rules, config, job)
-                         for item, index, name, job in logged)
-            for part in parts:
-                outcome.merge(part)
-                if progress is not None and bar is not None:
-                    progress.advance(bar, part.commits)
+                parts = (commit_outcome(context, self.repo, item, index, name, rules, config,
+                                        job) for item, index, name, job in logged)
+            try:
+                for part in parts:
+                    outcome.merge(part)
+                    if progress is not None and bar is not None:
+                        progress.advance(bar, part.commits)
+            finally:
+                context.close()
         return outcome
 
 
@@ -340,7 +385,8 @@ def _failure(name: str, exc: BaseException, debug: bool) -> str:
     return f"{name}: internal error: {type(exc).__name__}: {exc}"
 
 
-def _record(part: Loaded, rules: list[Rule], config: Config, outcome: Outcome) -> None:
+def _record(part: Loaded, rules: list[Rule], config: Config, outcome: Outcome,
+            context: Context | None = None, series: Series | None = None) -> None:
     """Add one part's errors, patches and findings to the outcome."""
     outcome.errors += [(part.input, str(e)) for e in part.errors]
     outcome.mailed += len(part.patches)
@@ -349,29 +395,44 @@ def _record(part: Loaded, rules: list[Rule], config: Config, outcome: Outcome) -
         outcome.recognised.add(part.input)
     for patch in part.patches:
         outcome.remember(patch)
-    findings, coverage = analyse(part, rules, config)
+    findings, coverage = analyse(part, rules, config, context, series)
     outcome.findings += findings
     outcome.coverage += coverage
 
 
 def stream_outcome(name: str, stream: BinaryIO, rules: list[Rule], config: Config,
-                   task: Task) -> Outcome:
+                   task: Task, context: Context | None = None) -> Outcome:
     """Analyse one named stream (an mbox in memory, say) exactly as ``vfiolint check`` reads
-    a file: message by message, each within the time budget."""
+    a file: message by message, each within the time budget; with ``task.repo`` and a
+    context, its patches are read with their repository as ``--repo`` reads them."""
     outcome = Outcome(keep_hunks=task.keep_hunks, inputs=1)
-    _run_input(name, stream, True, rules, config, task.limits, outcome, task.debug)
+    _run_input(name, stream, True, rules, config, task, outcome, context,
+               _series(task, context))
     outcome.findings = keep(outcome.findings)
     return outcome
 
 
+def _series(task: Task, context: Context | None) -> Series | None:
+    """Return the series state for patches read with a repository (``--repo``), else None."""
+    if task.repo is None or context is None:
+        return None
+    from vfiolint.inputs.trees import Series
+
+    return Series(context, task.repo, task.base)
+
+
 def _run_input(name: str, stream: BinaryIO, named: bool, rules: list[Rule], config: Config,
-               limits: Limits, outcome: Outcome, debug: bool) -> None:
+               task: Task, outcome: Outcome, context: Context | None = None,
+               series: Series | None = None) -> None:
     """Read and analyse one input message by message, each within the time budget.
 
     The budget covers reading a message as well as analysing it, so a stream that stops
     sending ends too. A message that fails or runs out of time while it is analysed is that
     message's error, and the next one is read; one that fails while it is read ends the
-    input (a stream cannot be read past what went wrong)."""
+    input (a stream cannot be read past what went wrong). With a repository (``series``),
+    the patches are applied in memory as they come, each on top of its series' earlier
+    patches."""
+    limits, debug = task.limits, task.debug
     reader = InputReader(name, named, limits)
     messages = chunks(stream, name, limits)
     number = 1
@@ -384,7 +445,7 @@ def _run_input(name: str, stream: BinaryIO, named: bool, rules: list[Rule], conf
                 reading = False
                 if chunk is None:
                     break
-                _record(reader.read(chunk), rules, config, outcome)
+                _record(reader.read(chunk), rules, config, outcome, context, series)
         except Exception as exc:  # a crash is this message's error, never "findings"
             outcome.errors.append((name, _failure(where, exc, debug)))
             if reading:
@@ -396,12 +457,13 @@ def _run_input(name: str, stream: BinaryIO, named: bool, rules: list[Rule], conf
         final = reader.finish()
         if final is not None:
             with deadline(limits.seconds, name):
-                _record(final, rules, config, outcome)
+                _record(final, rules, config, outcome, context, series)
     except Exception as exc:
         outcome.errors.append((name, _failure(name, exc, debug)))
 
 
-def input_outcome(entry: Entry, rules: list[Rule], config: Config, task: Task) -> Outcome:
+def input_outcome(entry: Entry, rules: list[Rule], config: Config, task: Task,
+                  context: Context | None = None, series: Series | None = None) -> Outcome:
     """Analyse one input (a file, a directory entry, a pipe or device, or standard input).
 
     Opening is bounded by the time budget as well: a named pipe without a writer waits in
@@ -418,7 +480,7 @@ def input_outcome(entry: Entry, rules: list[Rule], config: Config, task: Task) -
         outcome.errors.append((name, _failure(name, exc, task.debug)))
         return outcome
     with stream:
-        _run_input(name, stream, entry.named, rules, config, task.limits, outcome, task.debug)
+        _run_input(name, stream, entry.named, rules, config, task, outcome, context, series)
     return outcome
 
 
@@ -428,7 +490,8 @@ def _input_in_worker(work: tuple[Entry, Task]) -> Outcome:
 
     here = parallel.state()
     entry, task = work
-    return input_outcome(entry, list(here.setup.rules), here.setup.config, task)
+    return input_outcome(entry, list(here.setup.rules), here.setup.config, task,
+                         here.context(task))
 
 
 def _lost_input(work: tuple[Entry, Task], message: str) -> Outcome:
@@ -450,7 +513,8 @@ class Inputs:
 
         Inputs are analysed in worker processes, one even with ``--jobs 1``, whose memory the
         parent watches: a runaway input is that input's error, and the run goes on. With no
-        memory bound and one job, they are analysed in this process."""
+        memory bound and one job, they are analysed in this process, and so are patches read
+        with their repository (``--repo``): a series spans the files of a directory."""
         from vfiolint import parallel
 
         outcome = Outcome(keep_hunks=task.keep_hunks)
@@ -458,19 +522,72 @@ class Inputs:
         inputs = [x for name in self.names for x in folders.get(name, [Entry(name, True)])]
         workers = min(jobs, len(inputs)) if len(inputs) >= MIN_PARALLEL else 1
         memory = memory_budget(task.memory, workers)
-        if inputs and (workers > 1 or memory) and parallel.available():
-            setup = parallel.WorkerSetup(tuple(rules), config, memory=memory)
-            parts: Iterable[Outcome] = parallel.ordered_map(
-                _input_in_worker, ((entry, task) for entry in inputs), workers, setup,
-                _lost_input)
-        else:
-            parts = (input_outcome(entry, rules, config, task) for entry in inputs)
-        for part in parts:
-            outcome.merge(part)
+        context = task.context(jobs)
+        try:
+            if inputs and (workers > 1 or memory) and parallel.available() and task.repo is None:
+                setup = parallel.WorkerSetup(tuple(rules), config, memory=memory)
+                task = task.probed()
+                parts: Iterable[Outcome] = parallel.ordered_map(
+                    _input_in_worker, ((entry, task) for entry in inputs), workers, setup,
+                    _lost_input)
+            else:
+                series = _series(task, context)
+                parts = (input_outcome(entry, rules, config, task, context, series)
+                         for entry in inputs)
+            for part in parts:
+                outcome.merge(part)
+        finally:
+            context.close()
         for name, entries in folders.items():  # a folder with nothing to read is a mistake
             if not {entry.name for entry in entries} & outcome.recognised:
                 outcome.errors.append((name, f"{name}: no patch, mail or C source in this "
                                              "directory"))
+        return outcome
+
+
+@dataclass(frozen=True, slots=True)
+class TreeRevision:
+    """The C files of a revision (``--tree REV [PATHSPEC...]``), read from git objects like
+    ``git grep REV``: each a source file, every finding ``present``."""
+
+    repo: Path
+    revision: str
+    pathspecs: tuple[str, ...] = ()
+
+    def outcome(self, rules: list[Rule], config: Config, task: Task, jobs: int) -> Outcome:
+        """Analyse every selected file of the revision with the revision's tree."""
+        from vfiolint.c.index import TreeSpec
+        from vfiolint.inputs import git
+        from vfiolint.inputs.images import file_unit
+        from vfiolint.rules.engine import check_source
+
+        git.require_repository(self.repo)
+        outcome = Outcome(keep_hunks=task.keep_hunks)
+        files = git.tree_files(self.repo, self.revision, self.pathspecs)
+        context = task.context(jobs)
+        try:
+            repo = context.repository(self.repo)
+            tree = context.tree(repo, TreeSpec(repo.tree_id(self.revision)))
+            paths = list(files)
+            for start in range(0, len(paths), 256):
+                part = paths[start:start + 256]
+                for path, text in zip(part, repo.read([files[p] for p in part]), strict=True):
+                    outcome.sources += 1
+                    name = f"{self.revision}:{path}"
+                    if text is None:
+                        outcome.errors.append((name, f"{name}: cannot read the blob"))
+                        continue
+                    try:
+                        with deadline(task.timeout, name):
+                            found, cov = check_source(file_unit(path, text, tree), rules,
+                                                      name, config.for_files())
+                    except Exception as exc:  # one failing file is one error
+                        outcome.errors.append((name, _failure(name, exc, task.debug)))
+                        continue
+                    outcome.findings += found
+                    outcome.coverage.append(Coverage(name, None, (cov,)))
+        finally:
+            context.close()
         return outcome
 
 
@@ -501,10 +618,18 @@ class Request:
     lines: str = "commit"  # "head": a range's findings also placed in the range's head
     message: str = ""  # with ``staged``: the commit message being written
     memory_limit: float | None = None  # MiB per worker process; None: a share of the machine
+    tree: str | None = None  # --tree REV: ``inputs`` are then pathspecs
+    patches_repo: Path | None = None  # --repo given with inputs: patches read with it
+    base: str | None = None  # --base: the base of patches that name none that fits
+    cache_dir: Path | None = None  # None: $XDG_CACHE_HOME/vfiolint
+    no_cache: bool = False
+    index: bool = True
 
     def sources(self) -> list[tuple[str, Source]]:
         """Return the sources to read, each with the name its failure is reported under."""
         out: list[tuple[str, Source]] = []
+        if self.tree is not None:
+            return [(self.tree, TreeRevision(self.repo, self.tree, self.inputs))]
         if self.staged:
             out.append(("staged", Staged(self.repo, self.message)))
         elif self.git:
@@ -513,14 +638,29 @@ class Request:
             out.append(("", Inputs(self.inputs)))
         return out
 
+    def cache_root(self) -> Path | None:
+        """Return where the index's on-disk cache is (None with ``--no-cache``)."""
+        if self.no_cache:
+            return None
+        if self.cache_dir is not None:
+            return self.cache_dir
+        from vfiolint.c.cache import default_root
+
+        return default_root()
+
+    def task(self) -> Task:
+        """Return how each piece of work is to be analysed."""
+        return Task(self.timeout, self.debug, self.keep_hunks, Limits(seconds=self.timeout),
+                    self.memory_limit, self.cache_root(), None, self.index, self.patches_repo,
+                    self.base)
+
 
 def run_check(request: Request, rules: list[Rule], config: Config) -> Outcome:
     """Read every source and analyse it; a source that fails as a whole is one error."""
     from vfiolint import parallel
 
     outcome = Outcome(keep_hunks=request.keep_hunks)
-    task = Task(request.timeout, request.debug, request.keep_hunks,
-                Limits(seconds=request.timeout), request.memory_limit)
+    task = request.task()
     jobs = request.jobs or parallel.default_jobs()
     for name, source in request.sources():
         try:
@@ -568,3 +708,37 @@ def place_at_head(outcome: Outcome, repo: Path, revision_range: str) -> None:
                  else HeadPlace(head, where.path, where.line, where.end_line))
         placed.append(replace(f, head=place))
     outcome.findings = placed
+
+
+@dataclass(frozen=True, slots=True)
+class IndexStats:
+    """What ``vfiolint index`` did."""
+
+    tree: str
+    files: int
+    names: int
+    seconds: float
+    cache: str
+
+
+def build_index(repo: Path, revision: str, cache_dir: Path | None, jobs: int) -> IndexStats:
+    """Index the tree of a revision into the cache (nothing happens when it is there)."""
+    import time
+
+    from vfiolint import parallel
+    from vfiolint.c.cache import Cache, default_root
+    from vfiolint.c.index import C_FILES, NameMap, Repository, TreeSpec
+
+    start = time.perf_counter()
+    cache = Cache.open(cache_dir or default_root())
+    index = Repository(repo, cache, jobs or parallel.default_jobs())
+    try:
+        tree = index.tree_id(revision)
+        view = index.view(TreeSpec(tree))
+        names = index.names(view)
+        count = names.table.count(b"\n") - 1 if isinstance(names, NameMap) else 0
+        files = sum(1 for p in view.files if p.endswith(C_FILES))
+    finally:
+        index.close()
+    where = str(cache.root) if cache.writable else "not cached: the cache cannot be written"
+    return IndexStats(tree, files, count, time.perf_counter() - start, where)

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import BinaryIO, Protocol
 
 from vfiolint.errors import GitError, InputError
-from vfiolint.inputs.git import BlobReader, git, git_message
+from vfiolint.gitstore import BlobReader, git, git_message
 from vfiolint.inputs.stream import chunks
 from vfiolint.limits import Limits
 

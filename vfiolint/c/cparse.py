@@ -36,6 +36,16 @@ def parse(source: bytes) -> tree_sitter.Tree:
     return parser().parse(source)
 
 
+def valid_utf8(text: bytes) -> bytes:
+    """Replace each byte that is not UTF-8 with ``?``: the same length, so every offset holds,
+    and tree-sitter never meets capture text it cannot decode."""
+    try:
+        text.decode("utf-8")
+    except UnicodeDecodeError:
+        return text.decode("utf-8", "surrogateescape").encode("utf-8", "replace")
+    return text
+
+
 def error_nodes(node: tree_sitter.Node) -> Iterator[tree_sitter.Node]:
     """Yield the ERROR and MISSING nodes below ``node`` (none for a clean parse)."""
     if not node.has_error:

@@ -74,7 +74,8 @@ class TypedefDef:
 
 @dataclass(frozen=True, slots=True)
 class FunctionDef:
-    """A function's signature, from its definition when the tree has one, else a prototype."""
+    """A function's signature, from its definition when the tree has one, else a prototype;
+    ``static`` tells a function no other file can call."""
 
     name: str
     returns: str
@@ -82,6 +83,7 @@ class FunctionDef:
     params: tuple[Member, ...]
     definition: bool
     where: Where
+    static: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,3 +150,60 @@ class _Nothing:
 
 
 NO_DEFINITIONS: Definitions = _Nothing()
+
+
+class Recording:
+    """A provider that remembers the names it could not resolve for being ambiguous, for the
+    coverage of the image being matched (the engine wraps each image's provider in one)."""
+
+    def __init__(self, inner: Definitions) -> None:
+        self.inner = inner
+        self.noted: set[str] = set()
+
+    @property
+    def key(self) -> str:
+        """Return the wrapped provider's key."""
+        return self.inner.key
+
+    def __hash__(self) -> int:
+        return hash(self.inner)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Recording) and other.inner == self.inner
+
+    def _note(self, name: str, answer: Lookup[T]) -> Lookup[T]:
+        """Remember a name whose answer is ambiguous; return the answer."""
+        if answer.ambiguous:
+            self.noted.add(name)
+        return answer
+
+    def macro(self, name: str, near: str) -> Lookup[MacroDef]:
+        """Resolve a macro name."""
+        return self._note(name, self.inner.macro(name, near))
+
+    def record(self, tag: str, near: str) -> Lookup[RecordDef]:
+        """Resolve a struct or union tag."""
+        return self._note(f"struct {tag}", self.inner.record(tag, near))
+
+    def typedef(self, name: str, near: str) -> Lookup[TypedefDef]:
+        """Resolve a typedef name."""
+        return self._note(name, self.inner.typedef(name, near))
+
+    def function(self, name: str, near: str) -> Lookup[FunctionDef]:
+        """Resolve a function name."""
+        return self._note(f"{name}()", self.inner.function(name, near))
+
+    def source(self, path: str) -> bytes | None:
+        """Return a file's text in the tree."""
+        return self.inner.source(path)
+
+    def ambiguous(self) -> tuple[str, ...]:
+        """Return the names noted so far, sorted."""
+        return tuple(sorted(self.noted))
+
+
+def note_ambiguous(definitions: Definitions, name: str) -> None:
+    """Record on the image's coverage a name the model itself found ambiguous (a hook for the
+    model: lookups through ``unit.definitions`` are recorded without it)."""
+    if isinstance(definitions, Recording):
+        definitions.noted.add(name)

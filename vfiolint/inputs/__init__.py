@@ -7,13 +7,20 @@ import logging
 import re
 import stat
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import BinaryIO
 
+from vfiolint.c.lexer import blank_comments
 from vfiolint.errors import InputError
 from vfiolint.inputs.images import SourceUnit, file_unit
-from vfiolint.inputs.mail import Repeats, decode_text, find_header_start, read_message
+from vfiolint.inputs.mail import (
+    Repeats,
+    base_commit,
+    decode_text,
+    find_header_start,
+    read_message,
+)
 from vfiolint.inputs.stream import Chunk, chunks
 from vfiolint.limits import Limits
 from vfiolint.model import Patch
@@ -99,14 +106,13 @@ def looks_like_mail(text: str) -> bool:
     return hints >= 3 or bool(lines and MAIL_HINT_RE.match(lines[0].strip()))
 
 
-COMMENT_RE = re.compile(r"/\*.*?\*/|//[^\n]*", re.DOTALL)
-
-
 def looks_like_c(text: str, name: str) -> bool:
     """Tell whether text reads as C source: most code lines (comments aside) end like C.
 
     A ``.c``/``.h`` name settles a file whose code is mostly macros or declarations."""
-    lines = [x for x in COMMENT_RE.sub("", text).splitlines() if x.strip()]
+    code = blank_comments(text.encode("utf-8", "surrogateescape")).decode("utf-8",
+                                                                          "surrogateescape")
+    lines = [x for x in code.splitlines() if x.strip()]
     c_lines = sum(1 for x in lines if C_LINE_RE.match(x))
     if name.endswith((".c", ".h")) and (c_lines or not lines):
         return True
@@ -151,6 +157,7 @@ class InputReader:
         self.found = False
         self.mail = False
         self.bodies: set[int] = set()
+        self.base: str | None = None
 
     def _resent(self, data: bytes) -> bool:
         """Tell whether a message's body is byte for byte one already read (a resend)."""
@@ -190,6 +197,10 @@ class InputReader:
             self.found = True
         elif self.count > 1 or looks_like_mail(text):
             self.mail = True
+        if not patches and "base-commit:" in text:  # a cover letter names the base
+            self.base = base_commit(text.splitlines()) or self.base
+        elif self.base is not None:
+            patches = [p if p.base else replace(p, base=self.base) for p in patches]
         return Loaded(self.name, tuple(k for p in patches if (k := self.repeats.admit(p))))
 
     def finish(self) -> Loaded | None:

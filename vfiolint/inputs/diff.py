@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import unidiff
 from unidiff.errors import UnidiffParseError
@@ -46,13 +46,42 @@ class FileSection:
     start: int
     path: str
     text: str
+    blobs: tuple[str, str] | None = None  # git's ``index <old>..<new>`` line
+
+
+_ESCAPES = {"a": 7, "b": 8, "t": 9, "n": 10, "v": 11, "f": 12, "r": 13, '"': 34, "\\": 92}
+
+
+def unquote(path: str) -> str:
+    """Undo git's C-style quoting of a path (``"a/d\\303\\251 v.c"``): octal bytes are UTF-8."""
+    if len(path) < 2 or path[0] != '"' or path[-1] != '"':
+        return path
+    out = bytearray()
+    body, i = path[1:-1], 0
+    while i < len(body):
+        ch = body[i]
+        if ch == "\\" and i + 1 < len(body):
+            nxt = body[i + 1]
+            if nxt in "01234567" and i + 3 < len(body) + 1 and body[i + 1:i + 4].isdigit():
+                out.append(int(body[i + 1:i + 4], 8) & 0xFF)
+                i += 4
+                continue
+            if nxt in _ESCAPES:
+                out.append(_ESCAPES[nxt])
+                i += 2
+                continue
+        out += ch.encode("utf-8", "surrogateescape")
+        i += 1
+    return out.decode("utf-8", "surrogateescape")
 
 
 def strip_prefix(path: str | None) -> str | None:
-    """Drop git's ``a/`` / ``b/`` prefix and any timestamp; None for ``/dev/null``."""
+    """Drop git's quoting, its ``a/`` / ``b/`` prefix and any timestamp; None for
+    ``/dev/null``."""
     if path is None:
         return None
-    path = path.split("\t", 1)[0].strip()
+    path = path.strip()
+    path = unquote(path) if path.startswith('"') else path.split("\t", 1)[0].strip()
     if path == "/dev/null":
         return None
     if path.startswith(("a/", "b/")):
@@ -267,8 +296,37 @@ def repair(lines: Sequence[str]) -> list[FileSection]:
         if hunks:
             head.append(f"--- {'a/' + old_p if old_p else '/dev/null'}")
             head.append(f"+++ {'b/' + new_p if new_p else '/dev/null'}")
-        sections.append(FileSection(start, path, "\n".join(head + hunks) + "\n"))
+        sections.append(FileSection(start, path, "\n".join(head + hunks) + "\n",
+                                    _index_blobs(extended)))
     return sections
+
+
+INDEX_RE = re.compile(r"^index ([0-9a-f]{4,64})\.\.([0-9a-f]{4,64})(?: \d+)?\s*$")
+
+
+def _index_blobs(extended: Sequence[str]) -> tuple[str, str] | None:
+    """Return the old and new blob ids of a file's ``index`` line, if it has one."""
+    for line in extended:
+        m = INDEX_RE.match(line)
+        if m:
+            return m.group(1), m.group(2)
+    return None
+
+
+def with_blobs(files: tuple[FileDiff, ...], sections: Sequence[FileSection]
+               ) -> tuple[FileDiff, ...]:
+    """Give each file diff the blob ids of its section's ``index`` line (one section each)."""
+    if len(files) != len(sections):
+        return files
+    out = []
+    for f, section in zip(files, sections, strict=True):
+        if section.blobs is None:
+            out.append(f)
+            continue
+        old, new = section.blobs
+        out.append(replace(f, old_blob=None if set(old) == {"0"} else old,
+                           new_blob=None if set(new) == {"0"} else new))
+    return tuple(out)
 
 
 def _line(line: unidiff.patch.Line) -> Line:

@@ -8,135 +8,32 @@ an option.
 
 from __future__ import annotations
 
-import contextlib
 import re
 import subprocess
-import threading
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+from vfiolint.coverage import FileCoverage
 from vfiolint.errors import GitError
+from vfiolint.gitstore import (
+    EMPTY_TREE,
+    BlobReader,
+    check_revision,
+    diff_trees,
+    git,
+    git_message,
+    tree_of,
+)
 from vfiolint.inputs import diff
-from vfiolint.inputs.images import UnitPair, file_pair, is_c_path
+from vfiolint.inputs.images import NO_TREE, Tree, UnitPair, file_pair, is_c_path
 from vfiolint.inputs.mail import parse_subject, parse_trailers
-from vfiolint.model import FileDiff, Patch
+from vfiolint.inputs.trees import Context, commit_trees, staged_trees
+from vfiolint.model import FileDiff, Hunk, Patch
 
-EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
 DIFF_OPTIONS = ("--no-color", "--no-ext-diff", "--no-textconv", "-M", "-U3", "--full-index")
 FIELD = "\x1f"
 RECORD = "\x1e"
-
-
-def git(repo: Path, *args: str, data: bytes | None = None) -> bytes:
-    """Run one git command in ``repo`` and return its output; failures raise GitError."""
-    try:
-        proc = subprocess.run(
-            ["git", "-C", str(repo), *args], input=data, capture_output=True, check=False,
-        )
-    except OSError as exc:
-        raise GitError(f"git: cannot run: {exc.strerror or exc}") from exc
-    if proc.returncode != 0:
-        raise GitError(f"git {args[0]}: {git_message(proc.stderr)}")
-    return proc.stdout
-
-
-def git_message(stderr: bytes) -> str:
-    """Pick the line of git's standard error that says what went wrong."""
-    lines = [x.strip() for x in stderr.decode("utf-8", "replace").splitlines() if x.strip()]
-    return next((x for x in lines if x.startswith(("fatal:", "error:"))),
-                lines[0] if lines else "failed")
-
-
-def require_repository(repo: Path) -> None:
-    """Raise a one-line GitError unless ``repo`` is in a git repository."""
-    try:
-        git(repo, "rev-parse", "--git-dir")
-    except GitError as exc:
-        raise GitError(f"{repo.resolve()}: not in a git repository (--repo DIR names one)"
-                       ) from exc
-
-
-def toplevel(repo: Path) -> Path:
-    """Return the top folder of the work tree holding ``repo``; a bare repository, or a
-    folder that is in no repository, is its own top."""
-    try:
-        out = git(repo, "rev-parse", "--show-toplevel").decode("utf-8", "surrogateescape")
-    except GitError:
-        return repo.resolve()
-    return Path(out.strip() or repo).resolve()
-
-
-def check_revision(value: str) -> str:
-    """Refuse a revision that could be read as an option."""
-    if not value or value.startswith("-"):
-        raise GitError(f"invalid revision or range '{value}'")
-    return value
-
-
-class BlobReader:
-    """One ``git cat-file --batch`` process answering ``<rev>:<path>`` requests."""
-
-    def __init__(self, repo: Path) -> None:
-        self.proc = subprocess.Popen(
-            ["git", "-C", str(repo), "cat-file", "--batch"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-        )
-
-    def read(self, spec: str) -> bytes | None:
-        """Return an object's bytes, or None if it does not exist."""
-        return self.read_many([spec])[0]
-
-    def read_many(self, specs: list[str]) -> list[bytes | None]:
-        """Return several objects' bytes, asking for all of them while the answers are read.
-
-        The questions are written by a thread of their own: written before any answer is
-        read, those of a commit touching a thousand files fill the request pipe while git
-        waits for room in the answer pipe, and neither side moves again."""
-        assert self.proc.stdin is not None and self.proc.stdout is not None
-        asked = [s for s in specs if "\n" not in s]
-        writer = threading.Thread(target=self._ask, daemon=True, args=(b"".join(
-            s.encode("utf-8", "surrogateescape") + b"\n" for s in asked),))
-        writer.start()
-        answers = self._answers(specs, asked)
-        writer.join()
-        return answers
-
-    def _ask(self, questions: bytes) -> None:
-        """Write requests to git (a git that went away is noticed by the reader)."""
-        assert self.proc.stdin is not None
-        with contextlib.suppress(BrokenPipeError, ValueError):
-            self.proc.stdin.write(questions)
-            self.proc.stdin.flush()
-
-    def _answers(self, specs: list[str], asked: list[str]) -> list[bytes | None]:
-        """Read git's answers to the requests, in order."""
-        assert self.proc.stdout is not None
-        answers: dict[str, bytes | None] = {}
-        for spec in asked:
-            header = self.proc.stdout.readline().split()
-            if len(header) != 3:
-                answers[spec] = None
-                continue
-            answers[spec] = self.proc.stdout.read(int(header[2]))
-            self.proc.stdout.read(1)
-        return [answers.get(s) for s in specs]
-
-    def close(self) -> None:
-        """Stop the process (its answers first: a git still answering gets EPIPE and ends,
-        which frees a request writer it was keeping waiting)."""
-        if self.proc.stdout:
-            self.proc.stdout.close()
-        if self.proc.stdin:
-            with contextlib.suppress(BrokenPipeError):
-                self.proc.stdin.close()
-        self.proc.wait()
-
-    def __enter__(self) -> BlobReader:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,7 +41,7 @@ class GitPatch:
     """A patch read from git, with the whole-file images of its C files."""
 
     patch: Patch
-    pairs: tuple[UnitPair, ...]
+    pairs: tuple[PairOrSkip, ...]  # an image pair, or the coverage of a file no rule reads
 
 
 def commits(repo: Path, revision_range: str) -> list[str]:
@@ -161,30 +58,83 @@ def commits(repo: Path, revision_range: str) -> list[str]:
     return out.decode().split()
 
 
-def _pairs(reader: BlobReader, files: tuple[FileDiff, ...], old_rev: str,
-           new_rev: str) -> tuple[UnitPair, ...]:
-    """Read both whole images of every C file a diff touches (``new_rev`` "" is the index)."""
-    wanted = [f for f in files if is_c_path(f.path) and f.hunks]
-    specs = [spec for f in wanted for spec in (
-        f"{old_rev}:{f.old_path}" if f.old_path else "", f"{new_rev}:{f.new_path}" if f.new_path
-        else "")]
-    asked = [s for s in specs if s]
-    blobs = dict(zip(asked, reader.read_many(asked), strict=True))
-    return tuple(file_pair(f, blobs.get(f"{old_rev}:{f.old_path}") if f.old_path else None,
-                           blobs.get(f"{new_rev}:{f.new_path}") if f.new_path else None)
-                 for f in wanted)
+Wanted = Callable[[str, tuple[bytes, ...]], bool]
+PairOrSkip = tuple[UnitPair | None, FileCoverage | None]
+HUNK_HEADS_RE = re.compile(diff.HUNK_RE.pattern, re.M)
 
 
-def _diff_files(text: bytes) -> tuple[FileDiff, ...]:
-    """Parse the C files' part of git's own diff output (other files are never analysed)."""
-    return diff.parse(c_sections(text.decode("utf-8", "surrogateescape")))
+def _blobs(reader: BlobReader, specs: list[str]) -> dict[str, bytes | None]:
+    """Read some ``<rev>:<path>`` blobs in one batch."""
+    asked = sorted(set(specs))
+    return dict(zip(asked, reader.read_many(asked), strict=True))
 
 
-def c_sections(text: str) -> str:
-    """Keep the ``diff --git`` sections of C sources and headers."""
+def _removed(section: str) -> bytes:
+    """Return the lines a file diff removes (every line of the pre-image is one of these or a
+    line of the post-image)."""
+    body = section.split("\n@@", 1)[1] if "\n@@" in section else ""
+    return "\n".join(x[1:] for x in body.split("\n") if x.startswith("-")).encode(
+        "utf-8", "surrogateescape")
+
+
+def _pairs(reader: BlobReader, sections: list[str], old_rev: str, new_rev: str,
+           trees: tuple[Tree, Tree] = (NO_TREE, NO_TREE), wanted: Wanted | None = None
+           ) -> tuple[tuple[FileDiff, ...], tuple[PairOrSkip, ...]]:
+    """Return the file diffs of a diff's C sections, and for each one with hunks its pair of
+    whole images (``new_rev`` "" is the index) or, when no rule can read it, its coverage.
+
+    ``wanted`` says whether some rule can read a file from its texts (None: all can). It is
+    asked with the post-image and the removed lines: every keyword of the pre-image is in one
+    of them, so the pre-image is read, and the hunks' lines parsed, only for files some rule
+    reads. Only the sides a file has are asked for (an added file has no pre-image), and
+    every answer is paired with its own request, never by position in a list with gaps."""
+    light = tuple(_light(s) for s in sections)
+    section_of = {f.path: text for f, text in zip(light, sections, strict=True)}
+    touched = [f for f in light if is_c_path(f.path) and f.hunks]
+    posts = _blobs(reader, [f"{new_rev}:{f.new_path}" for f in touched if f.new_path])
+    read: list[FileDiff] = []
+    skipped: dict[str, FileCoverage] = {}
+    for f in touched:
+        post = posts.get(f"{new_rev}:{f.new_path}") if f.new_path else None
+        texts = tuple(t for t in (post, _removed(section_of[f.path])) if t is not None)
+        if wanted is None or wanted(f.path, texts):
+            read.append(f)
+        else:
+            skipped[f.path] = FileCoverage.unread(f, "file", trees[1].context or "hunks")
+    pres = _blobs(reader, [f"{old_rev}:{f.old_path}" for f in read if f.old_path])
+    full = {f.path: f for f in light}
+    for f in read:
+        parsed = diff.parse(section_of[f.path])
+        full[f.path] = parsed[0] if len(parsed) == 1 else f
+    items: list[PairOrSkip] = []
+    for f in touched:
+        if f.path in skipped:
+            items.append((None, skipped[f.path]))
+            continue
+        pre = pres.get(f"{old_rev}:{f.old_path}") if f.old_path else None
+        post = posts.get(f"{new_rev}:{f.new_path}") if f.new_path else None
+        items.append((file_pair(full[f.path], pre, post, *trees), None))
+    return tuple(full[f.path] for f in light), tuple(items)
+
+
+def _light(section: str) -> FileDiff:
+    """Read a file diff's paths and hunk headers, not its lines."""
+    head = section.split("\n@@", 1)[0] + "\n"
+    parsed = diff.parse(head)
+    hunks = tuple(Hunk(int(m.group(1)), int(m.group(2) or 1), int(m.group(3)),
+                       int(m.group(4) or 1), m.group(5).strip(), ())
+                  for m in HUNK_HEADS_RE.finditer(section))
+    if len(parsed) != 1:
+        return FileDiff(None, None, hunks)
+    return replace(parsed[0], hunks=hunks)
+
+
+def c_sections(text: str) -> list[str]:
+    """Return the ``diff --git`` sections of C sources and headers (a quoted path ends with
+    ``"``: its suffix is read inside the quotes)."""
     parts = re.split(r"(?m)^(?=diff --git )", text)
-    return "".join(p for p in parts if p.startswith("diff --git ") and is_c_path(
-        p.split("\n", 1)[0].rsplit(" ", 1)[-1].removeprefix("b/")))
+    return [p for p in parts if p.startswith("diff --git ") and is_c_path(
+        p.split("\n", 1)[0].rstrip().rstrip('"'))]
 
 
 START = "\x1e\x1evfiolint-commit "
@@ -283,10 +233,15 @@ def log_range(repo: Path, revision_range: str) -> Iterator[LoggedCommit | Broken
             failure = exc
 
 
-def logged_patch(reader: BlobReader, logged: LoggedCommit, index: int,
-                 input_name: str) -> GitPatch:
-    """Turn one logged commit into a patch with whole-file images of its C files."""
-    files = _diff_files(logged.diff.encode("utf-8", "surrogateescape"))
+def logged_patch(context: Context, repo: Path, logged: LoggedCommit, index: int,
+                 input_name: str, wanted: Wanted | None = None) -> GitPatch:
+    """Turn one logged commit into a patch with whole-file images of its C files, each image
+    with its tree (the parent's for the pre-image, the commit's for the post-image); only the
+    files ``wanted`` accepts have their hunk lines parsed."""
+    trees = commit_trees(context, repo, logged.parent, logged.commit)
+    reader = context.repository(repo).reader
+    files, pairs = _pairs(reader, c_sections(logged.diff), logged.parent, logged.commit, trees,
+                          wanted)
     prefixes, revision, inferred, counter, expected = parse_subject(logged.subject)
     patch = Patch(
         input=input_name, index=index, msgid=None, subject=logged.subject, prefixes=prefixes,
@@ -294,7 +249,7 @@ def logged_patch(reader: BlobReader, logged: LoggedCommit, index: int,
         author=logged.author, date=logged.date, trailers=parse_trailers(logged.message),
         message=logged.message, files=files, commit=logged.commit,
     )
-    return GitPatch(patch, _pairs(reader, files, logged.parent, logged.commit))
+    return GitPatch(patch, pairs)
 
 
 def count_range(repo: Path, revision_range: str) -> int:
@@ -306,7 +261,8 @@ def count_range(repo: Path, revision_range: str) -> int:
     return int(out.decode().strip() or 0)
 
 
-def staged_patch(repo: Path, input_name: str, message: str = "") -> GitPatch | None:
+def staged_patch(repo: Path, input_name: str, context: Context,
+                 message: str = "") -> GitPatch | None:
     """Return the staged change against HEAD as a patch (None when nothing is staged);
     ``message`` is the commit message being written, whose trailers the patch carries."""
     try:
@@ -316,14 +272,45 @@ def staged_patch(repo: Path, input_name: str, message: str = "") -> GitPatch | N
     raw = git(repo, "diff", "--cached", *DIFF_OPTIONS, base, "--")
     if not raw.strip():
         return None
-    files = _diff_files(raw)
+    trees = staged_trees(context, repo, base)
+    files, pairs = _pairs(context.repository(repo).reader,
+                          c_sections(raw.decode("utf-8", "surrogateescape")), base, "", trees)
     patch = Patch(
         input=input_name, index=0, msgid=None, subject="staged changes", prefixes=(),
         revision=1, revision_inferred=True, counter=None, expected=None, author=None,
         date=None, trailers=parse_trailers(message), message=message, files=files,
     )
-    with BlobReader(repo) as reader:
-        return GitPatch(patch, _pairs(reader, files, base, ""))
+    return GitPatch(patch, pairs)
+
+
+def tree_files(repo: Path, revision: str, pathspecs: tuple[str, ...]) -> dict[str, str]:
+    """Return path -> blob id of the C files of a revision a pathspec selects (as ``git grep
+    REV -- PATHSPEC`` would search them)."""
+    tree = tree_of(repo, revision)
+    for spec in pathspecs:
+        if "\n" in spec:
+            raise GitError(f"invalid pathspec '{spec}'")
+    found = diff_trees(repo, EMPTY_TREE, tree, (".c", ".h", ".inc"), pathspecs)
+    return {path: oid for path, oid in sorted(found.items()) if oid is not None}
+
+
+def require_repository(repo: Path) -> None:
+    """Raise a one-line GitError unless ``repo`` is in a git repository."""
+    try:
+        git(repo, "rev-parse", "--git-dir")
+    except GitError as exc:
+        raise GitError(f"{repo.resolve()}: not in a git repository (--repo DIR names one)"
+                       ) from exc
+
+
+def toplevel(repo: Path) -> Path:
+    """Return the top folder of the work tree holding ``repo``; a bare repository, or a
+    folder that is in no repository, is its own top."""
+    try:
+        out = git(repo, "rev-parse", "--show-toplevel").decode("utf-8", "surrogateescape")
+    except GitError:
+        return repo.resolve()
+    return Path(out.strip() or repo).resolve()
 
 
 def staged_paths(repo: Path) -> set[str]:

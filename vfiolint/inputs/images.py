@@ -14,18 +14,17 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
-from tree_sitter import Node, Tree
+import tree_sitter
+from tree_sitter import Node
 
-from vfiolint.c import cparse
+from vfiolint.c import cparse, lexer
 from vfiolint.c.definitions import NO_DEFINITIONS, Definitions
+from vfiolint.c.lexer import CLOSERS, OPENERS
 from vfiolint.model import FileDiff, Hunk, Line, LineKind
 
 C_SUFFIXES = (".c", ".h", ".inc")
-OPENERS = {"(": ")", "[": "]", "{": "}"}
-CLOSERS = {v: k for k, v in OPENERS.items()}
 FUNC_NAME_RE = re.compile(r"([A-Za-z_]\w*)\s*\(")
 RECORD_RE = re.compile(r"^\s*(?:typedef\s+)?(struct|union|enum)\b[^;(]*$")
-COMMENT_MARK_RE = re.compile(r"/\*|\*/")
 OPERATOR_TAIL = set(",=+-*/%&|^<>!?:(")
 
 
@@ -52,6 +51,9 @@ class SourceUnit:
     touched: frozenset[int] = frozenset()
     # The tree around the image, when one is at hand (--git, --staged, --tree, --repo).
     definitions: Definitions = field(default=NO_DEFINITIONS, compare=False)
+    # Where the whole text came from: blob | base-commit | head (a patch checked with its
+    # repository), tree (git objects, a work tree), file (a file alone); "" for hunks.
+    context: str = field(default="", compare=False)
 
     def real_line(self, row: int) -> int | None:
         """Return the 1-based real line of a 0-based row, None for a synthetic row."""
@@ -72,55 +74,6 @@ class UnitPair:
 def is_c_path(path: str) -> bool:
     """Tell whether a path names C source or a header."""
     return path.endswith(C_SUFFIXES)
-
-
-LEX_RE = re.compile(r"/\*|\*/|//|\\.|[\"'\n#(){}\[\]]", re.DOTALL)
-
-
-def _lex_brackets(text: str) -> tuple[list[str], list[str], str, bool]:
-    """Return unmatched closers (in order), unclosed openers (outermost first), the end state,
-    and whether the outermost unmatched ``}`` is indented (it closes a block inside a function,
-    where one at column 0 closes the function itself).
-
-    Strings, character literals, comments and preprocessor lines hold no brackets; the
-    scan jumps from one special character to the next."""
-    closers: list[str] = []
-    stack: list[str] = []
-    first_comment = COMMENT_MARK_RE.search(text)
-    state = "comment" if first_comment and first_comment.group(0) == "*/" else "code"
-    line_start = 0  # offset just after the last newline
-    indented = False
-    for m in LEX_RE.finditer(text):
-        tok = m.group(0)
-        if state == "comment":
-            if tok == "*/":
-                state = "code"
-        elif state in {'"', "'"}:
-            if tok == state or tok == "\n":
-                state = "code"
-        elif state == "line" or state == "pp":
-            if tok == "\n":
-                state = "code"
-        elif tok == "/*":
-            state = "comment"
-        elif tok == "//":
-            state = "line"
-        elif tok in {'"', "'"}:
-            state = tok
-        elif tok == "#" and not text[line_start:m.start()].strip():
-            state = "pp"
-        elif tok in OPENERS:
-            stack.append(tok)
-        elif tok in CLOSERS:
-            if stack and stack[-1] == CLOSERS[tok]:
-                stack.pop()
-            elif not stack:
-                closers.append(tok)
-                if tok == "}":
-                    indented = m.start() > line_start
-        if tok == "\n" or (tok.startswith("\\") and tok.endswith("\n")):
-            line_start = m.end()
-    return closers, stack, state, indented
 
 
 def section_function(section: str) -> str | None:
@@ -160,7 +113,7 @@ def section_parameters(section: str) -> str:
     return params if params and "/*" not in params and "//" not in params else "void"
 
 
-def _opening(closers: list[str], section: str, params: bool = False) -> str:
+def _opening(closers: tuple[str, ...], section: str, params: bool = False) -> str:
     """Return the text that opens what a fragment closes without opening."""
     parts = []
     for k, closer in enumerate(reversed(closers)):
@@ -179,7 +132,7 @@ def _opening(closers: list[str], section: str, params: bool = False) -> str:
     return " ".join(parts)
 
 
-def _closing(body: str, stack: list[str], state: str) -> str:
+def _closing(body: str, stack: tuple[str, ...], state: str) -> str:
     """Return the text that closes what a fragment leaves open."""
     out = {"comment": " */", '"': '"', "'": "'"}.get(state, "")
     tail = (body + out).rstrip()
@@ -196,7 +149,7 @@ def _closing(body: str, stack: list[str], state: str) -> str:
     return out
 
 
-def _openings(closers: list[str], body: str, section: str, indented: bool) -> list[str]:
+def _openings(closers: tuple[str, ...], body: str, section: str, indented: bool) -> list[str]:
     """List the plausible texts to put before a fragment, most likely first.
 
     tree-sitter-c accepts statements at file scope, so a bare fragment may parse cleanly and
@@ -231,8 +184,7 @@ def _openings(closers: list[str], body: str, section: str, indented: bool) -> li
                 candidates.append(f"void {name}({params}) {{")
             candidates.append(f"void {name}(void) {{")
         candidates.append("")
-    comment = COMMENT_MARK_RE.search(body)
-    if comment is not None and comment.group(0) == "*/":  # the hunk starts inside a comment
+    if lexer.starts_in_comment(body):  # the hunk starts inside a comment
         candidates = [f"{c} /*" for c in candidates]
     return candidates
 
@@ -253,11 +205,11 @@ def balance(rows: Sequence[str], section: str) -> Balanced:
     """Balance a hunk fragment so it parses: each plausible opening is tried, the one that
     parses with the fewest errors wins (ties go to the likeliest)."""
     body = "\n".join(rows)
-    closers, _, _, indented = _lex_brackets(body)
-    best: tuple[int, str, str, Tree] | None = None
-    for before in _openings(closers, body, section, indented):
-        _, stack, state, _ = _lex_brackets(before + "\n" + body)
-        after = _closing(body, stack, state)
+    lexed = lexer.balance(body)
+    best: tuple[int, str, str, tree_sitter.Tree] | None = None
+    for before in _openings(lexed.closers, body, section, lexed.indented):
+        framed = lexer.balance(before + "\n" + body)
+        after = _closing(body, framed.opened, framed.state)
         text = f"{before}\n{body}\n{after}".encode("utf-8", "surrogateescape")
         tree = cparse.parse(text)
         errors = cparse.error_count(tree.root_node)
@@ -278,7 +230,7 @@ def fragment(rows: Sequence[str], section: str) -> tuple[list[str], list[str]]:
     return list(found.before), list(found.after)
 
 
-def _function_open_at(tree: Tree, row: int) -> str | None:
+def _function_open_at(tree: tree_sitter.Tree, row: int) -> str | None:
     """Return the function a row is inside whose closing brace comes after it (synthetic)."""
     node: Node | None = tree.root_node.descendant_for_point_range((row, 0), (row, 0))
     while node is not None and node.type != "function_definition":
@@ -350,7 +302,7 @@ def _join(group: list[Line | None], kept: list[Line | None], section: str,
         found = replace(balance(texts, section), gap=filler)
         # Fewest errors, then fewest blocks the balancing had to open before the fragment:
         # the gap, not a synthetic brace, should hold what the hunks do not show.
-        rank = (found.errors, len(_lex_brackets("\n".join(texts))[0]))
+        rank = (found.errors, len(lexer.balance("\n".join(texts)).closers))
         if best is None or rank < best[0]:
             best = (rank, rows, found)
         if rank == (0, 0):
@@ -410,18 +362,34 @@ def hunk_pair(filediff: FileDiff) -> UnitPair:
     return UnitPair(filediff.path, pre, post)
 
 
-def file_pair(filediff: FileDiff, pre: bytes | None, post: bytes | None) -> UnitPair:
-    """Pair the whole pre-image and post-image of a file, marking the lines its hunks touch."""
-    def unit(path: str | None, text: bytes | None, side: LineKind) -> SourceUnit | None:
+@dataclass(frozen=True, slots=True)
+class Tree:
+    """The tree an image was read from: its definitions, and how the text was found."""
+
+    definitions: Definitions = NO_DEFINITIONS
+    context: str = "tree"
+
+
+NO_TREE = Tree(NO_DEFINITIONS, "")
+
+
+def file_pair(filediff: FileDiff, pre: bytes | None, post: bytes | None,
+              pre_tree: Tree = NO_TREE, post_tree: Tree = NO_TREE) -> UnitPair:
+    """Pair the whole pre-image and post-image of a file, marking the lines its hunks touch;
+    each image knows the tree it was read from."""
+    def unit(path: str | None, text: bytes | None, side: LineKind,
+             tree: Tree) -> SourceUnit | None:
         if path is None or text is None:
             return None
         touched = set().union(*(touched_lines(h, side) for h in filediff.hunks))
-        return SourceUnit(path, text, Origin.FILE, (), frozenset(touched))
+        return SourceUnit(path, text, Origin.FILE, (), frozenset(touched), tree.definitions,
+                          tree.context)
 
-    return UnitPair(filediff.path, unit(filediff.old_path, pre, LineKind.REMOVED),
-                    unit(filediff.new_path, post, LineKind.ADDED))
+    return UnitPair(filediff.path, unit(filediff.old_path, pre, LineKind.REMOVED, pre_tree),
+                    unit(filediff.new_path, post, LineKind.ADDED, post_tree))
 
 
-def file_unit(path: str, text: bytes) -> SourceUnit:
-    """Wrap a whole C file as a unit."""
-    return SourceUnit(path, text, Origin.FILE)
+def file_unit(path: str, text: bytes, tree: Tree = NO_TREE) -> SourceUnit:
+    """Wrap a whole C file as a unit (``tree``: the repository it sits in, if any)."""
+    return SourceUnit(path, text, Origin.FILE, definitions=tree.definitions,
+                      context=tree.context or "file")

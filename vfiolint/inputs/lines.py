@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from vfiolint.errors import GitError
-from vfiolint.inputs.git import DIFF_OPTIONS, check_revision, git
+from vfiolint.gitstore import check_revision, git
+from vfiolint.inputs.git import DIFF_OPTIONS
 
 HUNK_RE = re.compile(rb"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@", re.MULTILINE)
 # Renames are looked for only when the head no longer has a file under its name.

@@ -301,6 +301,20 @@ def commit_message(lines: list[str], diff_start: int) -> str:
     return "\n".join(head).strip("\n")
 
 
+BASE_COMMIT_RE = re.compile(r"^base-commit: ([0-9a-f]{7,64})\s*$")
+
+
+def base_commit(lines: list[str]) -> str | None:
+    """Return the ``base-commit:`` a message names (``git format-patch --base``, b4)."""
+    if not any(line.startswith("base-commit:") for line in lines):
+        return None
+    for line in lines:
+        m = BASE_COMMIT_RE.match(line)
+        if m:
+            return m.group(1)
+    return None
+
+
 def group_sections(sections: list[diff.FileSection]) -> list[list[diff.FileSection]]:
     """Group file diffs into patches: a file seen again starts the next patch."""
     groups: list[list[diff.FileSection]] = []
@@ -320,8 +334,9 @@ def patches_of_message(env: Envelope, input_name: str) -> Iterator[Patch]:
     for body in env.bodies:
         for depth, lines in sorted(quote_layers(body).items()):
             sections = diff.repair(lines)
+            base = base_commit(lines) if depth == 0 and "base-commit:" in body else None
             for group in group_sections(sections):
-                files = diff.parse("".join(s.text for s in group))
+                files = diff.with_blobs(diff.parse("".join(s.text for s in group)), group)
                 message = commit_message(lines, group[0].start) if depth == 0 else ""
                 yield Patch(
                     input=input_name,
@@ -341,6 +356,7 @@ def patches_of_message(env: Envelope, input_name: str) -> Iterator[Patch]:
                     quote_depth=depth,
                     references=env.references,
                     recipients=env.recipients,
+                    base=base,
                 )
 
 

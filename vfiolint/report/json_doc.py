@@ -76,8 +76,9 @@ def coverage_object(cov: Coverage) -> dict[str, object]:
         "images_parsed": sum(1 for i in images if i.parsed),
         "images_with_errors": sum(1 for i in images if i.error_nodes),
         "clean": all(i.error_nodes == 0 for i in images),
-        "detail": [{"path": f.path, "origin": f.origin, "hunks": f.hunks,
-                    "pre": _image(f.pre), "post": _image(f.post)} for f in cov.files],
+        "detail": [{"path": f.path, "origin": f.origin, "context": f.context,
+                    "hunks": f.hunks, "pre": _image(f.pre), "post": _image(f.post),
+                    "ambiguous": list(f.ambiguous)} for f in cov.files],
     }
 
 

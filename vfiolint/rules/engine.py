@@ -8,14 +8,14 @@ Status never comes from filtering by changed lines: a match in the post-image on
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
 from tree_sitter import Node, QueryCursor
 
 from vfiolint.c import cparse
-from vfiolint.c.definitions import Definitions
+from vfiolint.c.definitions import Definitions, Recording
 from vfiolint.c.facts import Facts
 from vfiolint.c.flow import Trace
 from vfiolint.c.syntax import function_name, head_row, squash, text_of
@@ -52,16 +52,6 @@ class Match:
         """Tell whether the change touched the match or the function around it."""
         low, high = self.scope
         return any(low <= line <= high for line in unit.touched)
-
-
-def valid_utf8(text: bytes) -> bytes:
-    """Replace each byte that is not UTF-8 with ``?``: the same length, so every offset holds,
-    and tree-sitter never meets capture text it cannot decode."""
-    try:
-        text.decode("utf-8")
-    except UnicodeDecodeError:
-        return text.decode("utf-8", "surrogateescape").encode("utf-8", "replace")
-    return text
 
 
 def real_span(node: Node, unit: SourceUnit) -> Span | None:
@@ -146,19 +136,20 @@ def _cached_match(rules: tuple[Rule, ...], path: str, text: bytes, origin: Origi
 
     The parse is of the macro-neutralised text (same length, same line breaks: every row and
     column is the user's); snippets and waivers are read from the original text."""
-    unit = SourceUnit(path, text, origin, line_map, definitions=definitions)
+    recording = Recording(definitions)  # the ambiguous names the model meets, for coverage
+    unit = SourceUnit(path, text, origin, line_map, definitions=recording)
     active = list(rules)
     from vfiolint.c import prepass  # loaded by the first parse: many runs parse nothing
 
     table = prepass.table_for(macros, repo)
-    tree = cparse.parse(valid_utf8(prepass.neutralise(unit.text, table)))
-    facts = Facts(tree, path, definitions)
+    tree = prepass.parse(unit.text, table, definitions, path)
+    facts = Facts(tree, path, recording)
     ctx = Context(unit, facts, log_functions=log_functions, mentions=seen)
     rows = unit.text.split(b"\n")
     matches: list[Match] = []
     for rule in active:
         matches += _rule_matches(rule, ctx, rows, known)
-    return matches, measure(tree.root_node, unit)
+    return matches, replace(measure(tree.root_node, unit), ambiguous=recording.ambiguous())
 
 
 def _rule_matches(rule: Rule, ctx: Context, rows: list[bytes],
@@ -283,7 +274,8 @@ def compare(pair: UnitPair, rules: list[Rule], input_name: str, patch: PatchRef 
                       else ([], None))
     image = pair.post or pair.pre
     origin = image.origin.value if image is not None else "hunks"
-    coverage = FileCoverage(pair.path, origin, hunks, pre_cov, post_cov)
+    context = (image.context if image is not None else "") or "hunks"
+    coverage = FileCoverage(pair.path, origin, hunks, pre_cov, post_cov, context)
     before: defaultdict[str, list[Match]] = defaultdict(list)
     after: defaultdict[str, list[Match]] = defaultdict(list)
     for m in pre:
@@ -314,5 +306,6 @@ def check_source(unit: SourceUnit, rules: list[Rule], input_name: str,
     known = rule_names(rules)
     matches, coverage = match(active, unit, known, config, mentions(active, unit.text))
     return ([_finding(m, Status.PRESENT, unit.path, input_name, None) for m in matches],
-            FileCoverage(unit.path, unit.origin.value, 0, None, coverage))
+            FileCoverage(unit.path, unit.origin.value, 0, None, coverage,
+                         unit.context or "file"))
 

@@ -457,11 +457,12 @@ class FlowJudge:
         return False
 
     def _value_at(self, site: Node, value: Node | None) -> Node | None:
-        """Return what a caller's guard must be about: nothing in particular, or, with
-        ``same_root``, the argument a call passes for the parameter the value starts from
-        (a caller's test of another request does not bound this one)."""
+        """Return what a caller's guard must be about: the same value (by origin, through the
+        call's arguments), or, with ``same_root``, the argument a call passes for the
+        parameter the value starts from (a caller's test of another request does not bound
+        this one)."""
         if not self.spec.same_root or value is None:
-            return None
+            return value
         from vfiolint.c.syntax import arguments, root_identifier
 
         root = root_identifier(value)

@@ -1,0 +1,401 @@
+"""The repository index: the lexical scan, name resolution on real git repositories, the cache.
+
+Resolution goes the compiler's way: the file itself, the headers it includes along the include
+path, then a definition anywhere in the tree the file could see; different definitions at one
+step make the name ambiguous, and nothing is guessed. The cache survives concurrent runs, a
+run killed while writing, damaged entries and a directory it cannot write.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, run_cli
+from tests.test_git import commit, git
+from vfiolint import gitstore
+from vfiolint.c import cache as cache_mod
+from vfiolint.c import scan as scan_mod
+from vfiolint.c.cache import Cache
+from vfiolint.c.definitions import Member, Where
+from vfiolint.c.includes import IncludePath
+from vfiolint.c.index import Repository, TreeSpec
+from vfiolint.c.resolve import TreeDefinitions
+from vfiolint.inputs.trees import worktree_spec
+
+SHAPES = b"""\
+#include <stdint.h>
+#include "local.h"
+#define PLAIN 0x10
+#define CALL(a, b) \\
+    ((a) << (b))   /* joined */
+struct outer {
+    uint32_t offset;            /* 32 bits */
+    uint64_t size, *sizes;
+    char name[16];
+    int (*cb)(int, void *);
+    unsigned int flags : 4;
+    TAILQ_ENTRY(outer) next;
+    union {
+        int a;
+        long b;
+    };
+    struct inner {
+        short s;
+    } in;
+} __attribute__((packed));
+typedef struct outer outer_t;
+typedef uint64_t iova_t;
+typedef int (*handler_t)(int);
+static inline int helper(const struct outer *o, int n) { return n; }
+int exported(struct outer *o, size_t len);
+int exported(struct outer *o, size_t len)
+{
+    return 0;
+}
+#ifdef __cplusplus
+extern "C" {
+#endif
+void in_extern_c(void);
+#ifdef __cplusplus
+}
+#endif
+"""
+
+
+def test_scan_reads_every_kind_of_definition() -> None:
+    facts = scan_mod.scan(SHAPES)
+    macros = {m.name: m for m in facts.macros}
+    assert macros["PLAIN"].params is None and macros["PLAIN"].body == "0x10"
+    assert macros["CALL"].params == ("a", "b") and macros["CALL"].body == "((a) << (b))"
+    assert macros["CALL"].where.line == 4
+    assert [(i.name, i.quoted) for i in facts.includes] == [("stdint.h", False),
+                                                            ("local.h", True)]
+    records = {r.tag: r for body in facts.records for r in scan_mod.records(body)}
+    assert records["outer"].members == (
+        Member("offset", "uint32_t"), Member("size", "uint64_t"),
+        Member("sizes", "uint64_t", 1), Member("name", "char", 0, True),
+        Member("cb", "int", 1), Member("flags", "unsigned int"),
+        Member("next", "TAILQ_ENTRY(outer)"), Member("a", "int"), Member("b", "long"),
+        Member("in", "struct inner"))
+    assert records["inner"].members == (Member("s", "short"),)
+    assert records["outer"].where.line == 6
+    typedefs = {t.name: t for t in facts.typedefs}
+    assert (typedefs["outer_t"].type, typedefs["outer_t"].record) == ("struct outer", "outer")
+    assert (typedefs["iova_t"].type, typedefs["iova_t"].pointer) == ("uint64_t", 0)
+    assert typedefs["handler_t"].pointer == 1
+    functions = [scan_mod.function(f) for f in facts.functions]
+    assert [(f.name, f.definition, f.static) for f in functions] == [
+        ("helper", True, True), ("exported", False, False), ("exported", True, False),
+        ("in_extern_c", False, False)]
+    helper = functions[0]
+    assert (helper.returns, helper.params) == ("int", (
+        Member("o", "const struct outer", 1), Member("n", "int")))
+
+
+def test_plain_form_round_trips() -> None:
+    facts = scan_mod.scan(SHAPES)
+    again = scan_mod.BlobFacts.from_plain(facts.to_plain())
+    assert again == facts
+    assert sorted(scan_mod.plain_names(facts.to_plain())) == sorted(facts.names())
+
+
+def test_a_member_the_lexer_cannot_split_is_read_by_a_parse() -> None:
+    facts = scan_mod.scan(b"struct odd {\n  int (*table[4])(void);\n  uint64_t bar;\n};\n")
+    (record,) = [r for body in facts.records for r in scan_mod.records(body)]
+    assert [m.name for m in record.members] == ["table", "bar"]
+
+
+# --- resolution on real repositories ------------------------------------------------------
+
+BAR_H = "#include <stdint.h>\nstruct bar_map {\n    uint32_t offset;\n};\n#define REGION(i) ((i) << 40)\n"
+WIDE_H = BAR_H.replace("uint32_t offset", "uint64_t offset").replace("<< 40", "<< 41")
+
+
+def _defs(repo: Path, rev: str = "HEAD") -> TreeDefinitions:
+    """Return the definitions of a revision's tree, without a cache."""
+    return TreeDefinitions(Repository(repo), TreeSpec(gitstore.tree_of(repo, rev)))
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    path = tmp_path / "tree"
+    path.mkdir()
+    git(path, "init", "-q", "-b", "main")
+    commit(path, {
+        "include/bar.h": BAR_H,
+        "include/deep.h": "#include <bar.h>\n#define DEEP 1\n",
+        "drivers/a/pci.c": '#include <deep.h>\n#include "local.h"\nint use(void);\n',
+        "drivers/a/local.h": "#define LOCAL_ONLY 3\nstruct bar_map { long offset; };\n",
+        "drivers/b/own.c": "#define REGION(i) ((i) * 2)\nint f(void) { return REGION(1); }\n",
+        "lib/x/helpers.c": "static int hidden(int a) { return a; }\n"
+                           "long visible(long a, char *b) { return a; }\n",
+        "lib/y/more.c": "static int hidden(char c) { return c; }\n",
+        "arch/one/include/asm.h": "#define ARCH 1\n",
+        "arch/two/include/asm.h": "#define ARCH 2\n",
+        "lonely/types.h": "typedef unsigned long long wide_t;\n",
+    }, "tree")
+    return path
+
+
+def test_the_file_itself_comes_first(tree: Path) -> None:
+    found = _defs(tree).macro("REGION", "drivers/b/own.c").found
+    assert found is not None
+    assert (found.body, found.where) == ("((i) * 2)", Where("drivers/b/own.c", 1))
+
+
+def test_includes_come_next_nearest_first(tree: Path) -> None:
+    defs = _defs(tree)
+    # "local.h" is included before <deep.h>'s <bar.h> is reached: its struct wins
+    record = defs.record("bar_map", "drivers/a/pci.c").found
+    assert record is not None and record.where == Where("drivers/a/local.h", 2)
+    assert record.members == (Member("offset", "long"),)
+    macro = defs.macro("REGION", "drivers/a/pci.c").found
+    assert macro is not None and macro.where == Where("include/bar.h", 5)
+    assert defs.macro("DEEP", "drivers/a/pci.c").found is not None
+
+
+def test_then_a_unique_definition_anywhere_in_the_tree(tree: Path) -> None:
+    defs = _defs(tree)
+    found = defs.typedef("wide_t", "drivers/a/pci.c").found
+    assert found is not None and found.where == Where("lonely/types.h", 1)
+    visible = defs.function("visible", "drivers/a/pci.c").found
+    assert visible is not None and [p.type for p in visible.params] == ["long", "char"]
+    assert defs.function("hidden", "drivers/a/pci.c").found is None  # static elsewhere
+    assert defs.function("hidden", "drivers/a/pci.c").ambiguous == ()
+    assert defs.macro("NOWHERE", "drivers/a/pci.c").found is None
+
+
+def test_different_definitions_are_ambiguous_and_never_guessed(tree: Path) -> None:
+    answer = _defs(tree).macro("ARCH", "drivers/a/pci.c")
+    assert answer.found is None
+    assert set(answer.ambiguous) == {Where("arch/one/include/asm.h", 1),
+                                     Where("arch/two/include/asm.h", 1)}
+
+
+def test_the_same_definition_twice_is_not_ambiguous(tree: Path) -> None:
+    commit(tree, {"arch/two/include/asm.h": "#define ARCH 1\n"}, "same")
+    found = _defs(tree).macro("ARCH", "drivers/a/pci.c").found
+    assert found is not None and found.body == "1"
+
+
+def test_compile_commands_decide_between_folders(tree: Path) -> None:
+    database = [{"directory": "/build/src/build", "file": "/build/src/drivers/a/pci.c",
+                 "arguments": ["cc", "-I../arch/two/include", "-c", "../drivers/a/pci.c"]}]
+    commit(tree, {"drivers/a/pci.c": "#include <asm.h>\n",
+                  "compile_commands.json": json.dumps(database)}, "db")
+    found = _defs(tree).macro("ARCH", "drivers/a/pci.c").found
+    assert found is not None and found.where == Where("arch/two/include/asm.h", 1)
+
+
+def test_include_path_does_not_guess_between_folders() -> None:
+    paths = ["include/x.h", "lib/eal/x86/include/rte_spin.h", "lib/eal/arm/include/rte_spin.h",
+             "drivers/bus/pci/private.h", "drivers/bus/pci/linux/pci.c"]
+    include = IncludePath(paths)
+    assert include.resolve("x.h", "drivers/bus/pci/linux/pci.c", quoted=False) == "include/x.h"
+    assert include.resolve("rte_spin.h", "drivers/bus/pci/linux/pci.c", quoted=False) is None
+    assert include.resolve("private.h", "drivers/bus/pci/linux/pci.c", quoted=True) == \
+        "drivers/bus/pci/private.h"
+    assert include.resolve("../../../../etc/passwd", "drivers/bus/pci/linux/pci.c",
+                           quoted=True) is None
+
+
+def test_a_work_tree_sees_its_modified_and_new_files(tree: Path) -> None:
+    (tree / "include/bar.h").write_text(WIDE_H)
+    (tree / "include/new.h").write_text("#define BRAND_NEW 7\n")
+    index = (tree / ".git/index").read_bytes()
+    repo = Repository(tree)
+    defs = TreeDefinitions(repo, worktree_spec(repo))
+    found = defs.macro("REGION", "drivers/a/pci.c").found
+    assert found is not None and found.body == "((i) << 41)"
+    assert defs.macro("BRAND_NEW", "drivers/a/pci.c").found is not None
+    assert (tree / ".git/index").read_bytes() == index
+
+
+def test_a_new_commit_rescans_only_the_blobs_it_changed(tree: Path, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    cache = Cache.open(tmp_path / "cache")
+    first = Repository(tree, cache)
+    first.names(first.view(TreeSpec(gitstore.tree_of(tree, "HEAD"))))
+    commit(tree, {"include/bar.h": WIDE_H}, "widen")
+    scanned: list[bytes] = []
+    real = scan_mod.scan
+
+    def counting(text: bytes) -> scan_mod.BlobFacts:
+        scanned.append(text)
+        return real(text)
+
+    monkeypatch.setattr("vfiolint.c.index.scan", counting)
+    second = Repository(tree, cache)
+    names = second.names(second.view(TreeSpec(gitstore.tree_of(tree, "HEAD"))))
+    assert scanned == [WIDE_H.encode()]
+    assert names.lookup("m", "REGION") == ("include/bar.h",)
+
+
+# --- the cache's hazards ------------------------------------------------------------------
+
+
+def _index_run(repo: Path, cache_dir: Path, *extra: str) -> subprocess.CompletedProcess[bytes]:
+    """Check every C file of a revision (an index of the whole tree is built)."""
+    return run_cli("check", "--format", "json", "--repo", str(repo), "--cache-dir",
+                   str(cache_dir), "--tree", "HEAD", *extra)
+
+
+@pytest.fixture
+def hazard_repo(tmp_path: Path) -> Path:
+    """A repository whose .c finds its narrow struct in a header only through the index."""
+    path = tmp_path / "hazard"
+    path.mkdir()
+    git(path, "init", "-q", "-b", "main")
+    files = {f"lib/gen{i}.h": f"#define GEN_{i} {i}\nstruct gen{i} {{ int v{i}; }};\n"
+             for i in range(300)}
+    files["include/bar.h"] = BAR_H
+    files["drivers/pci.c"] = (
+        "#include <linux/vfio.h>\n"
+        "int map(struct vfio_region_info *info, struct bar_map *map)\n"
+        "{\n    map->offset = info->offset;\n    return 0;\n}\n")
+    commit(path, files, "init")
+    return path
+
+
+def _findings(proc: subprocess.CompletedProcess[bytes]) -> list[tuple[str, str, str, int]]:
+    """Return (rule, status, path, line) of a JSON report."""
+    return [(f["rule"], f["status"], f["path"], f["line"])
+            for f in json.loads(proc.stdout)["findings"]]
+
+
+EXPECTED = [("VFIO003", "present", "drivers/pci.c", 4)]
+
+
+def _entries(cache_dir: Path) -> list[Path]:
+    """Return the cache's entry files (temporary files left aside)."""
+    return [p for p in cache_dir.rglob("*") if p.is_file() and "locks" not in p.parts
+            and not p.name.startswith(".")]
+
+
+def test_a_damaged_entry_is_ignored_rebuilt_and_warned_once(hazard_repo: Path,
+                                                            tmp_path: Path) -> None:
+    cache_dir = tmp_path / "cache"
+    assert _findings(_index_run(hazard_repo, cache_dir)) == EXPECTED
+    entries = _entries(cache_dir)
+    tree_entry = next(p for p in entries if p.parts[-3] == "tree")
+    blob_entry = next(p for p in entries if p.parts[-3] == "blob")
+    tree_entry.write_bytes(tree_entry.read_bytes()[:40])  # truncated
+    blob_entry.write_bytes(b"garbage" * 10)
+    proc = _index_run(hazard_repo, cache_dir)
+    assert _findings(proc) == EXPECTED
+    warnings = proc.stderr.decode().splitlines()
+    assert len([w for w in warnings if "damaged entry" in w]) == 2, warnings
+    assert any(str(tree_entry) in w for w in warnings)
+    assert cache_mod.decode(tree_entry.read_bytes()) is not None  # rewritten whole
+    again = _index_run(hazard_repo, cache_dir)
+    assert _findings(again) == EXPECTED and b"damaged" not in again.stderr
+
+
+def test_a_cache_path_that_is_a_file_means_no_cache_and_one_warning(hazard_repo: Path,
+                                                                    tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file in the way\n")
+    proc = _index_run(hazard_repo, blocker / "cache")
+    assert proc.returncode == 1 and _findings(proc) == EXPECTED
+    lines = proc.stderr.decode().splitlines()
+    assert len(lines) == 1 and "cannot write" in lines[0], lines
+
+
+def _make_read_only(folder: Path) -> bool:
+    """Make a directory refuse new entries, for root too (chattr +i); False when impossible."""
+    if os.geteuid() != 0:
+        folder.chmod(0o555)
+        return True
+    return subprocess.run(["chattr", "+i", str(folder)], capture_output=True,
+                          check=False).returncode == 0
+
+
+def test_a_read_only_cache_directory_is_read_not_written(hazard_repo: Path,
+                                                         tmp_path: Path) -> None:
+    cache_dir = tmp_path / "ro"
+    cache_dir.mkdir()
+    if not _make_read_only(cache_dir):
+        pytest.skip("no way to make a read-only directory here (chattr +i refused)")
+    try:
+        proc = _index_run(hazard_repo, cache_dir)
+    finally:
+        if os.geteuid() == 0:
+            subprocess.run(["chattr", "-i", str(cache_dir)], check=False)
+        cache_dir.chmod(0o755)
+    assert proc.returncode == 1 and _findings(proc) == EXPECTED
+    lines = proc.stderr.decode().splitlines()
+    assert len(lines) == 1 and "cannot write" in lines[0], lines
+    assert list(cache_dir.iterdir()) == []
+
+
+def test_two_runs_at_once_share_the_cache(hazard_repo: Path, tmp_path: Path) -> None:
+    cache_dir = tmp_path / "cache"
+    command = [sys.executable, "-m", "vfiolint", "check", "--format", "json", "--repo",
+               str(hazard_repo), "--cache-dir", str(cache_dir), "--tree", "HEAD"]
+    procs = [subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE) for _ in range(3)]
+    outputs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [1, 1, 1]
+    assert all(err == b"" for _, err in outputs), outputs
+    assert outputs[0][0] == outputs[1][0] == outputs[2][0]
+    for entry in _entries(cache_dir):
+        cache_mod.decode(entry.read_bytes())  # every entry whole
+
+
+def test_a_run_killed_while_writing_leaves_no_damaged_entry(hazard_repo: Path,
+                                                            tmp_path: Path) -> None:
+    cache_dir = tmp_path / "cache"
+    command = [sys.executable, "-m", "vfiolint", "check", "--format", "json", "--repo",
+               str(hazard_repo), "--cache-dir", str(cache_dir), "--tree", "HEAD", "--jobs", "1"]
+    killed = 0
+    for wanted in (5, 60, 200):  # kill it at different points of the writing
+        proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and proc.poll() is None:
+            if len(_entries(cache_dir)) >= wanted:
+                proc.send_signal(signal.SIGKILL)
+                killed += 1
+                break
+            time.sleep(0.002)
+        proc.wait(timeout=60)
+        for entry in _entries(cache_dir):
+            cache_mod.decode(entry.read_bytes())  # raises on a half-written entry
+    assert killed >= 1
+    proc_after = _index_run(hazard_repo, cache_dir)
+    assert _findings(proc_after) == EXPECTED
+    assert proc_after.stderr == b""
+
+
+def test_name_map_lookup_finds_exactly_what_was_defined() -> None:
+    import random
+    import string
+
+    from vfiolint.c.index import NameMap
+
+    rnd = random.Random(7)
+
+    def name() -> str:
+        return "".join(rnd.choice(string.ascii_letters + "_") for _ in range(rnd.randint(1, 6)))
+
+    files = {f"dir/f{i}.h": f"{i:040x}" for i in range(40)}
+    defined = {oid: [(rnd.choice("mstfp"), name()) for _ in range(150)] for oid in files.values()}
+    names = NameMap.build(files, defined.items())
+    truth: dict[tuple[str, str], set[str]] = {}
+    for path, oid in files.items():
+        for kind, n in defined[oid]:
+            truth.setdefault((kind, n), set()).add(path)
+    for (kind, n), paths in truth.items():  # names that are prefixes of others included
+        assert set(names.lookup(kind, n)) == paths
+    for _ in range(3000):
+        kind, n = rnd.choice("mstfp"), name()
+        assert set(names.lookup(kind, n)) == truth.get((kind, n), set())
+    assert names.lookup("m", "a\tb") == names.lookup("m", "a\nb") == ()
