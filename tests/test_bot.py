@@ -624,3 +624,96 @@ def test_encoded_names_and_subjects_survive_into_the_reply(tmp_path: Path) -> No
     assert "\n[PATCH] vfio/region: map régions whole\n" in body(reply)
     raw = next((tmp_path / "out").glob("*.eml")).read_bytes()
     assert raw.partition(b"\n\n")[0].isascii()  # the headers are encoded
+
+
+# -- a configured tree: the series is read with the repository, as check --repo reads it
+
+TREE_H = """\
+#include <stdint.h>
+
+struct bar_map {
+    uint32_t offset;
+    uint64_t size;
+};
+"""
+TREE_C = """\
+#include <sys/mman.h>
+#include <linux/vfio.h>
+#include <bar.h>
+
+static int map_bar(int fd, struct vfio_region_info *info, struct bar_map *map)
+{
+    map->size = info->size;
+    return 0;
+}
+"""
+
+
+def _git(repo: Path, *args: str) -> str:
+    """Run git in a test repository."""
+    env = {**os.environ, "GIT_AUTHOR_NAME": "Jane Doe", "GIT_AUTHOR_EMAIL": "jane.doe@example.org",
+           "GIT_COMMITTER_NAME": "Jane Doe", "GIT_COMMITTER_EMAIL": "jane.doe@example.org"}
+    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True,
+                          text=True, env=env).stdout
+
+
+def _tree_series(tmp_path: Path) -> tuple[Path, list[bytes]]:
+    """Build a repository whose main branch holds the header and the file, and a two-patch
+    series on top of it (sent with a cover letter and base-commit), then forget the series."""
+    repo = tmp_path / "tree"
+    (repo / "include").mkdir(parents=True)
+    (repo / "drivers").mkdir()
+    _git(repo, "init", "-q", "-b", "main")
+    (repo / "include/bar.h").write_text(TREE_H)
+    (repo / "drivers/pci.c").write_text(TREE_C)
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-q", "-m", "base")
+    _git(repo, "checkout", "-q", "-b", "side")
+    step1 = TREE_C + "\nint probe(void)\n{\n    return 0;\n}\n"
+    (repo / "drivers/pci.c").write_text(step1)
+    _git(repo, "commit", "-q", "-am", "pci: add probe")
+    (repo / "drivers/pci.c").write_text(step1.replace(
+        "    map->size = info->size;\n",
+        "    map->size = info->size;\n    map->offset = info->offset;\n"))
+    _git(repo, "commit", "-q", "-am", "pci: keep the region offset")
+    out = tmp_path / "series"
+    _git(repo, "format-patch", "-q", "--cover-letter", "--thread=shallow", "--base=main",
+         "--to=dev@dpdk.org", "-o", str(out), "main..side")
+    _git(repo, "checkout", "-q", "main")
+    _git(repo, "branch", "-q", "-D", "side")
+    return repo, [p.read_bytes() for p in sorted(out.glob("*.patch"))]
+
+
+def test_with_a_tree_the_series_is_judged_on_whole_files_like_check_repo(
+        tmp_path: Path) -> None:
+    repo, messages = _tree_series(tmp_path)
+    epoch(tmp_path, 0, messages)
+    env = {"XDG_CACHE_HOME": str(tmp_path / "cache")}
+    proc = run_dry(tmp_path, config(tmp_path, f'[tree]\nrepo = "{repo}"\nbranch = "main"\n'),
+                   env=env)
+    assert proc.returncode == 0, proc.stderr
+    record = json.loads((tmp_path / "out" / "series-1.json").read_text())
+    base = _git(repo, "rev-parse", "main").strip()
+    assert record["tree"]["mode"] == "tree" and record["tree"]["base"] == base
+    found = [(f["rule"], f["status"], f["path"], f["line"], f["patch"]["subject"])
+             for f in record["findings"]]
+    assert found == [("VFIO003", "introduced", "drivers/pci.c", 8,
+                      "[PATCH 2/2] pci: keep the region offset")]
+    [reply] = replies(tmp_path / "out")
+    assert f"against main at {base[:12]}" in " ".join(body(reply).split())
+    # the same findings as check --repo on the same mbox
+    mbox = tmp_path / "series.mbox"
+    mbox.write_bytes(as_mbox(messages))
+    checked = json.loads(subprocess.run(
+        [sys.executable, "-m", "vfiolint", "check", "--format", "json", "--repo", str(repo),
+         str(mbox)], capture_output=True, cwd=ROOT, check=False, env={**os.environ, **env}
+    ).stdout)
+    assert [(f["rule"], f["status"], f["path"], f["line"], f["patch"]["subject"])
+            for f in checked["findings"]] == found
+    # without the tree, the hunks alone do not show the narrow member: nothing to report
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    epoch(plain, 0, messages)
+    assert run_dry(plain, config(plain)).returncode == 0
+    record = json.loads((plain / "out" / "series-1.json").read_text())
+    assert record["tree"]["mode"] == "hunks" and record["findings"] == []
