@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import contextlib
 import os
 import re
 import signal
@@ -381,9 +382,10 @@ def _piped(data: bytes, sizes: list[int], limits: Limits) -> list[tuple[int, byt
     read_end, write_end = os.pipe()
 
     def write() -> None:
-        with os.fdopen(write_end, "wb", buffering=0) as out:
+        with contextlib.suppress(BrokenPipeError), os.fdopen(write_end, "wb",
+                                                              buffering=0) as out:
             at, turn = 0, 0
-            while at < len(data):
+            while at < len(data):  # the reader may stop early, at a limit
                 step = sizes[turn % len(sizes)]
                 out.write(data[at:at + step])
                 at, turn = at + step, turn + 1

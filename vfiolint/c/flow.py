@@ -139,8 +139,7 @@ class Flow:
             declared = self.symbols.lookup(loc.name, near)
             return declared.ctype if declared is not None else None
         if loc.kind == "ret":
-            sig = self.symbols.signature(loc.name)
-            return sig[1] if sig is not None else None
+            return self.symbols.return_type(loc.name)
         return None
 
     def back_nodes(self, expr: Node, steps: int = 4) -> list[Node]:
@@ -506,9 +505,9 @@ class Flow:
             if name and (name.isupper() or self._macro_function(name)):
                 return [(call, None)], None, None  # ALIGN(x, …), RTE_PTR_ADD(p, x): a value
             # A callee defined elsewhere: its signature (from the tree) still types the hop.
-            sig = self.symbols.signature(name) if name else None
-            if sig is not None and 0 <= index < len(sig[0]):
-                declared_name, ptype = sig[0][index]
+            param = self.symbols.parameter(name, index) if name else None
+            if param is not None:
+                declared_name, ptype = param
                 return [], "call", Step(arg, f"{name}() parameter {declared_name}", "passed",
                                         ptype)
             return [], "call", None

@@ -796,6 +796,9 @@ def _through(body: str, table: MacroTable, definitions: Definitions, near: str) 
     return "attribute" if rest == "attribute" else None
 
 
+_MAX_SHAPE_USES = 24  # a shape shows in the first uses; a common name is not read to the end
+
+
 class _Braces:
     """The brace depth at any offset of a code view (from the braces' positions)."""
 
@@ -819,7 +822,8 @@ def shape_kind(t: _Text, code: bytes, name: bytes, braces: _Braces | None = None
 
     ``code`` is the text's code view (``t.code``) as bytes."""
     braces = braces or _Braces(code)
-    for m in re.finditer(rb"(?<![\w.>])" + re.escape(name) + rb"(?!\w)", code):
+    uses = re.finditer(rb"(?<![\w.>])" + re.escape(name) + rb"(?!\w)", code)
+    for m in itertools.islice(uses, _MAX_SHAPE_USES):
         start, end = m.span()
         depth = braces.depth(start)
         after = t.next_sig(end)

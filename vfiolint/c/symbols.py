@@ -15,7 +15,14 @@ from typing import TypeVar
 
 from tree_sitter import Node, Tree
 
-from vfiolint.c.definitions import NO_DEFINITIONS, Definitions, Lookup, Member, Where
+from vfiolint.c.definitions import (
+    NO_DEFINITIONS,
+    Definitions,
+    FunctionDef,
+    Lookup,
+    Member,
+    Where,
+)
 from vfiolint.c.syntax import (
     declarator_kinds,
     declarator_name,
@@ -73,6 +80,9 @@ class Symbols:
     _typedefs: dict[str, Node] | None = None
     _macros: dict[str, tuple[tuple[str, ...] | None, str, int]] | None = None
     _fields: dict[str, dict[str, CType]] = field(default_factory=dict)
+    _signatures: dict[str, tuple[list[tuple[str, CType]], CType] | None] = field(
+        default_factory=dict)
+    _externals: dict[str, FunctionDef | None] = field(default_factory=dict)
     _parents: dict[int, Node] | None = None
     _tags: frozenset[str] | None = None
     _starts: list[int] | None = None
@@ -329,8 +339,7 @@ class Symbols:
         if kind == "call_expression":
             callee = expr.child_by_field_name("function")
             if callee is not None and callee.type == "identifier":
-                sig = self.signature(text_of(callee))
-                return sig[1] if sig is not None else None
+                return self.return_type(text_of(callee))
         return None
 
     def record_of(self, expr: Node) -> str | None:
@@ -402,7 +411,41 @@ class Symbols:
 
     def signature(self, name: str) -> tuple[list[tuple[str, CType]], CType] | None:
         """Return a function's parameters (name, type) and return type: from its definition in
-        the unit, else from the tree."""
+        the unit, else from the tree (cached: a trace asks at every call it passes)."""
+        if name not in self._signatures:
+            self._signatures[name] = self._signature(name)
+        return self._signatures[name]
+
+    def return_type(self, name: str) -> CType | None:
+        """Return the type a function returns (the unit's, else the tree's)."""
+        if self.by_name(name) or name in self._signatures:
+            sig = self.signature(name)
+            return sig[1] if sig is not None else None
+        found = self._external(name)
+        return None if found is None else self.member_type(
+            Member("", found.returns, found.returns_pointer))
+
+    def parameter(self, name: str, index: int) -> tuple[str, CType] | None:
+        """Return one parameter (name, type) of a function: only that one's type is worked
+        out for a function of the tree (a call passes one traced argument)."""
+        if self.by_name(name) or name in self._signatures:
+            sig = self.signature(name)
+            return sig[0][index] if sig is not None and 0 <= index < len(sig[0]) else None
+        found = self._external(name)
+        if found is None or not 0 <= index < len(found.params):
+            return None
+        member = found.params[index]
+        return member.name, self.member_type(member)
+
+    def _external(self, name: str) -> FunctionDef | None:
+        """Return the tree's definition of a function the unit does not define (cached)."""
+        if name not in self._externals:
+            self._externals[name] = self._remember(name, self.definitions.function(
+                name, self.path))
+        return self._externals[name]
+
+    def _signature(self, name: str) -> tuple[list[tuple[str, CType]], CType] | None:
+        """Work out a function's signature (``signature``)."""
         for fn in self.by_name(name)[:1]:
             params = []
             for param in parameters(fn):
@@ -413,7 +456,7 @@ class Symbols:
             returns = self.ctype(fn.child_by_field_name("type"), fn.child_by_field_name(
                 "declarator"))
             return params, returns
-        sig = self._remember(name, self.definitions.function(name, self.path))
+        sig = self._external(name)
         if sig is None:
             return None
         params = [(m.name, self.member_type(m)) for m in sig.params]
