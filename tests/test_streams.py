@@ -8,9 +8,9 @@ wall time, the exact error line, and the findings of the other inputs."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
-import contextlib
 import os
 import re
 import signal
