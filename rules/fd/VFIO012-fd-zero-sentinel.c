@@ -172,6 +172,13 @@ static bool vfio_device_is_open(VFIODevice *vbasedev)
     return vbasedev->fd >= 0;
 }
 
+static bool vfio_device_kvm_add(VFIODevice *vbasedev, Error **errp)
+{
+    // a call that acts on a descriptor and returns a status, not a descriptor
+    // ok: VFIO012
+    return !vfio_kvm_device_add_fd(vbasedev->fd, errp);
+}
+
 // path: lib/vfio_user/host/vfio_user_pci.c
 // SPDK style: fds received over the socket into a memset-0 array.
 

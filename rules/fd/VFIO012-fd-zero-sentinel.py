@@ -32,6 +32,10 @@ COUNT_RE = re.compile(r"(?i)^(nr|num|n|nb|max|got|cnt|count|total|recv|use|has|i
                       r"count|max|idx|index|flag|flags|type|off|offset|size|len)$")
 BOOL_RE = re.compile(r"\b(bool|_Bool|gboolean)\b")
 CALL_RE = re.compile(r"(?i)(^|_)fd(_get)?$")
+# A call that acts on a descriptor and returns a status: vfio_kvm_device_add_fd(fd, errp).
+ACTION_RE = re.compile(r"(?i)(^|_)(add|del|delete|remove|set|close|put|release|register|"
+                       r"unregister|attach|detach|bind|unbind|send|install|check|is|has|"
+                       r"valid|validate|free|handle|process)_(\w+_)?fd$")
 ZERO_ALLOC_RE = re.compile(r"^(g_new0|g_malloc0|g_malloc0_n|calloc|rte_zmalloc|rte_zmalloc_socket|"
                            r"rte_calloc|rte_calloc_socket|zmalloc|kzalloc|kcalloc)$")
 ZERO = frozenset({"0", "0U", "0u", "0L", "0UL"})
@@ -69,7 +73,8 @@ def fd_value(ctx: Context, expr: Node) -> Node | None:
         node.type == "pointer_expression" and not text_of(node).lstrip().startswith("&"))
     if node.type == "call_expression":
         name = call_name(node) or ""
-        return node if CALL_RE.search(name) and not COUNT_RE.search(name) else None
+        return node if (CALL_RE.search(name) and not COUNT_RE.search(name)
+                        and not ACTION_RE.search(name)) else None
     if element:
         base = node.child_by_field_name("argument")
         name = _name(unwrap(base)) if base is not None else ""
