@@ -700,7 +700,8 @@ def test_with_a_tree_the_series_is_judged_on_whole_files_like_check_repo(
     assert found == [("VFIO003", "introduced", "drivers/pci.c", 8,
                       "[PATCH 2/2] pci: keep the region offset")]
     [reply] = replies(tmp_path / "out")
-    assert f"against main at {base[:12]}" in " ".join(body(reply).split())
+    # the series names its base (format-patch --base): the reply says so
+    assert f"against its base-commit {base[:12]}" in " ".join(body(reply).split())
     # the same findings as check --repo on the same mbox
     mbox = tmp_path / "series.mbox"
     mbox.write_bytes(as_mbox(messages))

@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 
 SEPARATOR = b"From vfiolint-bot Thu Jan  1 00:00:00 1970\n"
 BASE_RE = re.compile(rb"^base-commit: ([0-9a-f]{7,64})\s*$", re.M)
+BASE_COMMIT_NOTE = "base-commit of the series"  # TreeUse.note when the series named its base
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,7 +133,7 @@ def tree_use(tree: Tree | None, messages: list[bytes]) -> TreeUse:
     for data in messages:
         m = BASE_RE.search(data)
         if m and (base := _rev_parse(repo, m.group(1).decode())):
-            return TreeUse(repo, tree.branch, base, note="base-commit of the series")
+            return TreeUse(repo, tree.branch, base, note=BASE_COMMIT_NOTE)
     base = _rev_parse(repo, tree.branch)
     if base is None:
         return TreeUse(repo, tree.branch, None, note=f"{tree.branch} not found in {repo}")

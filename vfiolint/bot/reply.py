@@ -15,7 +15,7 @@ from email.policy import default as default_policy
 from email.utils import formatdate, getaddresses, make_msgid, parseaddr
 
 from vfiolint import __version__
-from vfiolint.bot.check import SeriesCheck
+from vfiolint.bot.check import BASE_COMMIT_NOTE, SeriesCheck
 from vfiolint.bot.settings import Settings
 from vfiolint.bot.state import Message, Series
 from vfiolint.findings import Finding, Severity, Status
@@ -112,7 +112,8 @@ def _scope(v: Verdict, wait: float) -> str:
     tree = v.check.tree
     on = "on the patch hunks alone"
     if tree.mode == "tree" and tree.base:
-        on = f"against {tree.branch} at {tree.base[:12]}"
+        on = (f"against its base-commit {tree.base[:12]}" if tree.note == BASE_COMMIT_NOTE
+              else f"against {tree.branch} at {tree.base[:12]}")
     return f"vfiolint looked at {what} for known VFIO hazards, {on}"
 
 

@@ -36,6 +36,9 @@ from vfiolint.c.syntax import (
 from vfiolint.c.types import CType, record_tag
 
 MAX_TYPEDEF_DEPTH = 6
+# the node kinds the unit's tables are made of, collected in one walk
+CATALOGUED = ("function_definition", "declaration", "type_definition", "struct_specifier",
+              "union_specifier")
 T = TypeVar("T")
 DEFINE_RE = re.compile(rb"^[ \t]*#[ \t]*define[ \t]+([A-Za-z_]\w*)(\([^)]*\))?[ \t]*(.*)$")
 
@@ -86,6 +89,9 @@ class Symbols:
     _parents: dict[int, Node] | None = None
     _tags: frozenset[str] | None = None
     _starts: list[int] | None = None
+    _kinds: dict[str, list[Node]] | None = None
+    _decl_starts: list[int] | None = None
+    _fn_parents: dict[int, dict[int, Node]] = field(default_factory=dict)
 
     @property
     def root(self) -> Node:
@@ -94,10 +100,22 @@ class Symbols:
 
     # Functions -------------------------------------------------------------------------------
 
+    def _of_kind(self, kind: str) -> list[Node]:
+        """Return the unit's nodes of one of the kinds the tables are made of, in document
+        order; one walk of the tree collects them all."""
+        if self._kinds is None:
+            kinds: dict[str, list[Node]] = {k: [] for k in CATALOGUED}
+            for n in walk(self.root):
+                bucket = kinds.get(n.type)
+                if bucket is not None:
+                    bucket.append(n)
+            self._kinds = kinds
+        return self._kinds[kind]
+
     def functions(self) -> list[Node]:
         """Return every function definition of the unit, in order."""
         if self._functions is None:
-            self._functions = [n for n in walk(self.root) if n.type == "function_definition"]
+            self._functions = self._of_kind("function_definition")
             for fn in self._functions:
                 name = function_name(fn)
                 if name:
@@ -110,10 +128,21 @@ class Symbols:
         return self._by_name.get(name, [])
 
     def parent(self, node: Node) -> Node | None:
-        """Return a node's parent in constant time (the map is built on first use)."""
-        if self._parents is None:
-            self._parents = parents_below(self.root)
-        return self._parents.get(node.id)
+        """Return a node's parent in constant time.
+
+        The map is built on first use, one function at a time: a rule climbs inside the few
+        functions it looks at, and a function's own parent is one step below the root."""
+        if node.type == "function_definition":
+            return node.parent
+        fn = self.function_of(node)
+        if fn is None:
+            if self._parents is None:
+                self._parents = parents_below(self.root)
+            return self._parents.get(node.id)
+        table = self._fn_parents.get(fn.id)
+        if table is None:
+            table = self._fn_parents[fn.id] = parents_below(fn)
+        return table.get(node.id)
 
     def enclosing(self, node: Node, *kinds: str) -> Node | None:
         """Return the nearest proper ancestor of one of the given types."""
@@ -155,9 +184,7 @@ class Symbols:
                 for name, declarator in _declared_names(param):
                     table.setdefault(name, self._declared(name, param, declarator, "param",
                                                           place, i))
-        for decl in walk(place):
-            if decl.type != "declaration":
-                continue
+        for decl in self._declarations_in(place):
             if is_file and self.function_of(decl) is not None:
                 continue
             for name, declarator in _declared_names(decl):
@@ -166,6 +193,21 @@ class Symbols:
                                                       None if is_file else place))
         self._scopes[place.id] = table
         return table
+
+    def _declarations_in(self, place: Node) -> list[Node]:
+        """Return the declarations inside a node (itself included), in document order."""
+        decls = self._of_kind("declaration")
+        if place.id == self.root.id:
+            return decls
+        if self._decl_starts is None:
+            self._decl_starts = [d.start_byte for d in decls]
+        k = bisect.bisect_left(self._decl_starts, place.start_byte)
+        out = []
+        while k < len(decls) and decls[k].start_byte < place.end_byte:
+            if decls[k].end_byte <= place.end_byte:
+                out.append(decls[k])
+            k += 1
+        return out
 
     def _declared(self, name: str, decl: Node, declarator: Node, kind: str, fn: Node | None,
                   index: int = -1) -> Declared:
@@ -188,9 +230,10 @@ class Symbols:
         """Return the unit's struct and union bodies by tag (anonymous ones by position)."""
         if self._records is None:
             self._records = {}
-            for n in walk(self.root):
-                if n.type in {"struct_specifier", "union_specifier"} \
-                        and n.child_by_field_name("body") is not None:
+            specs = sorted(self._of_kind("struct_specifier") + self._of_kind("union_specifier"),
+                           key=lambda n: (n.start_byte, -n.end_byte))
+            for n in specs:
+                if n.child_by_field_name("body") is not None:
                     self._records.setdefault(self.record_id(n), []).append(n)
         return self._records
 
@@ -204,12 +247,11 @@ class Symbols:
         """Return the unit's typedefs: name -> type_definition node."""
         if self._typedefs is None:
             self._typedefs = {}
-            for n in walk(self.root):
-                if n.type == "type_definition":
-                    for d in n.children_by_field_name("declarator"):
-                        name = declarator_name(d)
-                        if name:
-                            self._typedefs[name] = n
+            for n in self._of_kind("type_definition"):
+                for d in n.children_by_field_name("declarator"):
+                    name = declarator_name(d)
+                    if name:
+                        self._typedefs[name] = n
         return self._typedefs
 
     def ctype(self, type_node: Node | None, declarator: Node | None = None) -> CType:
@@ -391,9 +433,9 @@ class Symbols:
     def named_records(self) -> frozenset[str]:
         """Return the tags of every struct or union the unit names, with or without a body."""
         if self._tags is None:
-            self._tags = frozenset(text_of(tag) for n in walk(self.root)
-                                   if n.type in {"struct_specifier", "union_specifier"}
-                                   and (tag := n.child_by_field_name("name")) is not None)
+            specs = self._of_kind("struct_specifier") + self._of_kind("union_specifier")
+            self._tags = frozenset(text_of(tag) for n in specs
+                                   if (tag := n.child_by_field_name("name")) is not None)
         return self._tags
 
     def member_owner(self, expr: Node) -> str:

@@ -24,7 +24,7 @@ from vfiolint.coverage import MAX_ERROR_LINES, FileCoverage, ImageCoverage
 from vfiolint.findings import Confidence, Finding, FlowStep, PatchRef, Span, Status, fingerprint
 from vfiolint.inputs.images import Origin, SourceUnit, UnitPair
 from vfiolint.rules.flows import judge
-from vfiolint.rules.loader import Rule, keyword_parts, rule_names
+from vfiolint.rules.loader import Rule, rule_names
 from vfiolint.rules.predicates import Captures, Context, custom_predicates, holds
 from vfiolint.waivers import Waiver, inline_waiver
 
@@ -241,16 +241,44 @@ def _key(m: Match, path: str) -> str:
 
 def rules_for(rules: list[Rule], path: str, config: Config, *texts: bytes) -> list[Rule]:
     """Keep the rules that can match a file: not excluded or ignored there, and pre-filtered
-    on the keywords they need, in its text or its path (each text is scanned once for all of
-    them)."""
+    on the keywords they need, in its text or its path.
+
+    A keyword part is looked for only when a rule asks for it, at most once per text: a
+    keyword ``vfio_&fd`` whose first part is absent never scans for the second, and a rule
+    one of whose keywords is found asks for no more."""
     if config.excluded(path):
         return []
-    wanted = tuple(sorted({part for r in rules for k in r.keywords for part in keyword_parts(k)}))
-    found: set[bytes] = set()
-    for text in (*texts, path.encode("utf-8", "surrogateescape")):
-        found |= keywords_in(text, wanted)
+    found = Presence((*texts, path.encode("utf-8", "surrogateescape")))
     return [r for r in rules
             if not config.ignored_here(r.id, r.name, path) and r.wants(path, found)]
+
+
+class Presence:
+    """Which keyword parts some of a file's texts hold, found lazily (``part in presence``)."""
+
+    def __init__(self, texts: tuple[bytes, ...]) -> None:
+        self.memos = [_presence_memo(text) for text in texts]
+        self.texts = texts
+
+    def __contains__(self, part: object) -> bool:
+        assert isinstance(part, bytes)
+        return any(_holds(text, memo, part) for text, memo in zip(self.texts, self.memos, strict=True))
+
+
+def _holds(text: bytes, memo: dict[bytes, bool], part: bytes) -> bool:
+    """Tell whether a text holds a part, remembering the answer with the text."""
+    known = memo.get(part)
+    if known is None:
+        known = memo[part] = part in text
+    return known
+
+
+@lru_cache(maxsize=64)
+def _presence_memo(text: bytes) -> dict[bytes, bool]:
+    """Return the memo of which parts a text holds (kept with the text: a blob recurs across a
+    commit range)."""
+    del text
+    return {}
 
 
 @lru_cache(maxsize=64)

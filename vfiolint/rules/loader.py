@@ -12,7 +12,7 @@ import importlib.util
 import re
 import sys
 import tomllib
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -80,7 +80,7 @@ class Rule:
         """Return the compiled query (None for a rule stated only as flows)."""
         return cparse.query(self.query_text) if self.query_text else None
 
-    def wants(self, path: str, keywords_found: set[bytes]) -> bool:
+    def wants(self, path: str, keywords_found: Container[bytes]) -> bool:
         """Tell whether the rule can match a file, given which keyword parts occur in it (or
         in its path): a keyword ``a&b`` needs both parts."""
         if self.paths and not any(fnmatch.fnmatch(path, p) for p in self.paths):
