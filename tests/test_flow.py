@@ -709,3 +709,17 @@ def test_the_pre_filter_looks_for_a_second_part_only_where_the_first_is() -> Non
     assert engine.rules_for([rule], "lib/x.c", Config(), text) == []
     assert engine._presence_memo(text) == {b"vfio": False, b"vfu": False}  # fd never scanned
     assert engine.rules_for([rule], "lib/x.c", Config(), b"vfu fd") == [rule]
+
+
+def test_a_rule_path_glob_matches_the_file_however_it_is_named() -> None:
+    from vfiolint.config import Config
+    from vfiolint.rules.engine import rules_for
+    from vfiolint.rules.loader import load_rules
+
+    rule = next(r for r in load_rules() if r.id == "VFIO004")
+    text = b"int pci_p2pdma_add_resource(struct pci_dev *pdev, int bar);"
+    for path in ("drivers/pci/p2pdma.c", "./drivers/pci/p2pdma.c",
+                 "/src/linux/drivers/pci/p2pdma.c"):
+        assert rules_for([rule], path, Config(), text) == [rule], path
+    assert rules_for([rule], "/src/linux/drivers/pci/p2pdma.h", Config(), text) == []
+    assert rules_for([rule], "/src/linux/xdrivers/pci/p2pdma.c", Config(), text) == []

@@ -83,7 +83,7 @@ class Rule:
     def wants(self, path: str, keywords_found: Container[bytes]) -> bool:
         """Tell whether the rule can match a file, given which keyword parts occur in it (or
         in its path): a keyword ``a&b`` needs both parts."""
-        if self.paths and not any(fnmatch.fnmatch(path, p) for p in self.paths):
+        if self.paths and not any(path_matches(path, p) for p in self.paths):
             return False
         return not self.prefilter or not self.keywords or any(
             all(part in keywords_found for part in keyword_parts(k)) for k in self.keywords)
@@ -98,6 +98,16 @@ class Rule:
         corpus = "".join(f"- {c}\n" for c in self.corpus)
         tail += f"\n## Corpus\n{corpus}" if corpus else ""
         return head + meta + self.doc.strip() + "\n" + tail
+
+
+def path_matches(path: str, pattern: str) -> bool:
+    """Match a rule's path glob: a pattern that names a repository path
+    (``drivers/pci/p2pdma.c``) matches it at any folder of the path, so that the same file
+    is judged the same given as ``./drivers/...``, from a parent folder or as an absolute
+    path."""
+    if fnmatch.fnmatch(path, pattern):
+        return True
+    return not pattern.startswith(("*", "/")) and fnmatch.fnmatch(path, "*/" + pattern)
 
 
 def keyword_parts(keyword: bytes) -> tuple[bytes, ...]:
