@@ -309,8 +309,16 @@ def source_state(vfiolint: list[str], cwd: Path) -> str | None:
             first = Path(exe).read_bytes()[:200].split(b"\n")[0]
         except OSError:
             return None
-        python = first[2:].decode().strip() if first.startswith(b"#!") else sys.executable
-    r = subprocess.run([python, "-c", code], capture_output=True, text=True, cwd=cwd)
+        shebang = first[2:].decode(errors="replace").split() if first.startswith(b"#!") else []
+        if shebang and Path(shebang[0]).name == "env":
+            shebang = shebang[1:]
+        python = shebang[0] if shebang else sys.executable
+        if not Path(python).name.startswith("python"):
+            return None  # a wrapper (a pyenv shim is a shell script): nothing to ask
+    try:
+        r = subprocess.run([python, "-c", code], capture_output=True, text=True, cwd=cwd)
+    except OSError:
+        return None
     return r.stdout.strip() or None
 
 
@@ -441,6 +449,9 @@ def main(argv=None) -> int:
     penv.update(SEMGREP_SEND_METRICS="off", SEMGREP_ENABLE_VERSION_CHECK="0", NO_COLOR="1")
     # vfiolint's index cache lives in the workdir: warm after the warm-up run, never the user's
     venv = {**os.environ, "XDG_CACHE_HOME": str(work / "xdg-cache")}
+    # ...and it runs as installed: Python may write its bytecode (the warm-up run does), as a
+    # pip install does once; PYTHONDONTWRITEBYTECODE would recompile every module each run.
+    venv.pop("PYTHONDONTWRITEBYTECODE", None)
 
     bench = Bench(args.runs, args.warmup)
     info: dict = {
