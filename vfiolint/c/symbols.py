@@ -13,8 +13,9 @@ import re
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from tree_sitter import Node, Tree
+from tree_sitter import Node, QueryCursor, Tree
 
+from vfiolint.c import cparse
 from vfiolint.c.definitions import (
     NO_DEFINITIONS,
     Definitions,
@@ -39,6 +40,8 @@ MAX_TYPEDEF_DEPTH = 6
 # the node kinds the unit's tables are made of, collected in one walk
 CATALOGUED = ("function_definition", "declaration", "type_definition", "struct_specifier",
               "union_specifier")
+FUNCTION = frozenset({"function_definition"})
+CATALOGUE_QUERY = "[" + " ".join(f"({kind})" for kind in CATALOGUED) + "] @n"
 T = TypeVar("T")
 DEFINE_RE = re.compile(rb"^[ \t]*#[ \t]*define[ \t]+([A-Za-z_]\w*)(\([^)]*\))?[ \t]*(.*)$")
 
@@ -105,10 +108,9 @@ class Symbols:
         order; one walk of the tree collects them all."""
         if self._kinds is None:
             kinds: dict[str, list[Node]] = {k: [] for k in CATALOGUED}
-            for n in walk(self.root):
-                bucket = kinds.get(n.type)
-                if bucket is not None:
-                    bucket.append(n)
+            found = QueryCursor(cparse.query(CATALOGUE_QUERY)).captures(self.root).get("n", [])
+            for n in sorted(found, key=lambda n: (n.start_byte, -n.end_byte)):
+                kinds[n.type].append(n)
             self._kinds = kinds
         return self._kinds[kind]
 
@@ -130,19 +132,20 @@ class Symbols:
     def parent(self, node: Node) -> Node | None:
         """Return a node's parent in constant time.
 
-        The map is built on first use, one function at a time: a rule climbs inside the few
-        functions it looks at, and a function's own parent is one step below the root."""
-        if node.type == "function_definition":
-            return node.parent
-        fn = self.function_of(node)
+        The maps are built on first use: one of the file scope, which stops at function
+        definitions, and one per function, as a rule climbs inside the few it looks at."""
+        fn = self.function_of(node) if node.type != "function_definition" else None
         if fn is None:
             if self._parents is None:
-                self._parents = parents_below(self.root)
-            return self._parents.get(node.id)
+                self._parents = parents_below(self.root, FUNCTION)
+            found = self._parents.get(node.id)
+            return found if found is not None or node.id == self.root.id else node.parent
         table = self._fn_parents.get(fn.id)
         if table is None:
             table = self._fn_parents[fn.id] = parents_below(fn)
-        return table.get(node.id)
+        found = table.get(node.id)
+        # a zero-width MISSING node at a function's end lies within its bytes, not below it
+        return found if found is not None else node.parent
 
     def enclosing(self, node: Node, *kinds: str) -> Node | None:
         """Return the nearest proper ancestor of one of the given types."""

@@ -47,8 +47,9 @@ def walk(node: Node) -> Iterator[Node]:
         reached = True
 
 
-def parents_below(root: Node) -> dict[int, Node]:
-    """Map every node below ``root`` to its parent, in one cursor walk.
+def parents_below(root: Node, skip: frozenset[str] = frozenset()) -> dict[int, Node]:
+    """Map every node below ``root`` to its parent, in one cursor walk; a node of a ``skip``
+    kind is mapped, and what lies below it is not.
 
     tree-sitter finds a node's parent by walking down from the root, so climbing a deep tree
     with ``.parent`` costs the square of its depth; this map makes each step constant."""
@@ -60,7 +61,7 @@ def parents_below(root: Node) -> dict[int, Node]:
         assert node is not None
         if stack:
             out[node.id] = stack[-1]
-        if cursor.goto_first_child():
+        if (not stack or node.type not in skip) and cursor.goto_first_child():
             stack.append(node)
             continue
         while not cursor.goto_next_sibling():

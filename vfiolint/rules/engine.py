@@ -24,7 +24,7 @@ from vfiolint.coverage import MAX_ERROR_LINES, FileCoverage, ImageCoverage
 from vfiolint.findings import Confidence, Finding, FlowStep, PatchRef, Span, Status, fingerprint
 from vfiolint.inputs.images import Origin, SourceUnit, UnitPair
 from vfiolint.rules.flows import judge
-from vfiolint.rules.loader import Rule, rule_names
+from vfiolint.rules.loader import Rule, keyword_parts, rule_names
 from vfiolint.rules.predicates import Captures, Context, custom_predicates, holds
 from vfiolint.waivers import Waiver, inline_waiver
 
@@ -269,8 +269,26 @@ def _holds(text: bytes, memo: dict[bytes, bool], part: bytes) -> bool:
     """Tell whether a text holds a part, remembering the answer with the text."""
     known = memo.get(part)
     if known is None:
-        known = memo[part] = part in text
+        known = memo[part] = occurs(part, text)
     return known
+
+
+WORD_START = b"\\b"
+
+
+def occurs(part: bytes, text: bytes) -> bool:
+    """Tell whether a keyword part occurs in a text: anywhere, or, written ``\\bname``, only
+    where no letter, digit or ``_`` comes just before it (``\\bpread`` is in ``pread64(`` and
+    ``rte_pread``'s neighbour ``(pread``, not in ``spread``)."""
+    if not part.startswith(WORD_START):
+        return part in text
+    word = part[len(WORD_START):]
+    at = text.find(word)
+    while at != -1:
+        if at == 0 or not (text[at - 1:at].isalnum() or text[at - 1] == 0x5F):
+            return True
+        at = text.find(word, at + 1)
+    return False
 
 
 @lru_cache(maxsize=64)
@@ -284,7 +302,7 @@ def _presence_memo(text: bytes) -> dict[bytes, bool]:
 @lru_cache(maxsize=64)
 def keywords_in(text: bytes, keywords: tuple[bytes, ...]) -> frozenset[bytes]:
     """Return the keywords a text contains (cached: a blob recurs across a commit range)."""
-    return frozenset([k for k in keywords if k in text])
+    return frozenset([k for k in keywords if all(occurs(part, text) for part in keyword_parts(k))])
 
 
 def compare(pair: UnitPair, rules: list[Rule], input_name: str, patch: PatchRef | None,
