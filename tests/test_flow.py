@@ -723,3 +723,16 @@ def test_a_rule_path_glob_matches_the_file_however_it_is_named() -> None:
         assert rules_for([rule], path, Config(), text) == [rule], path
     assert rules_for([rule], "/src/linux/drivers/pci/p2pdma.h", Config(), text) == []
     assert rules_for([rule], "/src/linux/xdrivers/pci/p2pdma.c", Config(), text) == []
+
+
+def test_a_keyword_part_marked_word_start_is_not_found_inside_a_word() -> None:
+    from vfiolint.config import Config
+    from vfiolint.rules.engine import rules_for
+    from vfiolint.rules.loader import load_rules
+
+    rule = next(r for r in load_rules() if r.id == "VFIO013")
+    assert b"\\bpread" in rule.keywords
+    spread = b"/* spread the load */\nstatic int rr_spread(int n) { return n; }\n"
+    assert rules_for([rule], "app/test-pmd/cmdline_flow.c", Config(), spread) == []
+    call = b"ret = pread64(vfio_dev_fd, &cap, sizeof(cap), off);\n"
+    assert rules_for([rule], "drivers/bus/pci/linux/pci_vfio.c", Config(), call) == [rule]
