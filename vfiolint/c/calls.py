@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass, field
 
-from tree_sitter import Node
+from tree_sitter import Node, QueryCursor
 
+from vfiolint.c import cparse
 from vfiolint.c.symbols import Symbols
-from vfiolint.c.syntax import call_name, function_name, walk
+from vfiolint.c.syntax import call_name, function_name
+
+CALLS_QUERY = "(call_expression) @c"
 
 
 @dataclass
@@ -17,24 +21,40 @@ class CallGraph:
     symbols: Symbols
     _callees: dict[int, frozenset[str]] = field(default_factory=dict)
     _sites: dict[str, list[Node]] | None = None
+    _calls: list[tuple[int, int, str]] | None = None
+
+    def _all_calls(self) -> list[tuple[int, int, str]]:
+        """Return every named call of the unit as (start, end, callee), in document order
+        (one query of the whole tree)."""
+        if self._calls is None:
+            found = QueryCursor(cparse.query(CALLS_QUERY)).captures(self.symbols.root)
+            nodes = sorted(found.get("c", []), key=lambda n: (n.start_byte, -n.end_byte))
+            self._sites = {}
+            self._calls = []
+            for n in nodes:
+                callee = call_name(n)
+                if callee is not None:
+                    self._sites.setdefault(callee, []).append(n)
+                    self._calls.append((n.start_byte, n.end_byte, callee))
+        return self._calls
 
     def callees(self, fn: Node) -> frozenset[str]:
         """Return the names a function calls directly."""
         if fn.id not in self._callees:
-            self._callees[fn.id] = frozenset(
-                name for n in walk(fn) if n.type == "call_expression"
-                and (name := call_name(n)) is not None)
+            calls = self._all_calls()
+            k = bisect.bisect_left(calls, (fn.start_byte,))
+            names = set()
+            while k < len(calls) and calls[k][0] < fn.end_byte:
+                if calls[k][1] <= fn.end_byte:
+                    names.add(calls[k][2])
+                k += 1
+            self._callees[fn.id] = frozenset(names)
         return self._callees[fn.id]
 
     def sites(self, name: str) -> list[Node]:
         """Return every call_expression of the unit that calls ``name``."""
-        if self._sites is None:
-            self._sites = {}
-            for n in walk(self.symbols.root):
-                if n.type == "call_expression":
-                    callee = call_name(n)
-                    if callee is not None:
-                        self._sites.setdefault(callee, []).append(n)
+        self._all_calls()
+        assert self._sites is not None
         return self._sites.get(name, [])
 
     def callers(self, fn: Node) -> list[Node]:

@@ -10,8 +10,9 @@ import re
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from tree_sitter import Node, Tree
+from tree_sitter import Node, QueryCursor, Tree
 
+from vfiolint.c import cparse
 from vfiolint.c.calls import CallGraph
 from vfiolint.c.definitions import NO_DEFINITIONS, Definitions
 from vfiolint.c.flow import Flow
@@ -22,6 +23,7 @@ from vfiolint.c.syntax import is_lvalue, text_of, walk
 IDENT_TYPES = frozenset(
     {"identifier", "field_identifier", "type_identifier", "primitive_type", "number_literal"}
 )
+TOKENS_QUERY = "[" + " ".join(f"({kind})" for kind in sorted(IDENT_TYPES)) + "] @t"
 
 
 @dataclass
@@ -69,7 +71,8 @@ class Facts:
         """Return the identifiers, type names and numbers below a node (no comments, strings)."""
         key = node.id
         if key not in self._tokens:
-            self._tokens[key] = frozenset(text_of(n) for n in walk(node) if n.type in IDENT_TYPES)
+            found = QueryCursor(cparse.query(TOKENS_QUERY)).captures(node).get("t", [])
+            self._tokens[key] = frozenset(text_of(n) for n in found)
         return self._tokens[key]
 
     def neighbourhood(self, node: Node, depth: int = 2) -> list[Node]:

@@ -22,8 +22,9 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from tree_sitter import Node
+from tree_sitter import Node, QueryCursor
 
+from vfiolint.c import cparse
 from vfiolint.c.calls import CallGraph
 from vfiolint.c.symbols import Symbols
 from vfiolint.c.syntax import (
@@ -48,6 +49,9 @@ from vfiolint.c.types import CType
 MAX_STEPS = 10  # hops along one trace
 MAX_TRACES = 32  # traces kept per question
 LOOPS = ("for_statement", "while_statement", "do_statement")
+# the nodes that define or read a location (what ``_index`` looks at)
+INDEX_QUERY = ("[(assignment_expression) (init_declarator) (compound_literal_expression) "
+               "(identifier) (field_expression)] @n")
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,7 +177,8 @@ class Flow:
     def _index(self, root: Node) -> _Tables:
         """Index the definitions and uses of every location below a node."""
         tables = _Tables()
-        for node in walk(root):
+        found = QueryCursor(cparse.query(INDEX_QUERY)).captures(root).get("n", [])
+        for node in sorted(found, key=lambda n: (n.start_byte, -n.end_byte)):
             kind = node.type
             if kind == "assignment_expression":
                 left, right = node.child_by_field_name("left"), node.child_by_field_name("right")

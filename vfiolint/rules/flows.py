@@ -57,7 +57,7 @@ from tree_sitter import Node, QueryCursor
 from vfiolint.c import cparse
 from vfiolint.c.flow import Step, Trace, origin_locs
 from vfiolint.c.guards import Guard, condition_atoms
-from vfiolint.c.syntax import call_name, contains, head_row, text_of, unwrap, walk
+from vfiolint.c.syntax import contains, head_row, text_of, unwrap, walk
 from vfiolint.c.types import narrower_than
 from vfiolint.rules.predicates import Captures, Context, custom_predicates, holds
 
@@ -247,8 +247,9 @@ class FlowJudge:
         """Return the barrier nodes of the unit."""
         found = list(self.spec_barriers)
         if self.ctx.log_functions:  # the configuration's own logging functions
-            found += [n for n in walk(self.ctx.facts.root) if n.type == "call_expression"
-                      and call_name(n) in self.ctx.log_functions]
+            found += sorted((n for name in self.ctx.log_functions
+                             for n in self.ctx.facts.calls.sites(name)),
+                            key=lambda n: (n.start_byte, -n.end_byte))
         return found
 
     @cached_property
