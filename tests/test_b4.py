@@ -61,8 +61,25 @@ def test_prep_check_runs_vfiolint_from_b4_config(repo: Path, tmp_path: Path) -> 
     b4(repo, tmp_path, "prep", "-n", "mapping")
     commit(repo, {"hw/vfio/map.c": MMAP_HAZARD}, "vfio: map mmap-able regions")
     out = b4(repo, tmp_path, "prep", "--check")
-    assert "vfiolint check --format checkpatch -" in out
+    assert "vfiolint check --repo . --format checkpatch -" in out
     assert ERROR in out
+
+
+def test_prep_check_reads_each_patch_with_its_whole_file(repo: Path, tmp_path: Path) -> None:
+    # the guard the patch removes is more than three lines above the mapping: the hunk alone
+    # shows neither the mapping nor what it exposes
+    guard = ("    if (info->size & (PAGE_SIZE - 1)) {\n        return NULL;\n    }\n"
+             "    trace_map_bar(fd, info->index);\n    fd_in_use(fd);\n    count_maps();\n"
+             "    note_region(info->index);\n")
+    guarded = MMAP_HAZARD.replace("{\n    if (info->flags", "{\n" + guard + "    if (info->flags")
+    assert guarded != MMAP_HAZARD
+    commit(repo, {"hw/vfio/map.c": guarded}, "vfio: map sub-page-safe regions")
+    (repo / ".b4-config").write_text(readme_block(".b4-config"))
+    b4(repo, tmp_path, "prep", "-n", "unguarded")
+    commit(repo, {"hw/vfio/map.c": guarded.replace(guard.split("    trace")[0], "")},
+           "vfio: map every mmap-able region")
+    out = b4(repo, tmp_path, "prep", "--check")
+    assert "ERROR:VFIO002: region mapped on VFIO_REGION_INFO_FLAG_MMAP" in out
 
 
 def test_am_check_runs_vfiolint_from_git_config_only(repo: Path, tmp_path: Path) -> None:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import jsonschema
+import pytest
 
 from tests.conftest import ROOT, run_cli
 
@@ -149,3 +151,17 @@ def test_a_reader_that_goes_away_is_not_an_error() -> None:
     err = proc.stderr.read().decode()
     assert proc.wait() == 1  # the verdict stands: the corpus introduces hazards
     assert err == ""
+
+
+@pytest.mark.parametrize("args", [("rules",), ("explain", "VFIO002"), ("rules", "--all")])
+def test_a_reader_that_went_away_is_no_error(args: tuple[str, ...]) -> None:
+    # `vfiolint rules | head -1`: the pipe is closed before vfiolint writes
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        proc = subprocess.run([sys.executable, "-m", "vfiolint", *args], stdout=write_end,
+                              stderr=subprocess.PIPE, cwd=ROOT, timeout=60, check=False)
+    finally:
+        os.close(write_end)
+    assert proc.returncode == 0
+    assert proc.stderr == b""

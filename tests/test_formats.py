@@ -174,3 +174,19 @@ def test_sarif_present_findings_are_unchanged_notes_and_the_tool_is_vfiolint(
     assert ("present", "note", "unchanged") in results
     assert ("present", "error", None) in results  # a source file's hazard is blamed
     assert all(level == "note" for status, level, state in results if state == "unchanged")
+
+
+def test_console_prints_path_colon_line_as_is_never_an_emoji(tmp_path: Path) -> None:
+    # rich reads ":100:" and ":1234:" as emoji codes unless told not to
+    body = ("#include <sys/mman.h>\n#include <linux/vfio.h>\n\n"
+            "static void *map_bar(int fd, struct vfio_region_info *info)\n{\n"
+            "    if (info->flags & VFIO_REGION_INFO_FLAG_MMAP) {\n"
+            "        return mmap(NULL, PAGE_ALIGN(info->size), PROT_READ, MAP_SHARED, fd,\n"
+            "                    info->offset);\n    }\n    return NULL;\n}\n")
+    source = tmp_path / "map.c"
+    source.write_text("".join(f"/* line {i} */\n" for i in range(1, 94)) + body)
+    proc = run_cli("check", str(source))
+    assert proc.returncode == 1, proc.stderr
+    out = proc.stdout.decode()
+    assert f"{source}:100: VFIO002 present" in out
+    assert "\N{HUNDRED POINTS SYMBOL}" not in out

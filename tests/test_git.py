@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -35,11 +36,12 @@ PADDING = "".join(f"static int unrelated_{i}(void) {{ return {i}; }}\n" for i in
 
 
 def git(repo: Path, *args: str) -> str:
-    """Run git in the test repository."""
+    """Run git in the test repository (as T, whatever GIT_AUTHOR_* the caller exports)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GIT_AUTHOR_", "GIT_COMMITTER_"))}
     return subprocess.run(
         ["git", "-C", str(repo), "-c", "user.name=T", "-c", "user.email=t@example.org",
          "-c", "commit.gpgsign=false", *args],
-        check=True, capture_output=True, text=True,
+        check=True, capture_output=True, text=True, env=env,
     ).stdout
 
 
@@ -97,6 +99,24 @@ def test_moving_hazardous_code_is_present_not_introduced(repo: Path) -> None:
     line = (NARROW_HEADER + PADDING).count("\n") + 4
     assert found == [("VFIO003", "present", "drivers/pci_vfio.c", line, "pci: reorder stores")]
     assert code == 0
+
+
+def test_lines_added_beside_a_function_leave_its_hazard_unmentioned(repo: Path) -> None:
+    commit(repo, {"drivers/pci_vfio.c": NARROW_HEADER + PADDING + SAFE}, "pci: shrink bar_map")
+    comment = "/*\n * Map a region: offset and size come from VFIO_DEVICE_GET_REGION_INFO.\n */\n"
+    commit(repo, {"drivers/pci_vfio.c": NARROW_HEADER + PADDING + comment + SAFE},
+           "pci: document map_region")
+    after = "\nstatic int unmap_region(struct bar_map *map)\n{\n    map->size = 0;\n    return 0;\n}\n"
+    commit(repo, {"drivers/pci_vfio.c": NARROW_HEADER + PADDING + comment + SAFE + after},
+           "pci: add unmap_region")
+    # the hunks' context lines show map_region, but neither commit changes it
+    assert check(repo, "--git", "HEAD~2..HEAD")[:2] == (0, [])
+    inside = SAFE.replace("    return 0;\n", "    /* done */\n    return 0;\n")
+    commit(repo, {"drivers/pci_vfio.c": NARROW_HEADER + PADDING + comment + inside + after},
+           "pci: note the end of map_region")
+    line = (NARROW_HEADER + PADDING + comment).count("\n") + 3
+    assert check(repo, "--git", "HEAD")[:2] == (0, [
+        ("VFIO003", "present", "drivers/pci_vfio.c", line, "pci: note the end of map_region")])
 
 
 def test_rename_keeps_the_hazard_present_and_merges_are_skipped(repo: Path) -> None:

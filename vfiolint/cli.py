@@ -451,7 +451,13 @@ def main(argv: list[str] | None = None) -> int:
     commands = {"check": _cmd_check, "index": _cmd_index, "rules": _cmd_rules,
                 "explain": _cmd_explain, "bot": _cmd_bot}
     try:
-        return commands[args.command](args)
+        code = commands[args.command](args)
+        sys.stdout.flush()
+        return code
+    except BrokenPipeError:
+        # The reader went away (``vfiolint rules | head``): what it read was right.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_CLEAN
     except UsageError as exc:
         print(f"vfiolint: {exc}", file=sys.stderr)
     except (VfiolintError, InputError) as exc:

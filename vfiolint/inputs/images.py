@@ -41,14 +41,16 @@ class SourceUnit:
 
     ``line_map[row]`` is the 1-based real line of 0-based row ``row`` (None for a synthetic
     line); an empty ``line_map`` means rows are the file's own lines. ``touched`` holds the real
-    lines the change touched in this image; ``definitions`` answers for the rest of the tree.
+    lines the change touched in this image, and ``n + 0.5`` where lines only the other image
+    has sit between lines ``n`` and ``n + 1`` (``touched_lines``); ``definitions`` answers for
+    the rest of the tree.
     """
 
     path: str
     text: bytes
     origin: Origin
     line_map: tuple[int | None, ...] = ()
-    touched: frozenset[int] = frozenset()
+    touched: frozenset[float] = frozenset()
     # The tree around the image, when one is at hand (--git, --staged, --tree, --repo).
     definitions: Definitions = field(default=NO_DEFINITIONS, compare=False)
     # Where the whole text came from: blob | base-commit | head (a patch checked with its
@@ -314,7 +316,7 @@ def hunk_image(hunks: Iterable[Hunk], path: str, side: LineKind) -> SourceUnit:
     """Build the image of a file's hunks on one side (REMOVED: pre-image, ADDED: post-image)."""
     rows: list[str] = []
     line_map: list[int | None] = []
-    touched: set[int] = set()
+    touched: set[float] = set()
     hunks = list(hunks)
     for kept, balanced in _fragments(hunks, side):
         before, after = list(balanced.before), list(balanced.after)
@@ -334,10 +336,13 @@ def hunk_image(hunks: Iterable[Hunk], path: str, side: LineKind) -> SourceUnit:
                       tuple(line_map), frozenset(touched))
 
 
-def touched_lines(hunk: Hunk, side: LineKind) -> set[int]:
-    """Return the lines of one image a hunk changes: its own changes, and the neighbours of
-    the other side's changes (a pure deletion touches the lines around the gap)."""
-    touched: set[int | None] = set()
+def touched_lines(hunk: Hunk, side: LineKind) -> set[float]:
+    """Return where a hunk changes one image: the lines it changes there, and, for lines only
+    the other image has, the gap they leave between two lines of this one: ``n + 0.5`` lies
+    between lines ``n`` and ``n + 1``. A function holds a gap only when the lines on both
+    sides of it are its own, so a comment added above a function, or a function added after
+    another, touches neither."""
+    touched: set[float] = set()
     lines = hunk.lines
 
     def own(line: Line) -> int | None:
@@ -345,12 +350,16 @@ def touched_lines(hunk: Hunk, side: LineKind) -> set[int]:
 
     for i, line in enumerate(lines):
         if line.kind is side:
-            touched.add(own(line))
-        elif line.kind is not LineKind.CONTEXT:
-            for near in (lines[i - 1] if i else None, lines[i + 1] if i + 1 < len(lines) else None):
-                if near is not None and near.kind in (LineKind.CONTEXT, side):
-                    touched.add(own(near))
-    return {x for x in touched if x is not None}
+            if (n := own(line)) is not None:
+                touched.add(n)
+        elif line.kind is not LineKind.CONTEXT:  # a line only the other image has
+            before = next((own(x) for x in reversed(lines[:i]) if x.kind in (LineKind.CONTEXT, side)), None)
+            after = next((own(x) for x in lines[i + 1:] if x.kind in (LineKind.CONTEXT, side)), None)
+            if before is not None:
+                touched.add(before + 0.5)
+            elif after is not None:
+                touched.add(after - 0.5)
+    return touched
 
 
 def hunk_pair(filediff: FileDiff) -> UnitPair:

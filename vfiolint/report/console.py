@@ -101,6 +101,6 @@ def series_summary(findings: list[Finding], patches: dict[tuple[str, int], Patch
 
 def write(report: Report, out: TextIO, color: bool = False) -> None:
     """Print the report, in colour only when asked (a terminal without NO_COLOR)."""
-    console = Console(file=out, soft_wrap=True, no_color=not color, highlight=False,
+    console = Console(file=out, soft_wrap=True, no_color=not color, highlight=False, emoji=False,
                       force_terminal=color)
     render(console, report.findings, report.errors, report.counts, report.patches)
