@@ -165,3 +165,15 @@ def test_a_reader_that_went_away_is_no_error(args: tuple[str, ...]) -> None:
         os.close(write_end)
     assert proc.returncode == 0
     assert proc.stderr == b""
+
+
+def test_the_summary_names_what_was_read_and_nothing_else() -> None:
+    from vfiolint.report import Counts
+
+    assert Counts(inputs=2, patches=3, source_files=1).describe() == \
+        "2 inputs (3 patches, 1 source file)"
+    assert Counts(source_files=14).describe() == "14 source files"  # --tree REV
+    assert Counts(commits=5).describe() == "5 commits"
+    assert Counts(staged=1).describe() == "the staged change"
+    assert Counts(inputs=1, source_files=1).describe() == "1 input (1 source file)"
+    assert Counts().describe() == "0 inputs"

@@ -239,6 +239,21 @@ def test_a_new_commit_rescans_only_the_blobs_it_changed(tree: Path, tmp_path: Pa
     assert names.lookup("m", "REGION") == ("include/bar.h",)
 
 
+def test_vfiolint_index_counts_the_names_of_a_tree_derived_from_a_close_one(
+        tree: Path, tmp_path: Path) -> None:
+    def index(rev: str, cache: str) -> str:
+        proc = run_cli("index", rev, "--repo", str(tree), "--cache-dir", str(tmp_path / cache))
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout.decode().split(", ")[1]  # "N names in S s (…)"
+
+    commit(tree, {"lib/y/more.c": "static int hidden(char c) { return c; }\nint more(void);\n",
+                  "include/extra.h": "#define EXTRA 4\n"}, "more")
+    assert index("HEAD~1", "warm").startswith("9 names")
+    fresh = index("HEAD", "cold")  # every blob scanned
+    assert fresh.startswith("11 names")
+    assert index("HEAD", "warm").split(" in ")[0] == fresh.split(" in ")[0]  # from HEAD~1's map
+
+
 # --- the cache's hazards ------------------------------------------------------------------
 
 

@@ -115,6 +115,9 @@ def test_all_files_checks_every_file_and_blocks_on_a_present_hazard(
     line = (NARROW_HEADER + PADDING).count("\n") + 3
     assert proc.returncode != 0, proc.stdout + proc.stderr
     assert f"drivers/pci_vfio.c:{line}: VFIO003 present" in proc.stdout
+    # a file checked as it is has no commit message: only the comment can waive its finding
+    hint = next(x for x in proc.stdout.splitlines() if "to accept a finding knowingly" in x)
+    assert hint.endswith("write '/* vfiolint: ignore[VFIO003] <reason> */' on or above its line")
     (path / "drivers/pci_vfio.c").write_text((NARROW_HEADER + PADDING + SAFE).replace(
         "    map->offset = info->offset;",
         "    /* vfiolint: ignore[VFIO003] this device's regions sit below 4 GiB */\n"
@@ -174,3 +177,6 @@ def test_pushing_a_first_commit_is_checked(tmp_path: Path,
                           capture_output=True, text=True, timeout=900, check=False)
     assert proc.returncode != 0, proc.stdout + proc.stderr
     assert "VFIO003 introduced" in proc.stdout + proc.stderr
+    # the heading names the branch, not the rev-list expression behind it
+    assert "refs/heads/main (first push: from its root): " in proc.stdout + proc.stderr
+    assert "^@" not in proc.stdout + proc.stderr

@@ -225,7 +225,8 @@ def _cmd_check(args: argparse.Namespace) -> int:
                       message=message, memory_limit=args.memory_limit, tree=args.tree,
                       patches_repo=args.repo if given_repo and args.inputs and not args.tree
                       else None, base=args.base, cache_dir=args.cache_dir,
-                      no_cache=args.no_cache, index=not args.no_index)
+                      no_cache=args.no_cache, index=not args.no_index,
+                      git_label=getattr(args, "git_label", None))
     outcome = run_check(request, rules, config)
     outcome.errors = [(name, one_line(message)) for name, message in outcome.errors]
     for _, message in outcome.errors:
@@ -267,6 +268,7 @@ def _pre_commit(args: argparse.Namespace) -> str:
         git.require_repository(args.repo)
         remote = os.environ.get("PRE_COMMIT_REMOTE_NAME")
         args.git, args.inputs = git.first_push_range(args.repo, to_ref or local, remote), []
+        args.git_label = f"{to_ref or local} (first push: from its root)"
         return ""
     args.staged = True
     if args.commit_msg:
@@ -292,12 +294,16 @@ def _how_to_go_on(findings: list[Finding]) -> None:
     """End a refusal with how to accept a finding knowingly and where its rule is explained."""
     from vfiolint.report import problems
 
-    ids = sorted({f.rule for f, blamed in problems(findings) if blamed})
+    blamed = [f for f, is_blamed in problems(findings) if is_blamed]
+    ids = sorted({f.rule for f in blamed})
     rule = ids[0] if len(ids) == 1 else "ID"
-    print(f"vfiolint: to accept a finding knowingly, write '/* vfiolint: ignore[{rule}] "
-          f"<reason> */' on or above its line, or a 'Vfiolint-Waive: {rule} <reason>' trailer "
-          "in the commit message (the vfiolint-commit-msg hook reads it at commit time)",
-          file=sys.stderr)
+    ways = f"'/* vfiolint: ignore[{rule}] <reason> */' on or above its line"
+    if any(f.patch is not None for f in blamed):  # a change: its commit message may waive
+        ways += (f", or a 'Vfiolint-Waive: {rule} <reason>' trailer in the commit message (the "
+                 "vfiolint-commit-msg hook reads it at commit time")
+        ways += "; a file checked as it is takes only the comment)" if any(
+            f.patch is None for f in blamed) else ")"
+    print(f"vfiolint: to accept a finding knowingly, write {ways}", file=sys.stderr)
     print("vfiolint: why it is a hazard and what to write instead: "
           + ", ".join(f"vfiolint explain {i}" for i in ids), file=sys.stderr)
 

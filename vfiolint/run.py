@@ -52,7 +52,7 @@ class Outcome:
     mailed: int = 0  # patches found in those inputs
     sources: int = 0  # C files among those inputs
     commits: int = 0  # commits of a --git range
-    staged: int = 0  # 1 when the staged change was read
+    staged: int = 0  # 1 when a staged change was read
     recognised: set[str] = field(default_factory=set)  # inputs holding a patch, mail or C
     patches: dict[tuple[str, int], Patch] = field(default_factory=dict)
     coverage: list[Coverage] = field(default_factory=list)
@@ -318,11 +318,12 @@ class Staged:
         from vfiolint.inputs import git
 
         git.require_repository(self.repo)
-        outcome = Outcome(keep_hunks=task.keep_hunks, staged=1)
+        outcome = Outcome(keep_hunks=task.keep_hunks)
         context = task.context(jobs)
         try:
             staged = git.staged_patch(self.repo, "staged", context, self.message)
-            if staged is not None:
+            if staged is not None:  # nothing staged: the summary does not speak of it
+                outcome.staged = 1
                 outcome.remember(staged.patch)
                 outcome.findings += _git_findings(staged, rules, config, outcome)
         finally:
@@ -336,6 +337,7 @@ class CommitRange:
 
     repo: Path
     range: str
+    label: str | None = None  # what the report calls the range (default: the range itself)
 
     def outcome(self, rules: list[Rule], config: Config, task: Task, jobs: int) -> Outcome:
         """Analyse each commit; one failing commit is one error."""
@@ -346,7 +348,7 @@ class CommitRange:
         outcome = Outcome(keep_hunks=task.keep_hunks)
         total = git.count_range(self.repo, self.range)
         progress = _progress(total)
-        logged = ((item, index, self.range, task)
+        logged = ((item, index, self.label or self.range, task)
                   for index, item in enumerate(git.log_range(self.repo, self.range)))
         context = task.context(jobs)
         with progress or nullcontext():
@@ -624,6 +626,7 @@ class Request:
     cache_dir: Path | None = None  # None: $XDG_CACHE_HOME/vfiolint
     no_cache: bool = False
     index: bool = True
+    git_label: str | None = None  # what the report calls the --git range
 
     def sources(self) -> list[tuple[str, Source]]:
         """Return the sources to read, each with the name its failure is reported under."""
@@ -633,7 +636,8 @@ class Request:
         if self.staged:
             out.append(("staged", Staged(self.repo, self.message)))
         elif self.git:
-            out.append((self.git, CommitRange(self.repo, self.git)))
+            out.append((self.git_label or self.git,
+                        CommitRange(self.repo, self.git, self.git_label)))
         if self.inputs:
             out.append(("", Inputs(self.inputs)))
         return out
@@ -727,7 +731,7 @@ def build_index(repo: Path, revision: str, cache_dir: Path | None, jobs: int) ->
 
     from vfiolint import parallel
     from vfiolint.c.cache import Cache, default_root
-    from vfiolint.c.index import C_FILES, NameMap, Repository, TreeSpec
+    from vfiolint.c.index import C_FILES, Repository, TreeSpec
 
     start = time.perf_counter()
     cache = Cache.open(cache_dir or default_root())
@@ -736,7 +740,7 @@ def build_index(repo: Path, revision: str, cache_dir: Path | None, jobs: int) ->
         tree = index.tree_id(revision)
         view = index.view(TreeSpec(tree))
         names = index.names(view)
-        count = names.table.count(b"\n") - 1 if isinstance(names, NameMap) else 0
+        count = names.count()
         files = sum(1 for p in view.files if p.endswith(C_FILES))
     finally:
         index.close()

@@ -129,6 +129,17 @@ class NameMap:
                 return tuple(self.paths[int(i)] for i in table[tab + 1:end].split(b","))
         return ()
 
+    def entries(self) -> Iterator[tuple[str, tuple[str, ...]]]:
+        """Yield each exported ``kind:name`` with the files that define it."""
+        for line in self.table.decode("utf-8", "surrogateescape").splitlines():
+            key, _, where = line.partition("\t")
+            if key:
+                yield key, tuple(self.paths[int(i)] for i in where.split(","))
+
+    def count(self) -> int:
+        """Return how many exported names the tree defines."""
+        return self.table.count(b"\n") - 1
+
     def to_plain(self) -> tuple[object, ...]:
         """Return the map for the cache."""
         return (self.paths, self.table)
@@ -155,6 +166,20 @@ class DeltaMap:
         """Return the files that define an exported name."""
         kept = tuple(p for p in self.base.lookup(kind, name) if p not in self.changed)
         return kept + self.added.get(f"{kind}:{name}", ())
+
+    def entries(self) -> Iterator[tuple[str, tuple[str, ...]]]:
+        """Yield each exported ``kind:name`` with the files that define it."""
+        seen = set()
+        for key, where in self.base.entries():
+            kept = tuple(p for p in where if p not in self.changed) + self.added.get(key, ())
+            seen.add(key)
+            if kept:
+                yield key, kept
+        yield from ((k, v) for k, v in self.added.items() if k not in seen)
+
+    def count(self) -> int:
+        """Return how many exported names the tree defines."""
+        return sum(1 for _ in self.entries())
 
 
 def _delta(base: NameMap | DeltaMap, changes: dict[str, Iterable[tuple[str, str]] | None]

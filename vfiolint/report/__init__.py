@@ -41,8 +41,12 @@ class Counts:
         found = ", ".join(plural(n, word) for n, word in (
             (self.patches, "patch"), (self.source_files, "source file")) if n)
         parts = []
-        if self.inputs or not (self.commits or self.staged):
+        if self.inputs:
             parts.append(plural(self.inputs, "input") + (f" ({found})" if found else ""))
+        elif found:  # files of a revision (--tree): no input was named
+            parts.append(found)
+        elif not (self.commits or self.staged):
+            parts.append(plural(self.inputs, "input"))
         if self.commits:
             parts.append(plural(self.commits, "commit"))
         if self.staged:
