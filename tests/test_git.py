@@ -101,6 +101,33 @@ def test_moving_hazardous_code_is_present_not_introduced(repo: Path) -> None:
     assert code == 0
 
 
+IOPORT = """\
+#include <unistd.h>
+
+struct intr { int vfio_dev_fd; };
+
+static int ioport_read(struct intr *intr, void *data, size_t len, off_t offset)
+{
+	if (pread64(intr->vfio_dev_fd, data, len, offset) <= 0)
+		return -1;
+	return 0;
+}
+"""
+
+
+def test_a_rewritten_hazardous_line_is_present_not_fixed_and_introduced(repo: Path) -> None:
+    # DPDK d61138d4f0e2: the descriptor is now read through a local; the count is still
+    # tested only for an error
+    commit(repo, {"drivers/ioport.c": IOPORT}, "pci: add ioport read")
+    rewritten = IOPORT.replace(
+        "{\n\tif (pread64(intr->vfio_dev_fd,",
+        "{\n\tint vfio_dev_fd = intr->vfio_dev_fd;\n\n\tif (pread64(vfio_dev_fd,")
+    assert rewritten != IOPORT
+    commit(repo, {"drivers/ioport.c": rewritten}, "pci: read the fd once")
+    assert check(repo, "--git", "HEAD")[:2] == (0, [
+        ("VFIO013", "present", "drivers/ioport.c", 9, "pci: read the fd once")])
+
+
 def test_lines_added_beside_a_function_leave_its_hazard_unmentioned(repo: Path) -> None:
     commit(repo, {"drivers/pci_vfio.c": NARROW_HEADER + PADDING + SAFE}, "pci: shrink bar_map")
     comment = "/*\n * Map a region: offset and size come from VFIO_DEVICE_GET_REGION_INFO.\n */\n"

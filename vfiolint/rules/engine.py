@@ -8,6 +8,7 @@ Status never comes from filtering by changed lines: a match in the post-image on
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
@@ -329,20 +330,40 @@ def compare(pair: UnitPair, rules: list[Rule], input_name: str, patch: PatchRef 
     for m in post:
         after[_key(m, pair.path)].append(m)
     findings: list[Finding] = []
+    gone: defaultdict[tuple[str, str | None, str], list[Match]] = defaultdict(list)
+    came: list[tuple[str, Match]] = []
     for key in sorted(set(before) | set(after)):
         old, new = before.get(key, []), after.get(key, [])
         both = min(len(old), len(new))
-        for m_old, m_new in zip(old[:both], new[:both], strict=True):
-            assert pair.pre is not None and pair.post is not None
-            if m_new.rule.absence_of_guard and m_new.partial:
-                continue  # the guard may sit in the part of the function the hunks do not show
-            if m_new.touched(pair.post) or m_old.touched(pair.pre):
-                findings.append(_finding(m_new, Status.PRESENT, pair.path, input_name, patch, key))
-        findings += [_finding(m, Status.INTRODUCED, pair.path, input_name, patch, key)
-                     for m in new[both:]]
-        findings += [_finding(m, Status.FIXED, pair.path, input_name, patch, key)
-                     for m in old[both:]]
+        findings += _kept(zip(old[:both], new[:both], strict=True), pair, input_name, patch,
+                          key)
+        came += [(key, m) for m in new[both:]]
+        for m in old[both:]:
+            gone[(m.rule.id, m.function, m.message)].append(m)
+    # A hazard whose code was rewritten (``intr_handle->vfio_dev_fd`` became ``vfio_dev_fd``)
+    # is the same hazard: what is left pairs up by rule, function and message, in order.
+    for key, m in came:
+        same = gone.get((m.rule.id, m.function, m.message))
+        if same:
+            findings += _kept([(same.pop(0), m)], pair, input_name, patch, key)
+        else:
+            findings.append(_finding(m, Status.INTRODUCED, pair.path, input_name, patch, key))
+    findings += [_finding(m, Status.FIXED, pair.path, input_name, patch)
+                 for left in gone.values() for m in left]
     return findings, coverage
+
+
+def _kept(pairs: Iterable[tuple[Match, Match]], pair: UnitPair, input_name: str,
+          patch: PatchRef | None, key: str) -> list[Finding]:
+    """Report the hazards both images hold, where the change touched them: present."""
+    out = []
+    for m_old, m_new in pairs:
+        assert pair.pre is not None and pair.post is not None
+        if m_new.rule.absence_of_guard and m_new.partial:
+            continue  # the guard may sit in the part of the function the hunks do not show
+        if m_new.touched(pair.post) or m_old.touched(pair.pre):
+            out.append(_finding(m_new, Status.PRESENT, pair.path, input_name, patch, key))
+    return out
 
 
 def check_source(unit: SourceUnit, rules: list[Rule], input_name: str,
