@@ -57,15 +57,34 @@ def run(args: argparse.Namespace) -> int:
             how = [str(patch), *(["--repo", args.repo] if args.way == "mail-repo" else [])]
         proc = subprocess.run([*base, "check", *how, "--jobs", "1", "--format", "json",
                                *args.extra], capture_output=True, text=True, check=False)
-        if proc.returncode not in (0, 1):
-            errors[commit] = proc.stderr.strip()
         doc = json.loads(proc.stdout or '{"findings": []}')
+        reported = [f"{name}: {message}" for name, message in
+                    ((e.get("input", ""), e.get("message", "")) for e in doc.get("errors", []))]
+        if proc.returncode not in (0, 1) or reported or proc.stderr.strip():
+            errors[commit] = "\n".join([*reported, proc.stderr.strip()]).strip()
         result[commit] = [[f["rule"], f["status"], f["path"], f["line"], f["function"],
                            f["message"]] for f in doc["findings"]]
         print(f"\r{n}/{len(listed)}", end="", file=sys.stderr, flush=True)
     print(file=sys.stderr)
-    Path(args.out).write_text(json.dumps({"commits": result, "errors": errors}, indent=1))
+    version = subprocess.run([*base, "--version"], capture_output=True, text=True,
+                             check=False).stdout.strip()
+    Path(args.out).write_text(json.dumps({"vfiolint": version, "source": _source_state(),
+                                          "args": args.extra, "way": args.way,
+                                          "commits": result, "errors": errors}, indent=1))
+    if errors:
+        print(f"{len(errors)} commit(s) with errors: see 'errors' in {args.out}", file=sys.stderr)
     return 0
+
+
+def _source_state() -> str:
+    """Name the vfiolint code measured: this checkout's commit, and whether it was edited (a
+    long run over an editable install should measure a snapshot, never a work tree in flux)."""
+    root = Path(__file__).resolve().parent.parent
+    head = subprocess.run(["git", "-C", str(root), "rev-parse", "--short=12", "HEAD"],
+                          capture_output=True, text=True, check=False).stdout.strip()
+    dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--", "vfiolint",
+                            "rules"], capture_output=True, text=True, check=False).stdout.strip()
+    return f"{head or 'unknown'}{' (modified)' if dirty else ''}"
 
 
 def diff(args: argparse.Namespace) -> int:
