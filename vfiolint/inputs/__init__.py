@@ -8,6 +8,7 @@ import re
 import stat
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from pathlib import Path
 from typing import BinaryIO
 
@@ -97,6 +98,7 @@ def expand(names: list[str]) -> list[Entry]:
     return out
 
 
+@lru_cache(maxsize=8)  # an input with no patch is asked twice: when read, and when judged
 def looks_like_mail(text: str) -> bool:
     """Tell whether text is a message or an archive page, even one without a diff."""
     lines = text.splitlines()

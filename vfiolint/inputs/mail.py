@@ -332,6 +332,8 @@ def patches_of_message(env: Envelope, input_name: str) -> Iterator[Patch]:
     """Yield every patch found in a message's bodies, at every quote depth."""
     prefixes, revision, inferred, counter, expected = parse_subject(env.subject)
     for body in env.bodies:
+        if "@@" not in body and "diff --git" not in body:
+            continue  # no hunk and no git file header: a C file, a discussion, a cover letter
         for depth, lines in sorted(quote_layers(body).items()):
             sections = diff.repair(lines)
             base = base_commit(lines) if depth == 0 and "base-commit:" in body else None
