@@ -176,6 +176,29 @@ def test_tree_takes_pathspecs_like_git_grep(history: tuple[Path, list[str]]) -> 
     assert found == [("VFIO003", "present", "include/vfio_ext.h", 2)]
 
 
+def test_tree_spread_over_workers_reports_what_one_process_reports(tmp_path: Path) -> None:
+    repo = tmp_path / "many"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    files = {f"lib/f{i:02}.c": f"int f{i}(void) {{ return {i}; }}\n" for i in range(40)}
+    files.update({"include/bar.h": NARROW_H, "drivers/pci.c": PCI_C.replace(STORE, HAZARD)})
+    for name, text in files.items():
+        (repo / name).parent.mkdir(parents=True, exist_ok=True)
+        (repo / name).write_text(text)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "many files")
+    cache = str(tmp_path / "cache")
+    one = run_cli("check", "--format", "json", "--repo", str(repo), "--tree", "HEAD",
+                  "--jobs", "1", "--cache-dir", cache)
+    two = run_cli("check", "--format", "json", "--repo", str(repo), "--tree", "HEAD",
+                  "--jobs", "2", "--cache-dir", cache)
+    assert one.returncode == two.returncode == 1, two.stderr
+    assert one.stdout == two.stdout
+    doc = json.loads(two.stdout)
+    assert doc["counts"]["source_files"] == 42
+    assert [f["path"] for f in doc["findings"]] == ["drivers/pci.c"]
+
+
 HEADER_ONLY_BASE = {"include/bar.h": NARROW_H, "drivers/pci.c": PCI_C}
 
 

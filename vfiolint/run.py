@@ -557,40 +557,90 @@ class TreeRevision:
     pathspecs: tuple[str, ...] = ()
 
     def outcome(self, rules: list[Rule], config: Config, task: Task, jobs: int) -> Outcome:
-        """Analyse every selected file of the revision with the revision's tree."""
-        from vfiolint.c.index import TreeSpec
+        """Analyse every selected file of the revision with the revision's tree, spread over
+        worker processes like the commits of a range (each worker opens the tree's index
+        once)."""
+        from vfiolint import parallel
         from vfiolint.inputs import git
-        from vfiolint.inputs.images import file_unit
-        from vfiolint.rules.engine import check_source
 
         git.require_repository(self.repo)
         outcome = Outcome(keep_hunks=task.keep_hunks)
         files = git.tree_files(self.repo, self.revision, self.pathspecs)
+        spread = jobs > 1 and len(files) >= MIN_PARALLEL and parallel.available()
+        if spread:
+            task = task.probed()  # the cache is opened (and a problem with it said) once
         context = task.context(jobs)
         try:
-            repo = context.repository(self.repo)
-            tree = context.tree(repo, TreeSpec(repo.tree_id(self.revision)))
-            paths = list(files)
-            for start in range(0, len(paths), 256):
-                part = paths[start:start + 256]
-                for path, text in zip(part, repo.read([files[p] for p in part]), strict=True):
-                    outcome.sources += 1
-                    name = f"{self.revision}:{path}"
-                    if text is None:
-                        outcome.errors.append((name, f"{name}: cannot read the blob"))
-                        continue
-                    try:
-                        with deadline(task.timeout, name):
-                            found, cov = check_source(file_unit(path, text, tree), rules,
-                                                      name, config.for_files())
-                    except Exception as exc:  # one failing file is one error
-                        outcome.errors.append((name, _failure(name, exc, task.debug)))
-                        continue
-                    outcome.findings += found
-                    outcome.coverage.append(Coverage(name, None, (cov,)))
+            tree_id = context.repository(self.repo).tree_id(self.revision)
+            if spread:
+                workers = min(jobs, len(files))
+                work = ((self.revision, tree_id, path, oid, task) for path, oid in files.items())
+                setup = parallel.WorkerSetup(tuple(rules), config, self.repo,
+                                             memory_budget(task.memory, workers))
+                parts: Iterable[Outcome] = parallel.ordered_map(
+                    _tree_file_in_worker, work, workers, setup, _lost_tree_file)
+            else:
+                parts = (tree_file_outcome(context, self.repo, (self.revision, tree_id, path,
+                                                                oid, task), rules, config)
+                         for path, oid in files.items())
+            for part in parts:
+                outcome.merge(part)
         finally:
             context.close()
         return outcome
+
+
+TreeFileWork = tuple[str, str, str, str, "Task"]  # revision, its tree, path, blob, task
+_TREES: dict[tuple[int, str], object] = {}  # the Tree each context opened, by tree id
+
+
+def tree_file_outcome(context: Context, repo_path: Path, work: TreeFileWork,
+                      rules: list[Rule], config: Config) -> Outcome:
+    """Analyse one file of a revision as a source file judged with the revision's tree."""
+    from vfiolint.c.index import TreeSpec
+    from vfiolint.inputs.images import Tree, file_unit
+    from vfiolint.rules.engine import check_source
+
+    revision, tree_id, path, oid, task = work
+    outcome = Outcome(keep_hunks=task.keep_hunks, sources=1)
+    name = f"{revision}:{path}"
+    try:
+        repo = context.repository(repo_path)
+        key = (id(context), tree_id)
+        tree = _TREES.get(key)
+        if not isinstance(tree, Tree):
+            _TREES.clear()  # one revision at a time
+            tree = _TREES[key] = context.tree(repo, TreeSpec(tree_id))
+        text = repo.read([oid])[0]
+        if text is None:
+            outcome.errors.append((name, f"{name}: cannot read the blob"))
+            return outcome
+        with deadline(task.timeout, name):
+            found, cov = check_source(file_unit(path, text, tree), rules, name,
+                                      config.for_files())
+    except Exception as exc:  # one failing file is one error
+        outcome.errors.append((name, _failure(name, exc, task.debug)))
+        return outcome
+    outcome.findings += found
+    outcome.coverage.append(Coverage(name, None, (cov,)))
+    return outcome
+
+
+def _tree_file_in_worker(work: TreeFileWork) -> Outcome:
+    """Worker entry point for one file of a revision."""
+    from vfiolint import parallel
+
+    here = parallel.state()
+    assert here.setup.repo is not None
+    return tree_file_outcome(here.context(work[4]), here.setup.repo, work,
+                             list(here.setup.rules), here.setup.config)
+
+
+def _lost_tree_file(work: TreeFileWork, message: str) -> Outcome:
+    """Make the error of a file whose worker process died."""
+    name = f"{work[0]}:{work[2]}"
+    return Outcome(keep_hunks=work[4].keep_hunks, sources=1,
+                   errors=[(name, f"{name}: {message}")])
 
 
 def _is_dir(name: str) -> bool:

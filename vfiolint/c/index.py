@@ -205,7 +205,7 @@ class TreeView:
     _include_path: IncludePath | None = None
     _names: NameMap | DeltaMap | None = None
     closures: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    visible: dict[str, dict[str, str]] = field(default_factory=dict)
+    visible: dict[str, tuple[tuple[str, frozenset[str]], ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -548,19 +548,19 @@ class Repository(Blobs):
             return frozenset()
         return self._outlines([oid])[oid].defined
 
-    def visible(self, view: TreeView, near: str) -> dict[str, str]:
-        """Return, for every ``kind:name`` the files included by ``near`` define, the nearest
-        of those files (``included`` order)."""
-        found = view.visible.get(near)
-        if found is None:
-            found = {}
+    def nearest_definer(self, view: TreeView, near: str, keys: Iterable[str]) -> str | None:
+        """Return the nearest file ``near`` includes (``included`` order) that defines one of
+        the ``kind:name`` keys, or None. Each included file's names are a set asked in turn:
+        building one table of every name a file can see cost more than the questions."""
+        seen = view.visible.get(near)
+        if seen is None:
             included = self.included(view, near)
             outlines = self._outlines(view.files[p] for p in included)
-            for path in included:
-                for key in outlines[view.files[path]].defined:
-                    found.setdefault(key, path)
-            view.visible[near] = found
-        return found
+            seen = view.visible[near] = tuple((p, outlines[view.files[p]].defined)
+                                              for p in included)
+        wanted = tuple(keys)
+        return next((path for path, defined in seen if any(k in defined for k in wanted)),
+                    None)
 
     # --- name maps ---
 

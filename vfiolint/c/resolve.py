@@ -151,17 +151,14 @@ class TreeDefinitions:
             found = self._in_file(view, path, name, pick)
             if found:
                 return decide(found)
-        visible = self.repo.visible(view, path)
-        nearest = [visible[k] for k in keys if k in visible]
-        if nearest:
-            included = self.repo.included(view, path)
-            header = min(nearest, key=included.index)
+        header = self.repo.nearest_definer(view, path, keys)
+        if header is not None:
             found = self._in_file(view, header, name, pick)
             if found:
                 return decide(found)
         names = self.repo.names(view)
         places = dict.fromkeys(p for k in kinds for p in names.lookup(k, name)
-                               if p != path and not any(key in visible for key in keys))
+                               if p != path and header is None)
         found = [d for p in places for d in self._in_file(view, p, name, pick)
                  if not (isinstance(d, FunctionDef) and d.static and not p.endswith(".h"))]
         return decide(found)
