@@ -24,6 +24,7 @@ from aiosmtpd.smtp import Envelope, Session
 
 from tests import botmail
 from tests.conftest import ROOT
+from tests.test_trees import NARROW_H, PCI_C
 from vfiolint.bot.archive import write_epoch
 from vfiolint.bot.check import as_mbox
 
@@ -627,26 +628,7 @@ def test_encoded_names_and_subjects_survive_into_the_reply(tmp_path: Path) -> No
 
 
 # -- a configured tree: the series is read with the repository, as check --repo reads it
-
-TREE_H = """\
-#include <stdint.h>
-
-struct bar_map {
-    uint32_t offset;
-    uint64_t size;
-};
-"""
-TREE_C = """\
-#include <sys/mman.h>
-#include <linux/vfio.h>
-#include <bar.h>
-
-static int map_bar(int fd, struct vfio_region_info *info, struct bar_map *map)
-{
-    map->size = info->size;
-    return 0;
-}
-"""
+# (the header and driver of tests/test_trees.py)
 
 
 def _git(repo: Path, *args: str) -> str:
@@ -664,12 +646,12 @@ def _tree_series(tmp_path: Path) -> tuple[Path, list[bytes]]:
     (repo / "include").mkdir(parents=True)
     (repo / "drivers").mkdir()
     _git(repo, "init", "-q", "-b", "main")
-    (repo / "include/bar.h").write_text(TREE_H)
-    (repo / "drivers/pci.c").write_text(TREE_C)
+    (repo / "include/bar.h").write_text(NARROW_H)
+    (repo / "drivers/pci.c").write_text(PCI_C)
     _git(repo, "add", "-A")
     _git(repo, "commit", "-q", "-m", "base")
     _git(repo, "checkout", "-q", "-b", "side")
-    step1 = TREE_C + "\nint probe(void)\n{\n    return 0;\n}\n"
+    step1 = PCI_C + "\nint probe(void)\n{\n    return 0;\n}\n"
     (repo / "drivers/pci.c").write_text(step1)
     _git(repo, "commit", "-q", "-am", "pci: add probe")
     (repo / "drivers/pci.c").write_text(step1.replace(

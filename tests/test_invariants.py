@@ -54,7 +54,6 @@ def test_the_content_cache_changes_no_finding(rules: list) -> None:  # type: ign
 
     documents = sorted(p for p in (ROOT / "corpus").rglob("*") if p.suffix in {".patch", ".txt"})
     engine._cached_match.cache_clear()
-    engine.keywords_in.cache_clear()
     engine._presence_memo.cache_clear()
     cold = [findings_of(str(p), p.read_bytes(), rules) for p in documents]
     warm = [findings_of(str(p), p.read_bytes(), rules) for p in documents]  # every image cached

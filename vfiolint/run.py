@@ -591,14 +591,13 @@ class TreeRevision:
 
 
 TreeFileWork = tuple[str, str, str, str, "Task"]  # revision, its tree, path, blob, task
-_TREES: dict[tuple[int, str], object] = {}  # the Tree each context opened, by tree id
 
 
 def tree_file_outcome(context: Context, repo_path: Path, work: TreeFileWork,
                       rules: list[Rule], config: Config) -> Outcome:
     """Analyse one file of a revision as a source file judged with the revision's tree."""
     from vfiolint.c.index import TreeSpec
-    from vfiolint.inputs.images import Tree, file_unit
+    from vfiolint.inputs.images import file_unit
     from vfiolint.rules.engine import check_source
 
     revision, tree_id, path, oid, task = work
@@ -606,11 +605,7 @@ def tree_file_outcome(context: Context, repo_path: Path, work: TreeFileWork,
     name = f"{revision}:{path}"
     try:
         repo = context.repository(repo_path)
-        key = (id(context), tree_id)
-        tree = _TREES.get(key)
-        if not isinstance(tree, Tree):
-            _TREES.clear()  # one revision at a time
-            tree = _TREES[key] = context.tree(repo, TreeSpec(tree_id))
+        tree = context.tree(repo, TreeSpec(tree_id))
         text = repo.read([oid])[0]
         if text is None:
             outcome.errors.append((name, f"{name}: cannot read the blob"))

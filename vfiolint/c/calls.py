@@ -5,13 +5,11 @@ from __future__ import annotations
 import bisect
 from dataclasses import dataclass, field
 
-from tree_sitter import Node, QueryCursor
+from tree_sitter import Node
 
 from vfiolint.c import cparse
 from vfiolint.c.symbols import Symbols
 from vfiolint.c.syntax import call_name, function_name
-
-CALLS_QUERY = "(call_expression) @c"
 
 
 @dataclass
@@ -27,8 +25,7 @@ class CallGraph:
         """Return every named call of the unit as (start, end, callee), in document order
         (one query of the whole tree)."""
         if self._calls is None:
-            found = QueryCursor(cparse.query(CALLS_QUERY)).captures(self.symbols.root)
-            nodes = sorted(found.get("c", []), key=lambda n: (n.start_byte, -n.end_byte))
+            nodes = cparse.nodes_of(self.symbols.root, ("call_expression",))
             self._sites = {}
             self._calls = []
             for n in nodes:

@@ -6,7 +6,7 @@ Rows and columns are 0-based here, as tree-sitter gives them; everything outside
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from functools import cache
 
 import tree_sitter
@@ -29,6 +29,19 @@ def parser() -> tree_sitter.Parser:
 def query(text: str) -> tree_sitter.Query:
     """Compile a query once per text (raises tree_sitter.QueryError)."""
     return tree_sitter.Query(language(), text)
+
+
+def nodes_of(root: tree_sitter.Node, kinds: Iterable[str]) -> list[tree_sitter.Node]:
+    """Return the nodes of some kinds at or below ``root``, in document order (parents before
+    their children): one query, walked by tree-sitter rather than node by node in Python."""
+    found = tree_sitter.QueryCursor(_kinds_query(tuple(sorted(kinds)))).captures(root)
+    return sorted(found.get("n", []), key=lambda n: (n.start_byte, -n.end_byte))
+
+
+@cache
+def _kinds_query(kinds: tuple[str, ...]) -> tree_sitter.Query:
+    """Compile the query that captures every node of some kinds."""
+    return query("[" + " ".join(f"({kind})" for kind in kinds) + "] @n")
 
 
 def parse(source: bytes) -> tree_sitter.Tree:

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from tree_sitter import Node, QueryCursor, Tree
+from tree_sitter import Node, Tree
 
 from vfiolint.c import cparse
 from vfiolint.c.calls import CallGraph
@@ -23,7 +23,6 @@ from vfiolint.c.syntax import is_lvalue, text_of, walk
 IDENT_TYPES = frozenset(
     {"identifier", "field_identifier", "type_identifier", "primitive_type", "number_literal"}
 )
-TOKENS_QUERY = "[" + " ".join(f"({kind})" for kind in sorted(IDENT_TYPES)) + "] @t"
 
 
 @dataclass
@@ -71,8 +70,7 @@ class Facts:
         """Return the identifiers, type names and numbers below a node (no comments, strings)."""
         key = node.id
         if key not in self._tokens:
-            found = QueryCursor(cparse.query(TOKENS_QUERY)).captures(node).get("t", [])
-            self._tokens[key] = frozenset(text_of(n) for n in found)
+            self._tokens[key] = frozenset(text_of(n) for n in cparse.nodes_of(node, IDENT_TYPES))
         return self._tokens[key]
 
     def neighbourhood(self, node: Node, depth: int = 2) -> list[Node]:

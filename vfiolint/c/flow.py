@@ -22,7 +22,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from tree_sitter import Node, QueryCursor
+from tree_sitter import Node
 
 from vfiolint.c import cparse
 from vfiolint.c.calls import CallGraph
@@ -50,8 +50,8 @@ MAX_STEPS = 10  # hops along one trace
 MAX_TRACES = 32  # traces kept per question
 LOOPS = ("for_statement", "while_statement", "do_statement")
 # the nodes that define or read a location (what ``_index`` looks at)
-INDEX_QUERY = ("[(assignment_expression) (init_declarator) (compound_literal_expression) "
-               "(identifier) (field_expression)] @n")
+INDEXED = ("assignment_expression", "init_declarator", "compound_literal_expression",
+           "identifier", "field_expression")
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,8 +177,7 @@ class Flow:
     def _index(self, root: Node) -> _Tables:
         """Index the definitions and uses of every location below a node."""
         tables = _Tables()
-        found = QueryCursor(cparse.query(INDEX_QUERY)).captures(root).get("n", [])
-        for node in sorted(found, key=lambda n: (n.start_byte, -n.end_byte)):
+        for node in cparse.nodes_of(root, INDEXED):
             kind = node.type
             if kind == "assignment_expression":
                 left, right = node.child_by_field_name("left"), node.child_by_field_name("right")

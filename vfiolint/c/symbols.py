@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from tree_sitter import Node, QueryCursor, Tree
+from tree_sitter import Node, Tree
 
 from vfiolint.c import cparse
 from vfiolint.c.definitions import (
@@ -41,7 +41,6 @@ MAX_TYPEDEF_DEPTH = 6
 CATALOGUED = ("function_definition", "declaration", "type_definition", "struct_specifier",
               "union_specifier")
 FUNCTION = frozenset({"function_definition"})
-CATALOGUE_QUERY = "[" + " ".join(f"({kind})" for kind in CATALOGUED) + "] @n"
 T = TypeVar("T")
 DEFINE_RE = re.compile(rb"^[ \t]*#[ \t]*define[ \t]+([A-Za-z_]\w*)(\([^)]*\))?[ \t]*(.*)$")
 
@@ -108,8 +107,7 @@ class Symbols:
         order; one walk of the tree collects them all."""
         if self._kinds is None:
             kinds: dict[str, list[Node]] = {k: [] for k in CATALOGUED}
-            found = QueryCursor(cparse.query(CATALOGUE_QUERY)).captures(self.root).get("n", [])
-            for n in sorted(found, key=lambda n: (n.start_byte, -n.end_byte)):
+            for n in cparse.nodes_of(self.root, CATALOGUED):
                 kinds[n.type].append(n)
             self._kinds = kinds
         return self._kinds[kind]

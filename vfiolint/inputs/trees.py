@@ -39,6 +39,7 @@ if TYPE_CHECKING:  # the index is imported when a tree is first needed: most run
     from vfiolint.c.index import Repository, TreeSpec
 
 log = logging.getLogger(__name__)
+TREES_KEPT = 8  # the trees a context keeps: a commit's two sides, a revision's files
 
 
 class Context:
@@ -57,6 +58,7 @@ class Context:
         self._repos: dict[Path, Repository] = {}
         self._worktrees: dict[Path, tuple[Repository, TreeSpec] | None] = {}
         self._tops: dict[Path, Path | None] = {}
+        self._trees: dict[tuple[int, str, str, tuple[tuple[str, str], ...]], Tree] = {}
 
     @property
     def cache(self) -> Cache:
@@ -92,7 +94,13 @@ class Context:
             return Tree(context=context)
         from vfiolint.c.resolve import TreeDefinitions
 
-        return Tree(TreeDefinitions(repo, spec, aliases), context)
+        key = (id(repo), spec.key, context, aliases)  # the files of a revision share one
+        found = self._trees.get(key)
+        if found is None:
+            found = self._trees[key] = Tree(TreeDefinitions(repo, spec, aliases), context)
+            while len(self._trees) > TREES_KEPT:
+                self._trees.pop(next(iter(self._trees)))
+        return found
 
     def close(self) -> None:
         """Stop every repository's git process."""

@@ -104,11 +104,10 @@ def measure(tree_root: Node, unit: SourceUnit) -> ImageCoverage:
 def mentions(rules: list[Rule], *texts: bytes) -> frozenset[bytes]:
     """Return the rules' keywords the texts hold (whatever the pre-filter says): a rule may
     let what a change names decide a guess, the same way for both of its images."""
-    wanted = tuple(sorted({k for r in rules for k in r.keywords}))
-    found: frozenset[bytes] = frozenset()
-    for text in texts:
-        found |= keywords_in(text, wanted)
-    return found
+    wanted = {k for r in rules for k in r.keywords}
+    each = [Presence((text,)) for text in texts]  # the pre-filter's answers, kept per text
+    return frozenset(k for k in wanted
+                     if any(all(part in seen for part in keyword_parts(k)) for seen in each))
 
 
 def match(rules: list[Rule], unit: SourceUnit, known: frozenset[str] | None = None,
@@ -280,7 +279,7 @@ WORD_START = b"\\b"
 def occurs(part: bytes, text: bytes) -> bool:
     """Tell whether a keyword part occurs in a text: anywhere, or, written ``\\bname``, only
     where no letter, digit or ``_`` comes just before it (``\\bpread`` is in ``pread64(`` and
-    ``rte_pread``'s neighbour ``(pread``, not in ``spread``)."""
+    ``(pread``, not in ``spread`` or ``rte_pread``)."""
     if not part.startswith(WORD_START):
         return part in text
     word = part[len(WORD_START):]
@@ -298,12 +297,6 @@ def _presence_memo(text: bytes) -> dict[bytes, bool]:
     commit range)."""
     del text
     return {}
-
-
-@lru_cache(maxsize=64)
-def keywords_in(text: bytes, keywords: tuple[bytes, ...]) -> frozenset[bytes]:
-    """Return the keywords a text contains (cached: a blob recurs across a commit range)."""
-    return frozenset([k for k in keywords if all(occurs(part, text) for part in keyword_parts(k))])
 
 
 def compare(pair: UnitPair, rules: list[Rule], input_name: str, patch: PatchRef | None,

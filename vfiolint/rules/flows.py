@@ -336,11 +336,8 @@ class FlowJudge:
                     continue
                 if not (contains(atom, hit.node) or place is not atom):
                     continue
-                if value is not None and self.spec.same_value is not None:
-                    checked = hit.captures.get("checked")
-                    if not checked or not self._same_value(checked[0], value):
-                        continue
-                return True
+                if self._checks(hit, value):
+                    return True
         return False
 
     def _around_places(self, nodes: list[Node]) -> list[Node]:
@@ -352,6 +349,14 @@ class FlowJudge:
         found = {fn.id: fn for node in nodes
                  if (fn := self.ctx.facts.function_of(node)) is not None}
         return list(found.values())
+
+    def _checks(self, hit: _Hit, value: Node | None) -> bool:
+        """Tell whether a sanitiser checks the value: with ``same_value``, its ``@checked``
+        must hold the same value (one that captures none checks nothing)."""
+        if value is None or self.spec.same_value is None:
+            return True
+        checked = hit.captures.get("checked")
+        return checked is not None and bool(checked) and self._same_value(checked[0], value)
 
     def _about(self, hit: _Hit, value: Node | None) -> bool:
         """Tell whether an ``around`` sanitiser speaks of the value: with ``same_value``, one
@@ -509,11 +514,8 @@ class FlowJudge:
             places = [fn, *(d for name in sorted(facts.calls.callees(fn))
                             for d in facts.symbols.by_name(name)[:1] if d.id != fn.id)]
             for place in places:
-                for hit in _hits(self.spec.sanitizers, "sanitizer", place, self.ctx):
-                    if value is not None and self.spec.same_value is not None:
-                        checked = hit.captures.get("checked")
-                        if not checked or not self._same_value(checked[0], value):
-                            continue
+                if any(self._checks(hit, value)
+                       for hit in _hits(self.spec.sanitizers, "sanitizer", place, self.ctx)):
                     return True
         return False
 
