@@ -254,6 +254,35 @@ def test_vfiolint_index_counts_the_names_of_a_tree_derived_from_a_close_one(
     assert index("HEAD", "warm").split(" in ")[0] == fresh.split(" in ")[0]  # from HEAD~1's map
 
 
+def _answers(repo: Repository, rev: str, path: Path) -> tuple[object, ...]:
+    """Return what the index says of drivers/a/pci.c in a revision's tree."""
+    view = repo.view(TreeSpec(gitstore.tree_of(path, rev)))
+    near = "drivers/a/pci.c"
+    keys = ("m:DEEP", "m:DEEPER", "m:REGION", "s:bar_map", "m:EXTRA")
+    return (repo.included(view, near), tuple(repo.nearest_definer(view, near, [k]) for k in keys),
+            tuple(repo.names(view).lookup(k[0], k[2:]) for k in keys))
+
+
+@pytest.mark.parametrize(("change", "differs"), [
+    ({"drivers/a/pci.c": '#include <deep.h>\n#include "local.h"\nint use(void) { return 1; }\n'},
+     False),
+    ({"drivers/a/pci.c": '#include <deep.h>\n#include <extra.h>\nint use(void);\n',
+      "include/extra.h": "#define EXTRA 4\n"}, True),
+    ({"include/deep.h": "#include <bar.h>\n#define DEEPER 1\n"}, True),
+    ({"include/deep.h": "#define DEEP 1\n"}, True),
+    ({"drivers/a/local.h": "#define LOCAL_ONLY 4\nstruct bar_map { long offset; };\n"}, False),
+], ids=["body", "new-include", "new-name", "dropped-include", "same-names"])
+def test_the_next_commits_tree_made_from_the_last_one_answers_as_a_fresh_index(
+        tree: Path, change: dict[str, str], differs: bool) -> None:
+    ranged = Repository(tree)
+    before = _answers(ranged, "HEAD", tree)
+    commit(tree, change, "next")
+    after = _answers(ranged, "HEAD", tree)  # made from the last tree's view, in one run
+    assert ranged.view(TreeSpec(gitstore.tree_of(tree, "HEAD"))).parent is not None
+    assert after == _answers(Repository(tree), "HEAD", tree)  # a fresh index
+    assert (after != before) == differs
+
+
 # --- the cache's hazards ------------------------------------------------------------------
 
 

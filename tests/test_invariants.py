@@ -50,11 +50,11 @@ def test_jobs_give_byte_identical_output_on_a_range(tmp_path: Path) -> None:
 
 def test_the_content_cache_changes_no_finding(rules: list) -> None:  # type: ignore[type-arg]
     from tests.conftest import ROOT, findings_of
-    from vfiolint.rules import engine
+    from vfiolint.rules import engine, keywords
 
     documents = sorted(p for p in (ROOT / "corpus").rglob("*") if p.suffix in {".patch", ".txt"})
     engine._cached_match.cache_clear()
-    engine._presence_memo.cache_clear()
+    keywords._presence_memo.cache_clear()
     cold = [findings_of(str(p), p.read_bytes(), rules) for p in documents]
     warm = [findings_of(str(p), p.read_bytes(), rules) for p in documents]  # every image cached
     assert engine._cached_match.cache_info().hits > 0

@@ -62,10 +62,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="with --repo, the revision a patch applies to when neither its "
                             "index line nor its base-commit fits (default: HEAD)")
     check.add_argument("--cache-dir", type=Path, default=None, dest="cache_dir",
-                       help="where the repository index is cached (default: "
+                       help="where the repository index and the blobs' keyword parts are cached (default: "
                             "$XDG_CACHE_HOME/vfiolint)")
     check.add_argument("--no-cache", action="store_true", dest="no_cache",
-                       help="keep the repository index in memory only")
+                       help="keep the repository index and the blobs' keyword parts in memory only")
     check.add_argument("--no-index", action="store_true", dest="no_index",
                        help="judge each file alone: ask the repository nothing about names "
                             "the file does not define")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import sys
 import traceback
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from rich.progress import Progress
 
     from vfiolint.coverage import FileCoverage
-    from vfiolint.inputs.git import BrokenCommit, GitPatch, LoggedCommit
+    from vfiolint.inputs.git import BrokenCommit, GitPatch, LoggedCommit, Wanted
     from vfiolint.inputs.images import UnitPair
     from vfiolint.inputs.trees import Context, Series
 
@@ -257,11 +257,16 @@ class Task:
         return replace(self, cache_writable=Cache.open(self.cache_root).writable)
 
 
-def _wanted(rules: list[Rule], config: Config) -> Callable[[str, tuple[bytes, ...]], bool]:
-    """Return whether some rule can read a file, given its images (the keyword pre-filter)."""
-    from vfiolint.rules.engine import rules_for
+def _wanted(rules: list[Rule], config: Config, context: Context) -> Wanted:
+    """Return the keyword pre-filter of a commit's files, with the parts each blob holds kept
+    in the context (and its cache)."""
+    from vfiolint.inputs.git import Wanted
+    from vfiolint.rules.engine import rules_holding
+    from vfiolint.rules.keywords import KeywordSet
 
-    return lambda path, texts: bool(rules_for(rules, path, config, *texts))
+    keywords = KeywordSet.of(tuple(k for r in rules for k in r.keywords))
+    return Wanted(lambda path, found: bool(rules_holding(rules, path, config, found)),
+                  context.keywords(keywords))
 
 
 def commit_outcome(context: Context, repo: Path, item: LoggedCommit | BrokenCommit,
@@ -277,7 +282,7 @@ def commit_outcome(context: Context, repo: Path, item: LoggedCommit | BrokenComm
     try:
         with deadline(task.timeout, item.commit[:12]):
             git_patch = git.logged_patch(context, repo, item, index, range_name,
-                                         None if task.keep_hunks else _wanted(rules, config))
+                                         None if task.keep_hunks else _wanted(rules, config, context))
             outcome.remember(git_patch.patch)
             outcome.findings += _git_findings(git_patch, rules, config, outcome)
     except Exception as exc:  # one failing commit is one error

@@ -1,4 +1,5 @@
-"""The index's on-disk cache: entries keyed by git object id, safe to share and to lose.
+"""The on-disk cache of the index (and of the keyword parts each blob holds): entries keyed by
+git object id, safe to share and to lose.
 
 Where: ``--cache-dir DIR``, else ``$XDG_CACHE_HOME/vfiolint``, else ``~/.cache/vfiolint``;
 ``--no-cache`` keeps everything in memory. An entry is ``<root>/<version>/<kind>/<id[:2]>/

@@ -13,7 +13,9 @@ and a blob's outline and facts by blob id once a question reached it: a first in
 handful of files, not one per blob. A tree close to one already loaded or cached (the next
 commit of a range, a new commit) is that tree's map with the changed files taken out and put
 back; a tree indexed whole reads the outlines of the blobs it shares with the last ones from
-their packs and scans only the others.
+their packs and scans only the others. Within a run, the next commit's tree is listed from the
+last one's (``diff-tree``, not ``ls-tree``) and keeps its include path, and the includes
+followed from a file whose includes did not change.
 
 Nothing is read before a question needs it: building a unit's provider costs nothing, and a
 run whose rules never ask the tree anything never reads the index.
@@ -50,6 +52,7 @@ MAX_INCLUDED = 400  # files followed through #include from one file
 RECENT = 8  # trees remembered per repository, to index a new one as a delta of one of them
 MAPS_KEPT = 3  # whole name maps kept in memory (a long range moves from one to the next)
 PACKS_LOADED = 2  # packs of outlines (a whole tree's each) a process loads at most
+CHAIN_LIMIT = 16  # deltas a name map of the next commit may stack on a mapped tree's map
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,9 +166,11 @@ class DeltaMap:
     added: dict[str, tuple[str, ...]]
 
     def lookup(self, kind: str, name: str) -> tuple[str, ...]:
-        """Return the files that define an exported name."""
+        """Return the files that define an exported name, in path order (as the map of the
+        tree indexed whole gives them)."""
         kept = tuple(p for p in self.base.lookup(kind, name) if p not in self.changed)
-        return kept + self.added.get(f"{kind}:{name}", ())
+        added = self.added.get(f"{kind}:{name}", ())
+        return tuple(sorted(kept + added)) if added else kept
 
     def entries(self) -> Iterator[tuple[str, tuple[str, ...]]]:
         """Yield each exported ``kind:name`` with the files that define it."""
@@ -180,6 +185,14 @@ class DeltaMap:
     def count(self) -> int:
         """Return how many exported names the tree defines."""
         return sum(1 for _ in self.entries())
+
+
+def _depth(names: NameMap | DeltaMap) -> int:
+    """Return how many deltas a map's lookups go through."""
+    depth = 0
+    while isinstance(names, DeltaMap):
+        names, depth = names.base, depth + 1
+    return depth
 
 
 def _delta(base: NameMap | DeltaMap, changes: dict[str, Iterable[tuple[str, str]] | None]
@@ -198,7 +211,11 @@ def _delta(base: NameMap | DeltaMap, changes: dict[str, Iterable[tuple[str, str]
 
 @dataclass
 class TreeView:
-    """The files of one tree and what can be asked of them as a whole."""
+    """The files of one tree and what can be asked of them as a whole.
+
+    A view made from a close one (``successor``) shares its include path when no file came
+    or went, and its answers about files whose own text, and whose includes' texts, did not
+    change: a commit of a range re-reads only around the files it touched."""
 
     spec: TreeSpec
     files: dict[str, str]
@@ -206,6 +223,23 @@ class TreeView:
     _names: NameMap | DeltaMap | None = None
     closures: dict[str, tuple[str, ...]] = field(default_factory=dict)
     visible: dict[str, tuple[tuple[str, frozenset[str]], ...]] = field(default_factory=dict)
+    read: dict[str, frozenset[str]] = field(default_factory=dict)  # near -> files asked
+    edges: dict[str, tuple[str, ...]] = field(default_factory=dict)  # path -> what it includes
+    parent: TreeView | None = field(default=None, repr=False)  # the view it was made from
+    changes: dict[str, str | None] = field(default_factory=dict)  # ... and what changed
+    same_paths: bool = False  # ... and no file came or went
+
+    def successor(self, spec: TreeSpec, files: dict[str, str],
+                  changes: dict[str, str | None]) -> TreeView:
+        """Return the view of a tree whose files are this one's with ``changes``."""
+        view = TreeView(spec, files, parent=self, changes=changes)
+        if any(p.endswith(SPECIAL) for p in changes) or any(
+                (p in self.files) != (p in files) for p in changes):
+            return view  # files came or went: the include path is the tree's own
+        view.same_paths = True
+        view._include_path = self._include_path
+        self.parent = None  # a chain of views is one link long: the older ones can go
+        return view
 
 
 @dataclass(frozen=True, slots=True)
@@ -457,34 +491,77 @@ class Repository(Blobs):
         super().__init__(path, cache, jobs)
         self._views: OrderedDict[str, TreeView] = OrderedDict()
         self._maps: dict[str, NameMap] = {}
+        self._diffs: dict[tuple[str, str, tuple[str, ...]], dict[str, str | None]] = {}
 
     # --- trees ---
 
     def view(self, spec: TreeSpec) -> TreeView:
-        """Return the files of a tree (a few trees are kept)."""
+        """Return the files of a tree (a few trees are kept); a tree close to a kept one (the
+        next commit of a range) is that one's files with the changed ones put in, and keeps
+        what was found of the files it did not change."""
         found = self._views.get(spec.key)
         if found is not None:
             self._views.move_to_end(spec.key)
             return found
         if spec.changes:
             files = dict(self.view(TreeSpec(spec.base)).files)
+            view = None
         elif spec.base == gitstore.EMPTY_TREE:
             files = {}
+            view = None
         else:
-            files = gitstore.list_tree(self.path, spec.base, KEEP)
-        for path, oid in spec.changes:
-            if oid is None:
-                files.pop(path, None)
-            elif path.endswith(KEEP):
-                files[path] = oid
-        view = TreeView(spec, files)
+            view = self._close_view(spec)
+            files = view.files if view is not None else gitstore.list_tree(self.path, spec.base,
+                                                                           KEEP)
+        if view is None:
+            for path, oid in spec.changes:
+                if oid is None:
+                    files.pop(path, None)
+                elif path.endswith(KEEP):
+                    files[path] = oid
+            view = TreeView(spec, files)
         self._views[spec.key] = view
         while len(self._views) > 8:
             self._views.popitem(last=False)
         return view
 
+    def _close_view(self, spec: TreeSpec) -> TreeView | None:
+        """Return a git tree's view made from the last kept view of a git tree, when few files
+        differ (None otherwise)."""
+        kept = next((v for v in reversed(self._views.values()) if not v.spec.changes
+                     and v.spec.base != gitstore.EMPTY_TREE), None)
+        if kept is None:
+            return None
+        changes = self._diff(kept.spec.base, spec.base, KEEP)
+        if changes is None or len(changes) > DELTA_LIMIT:
+            return None
+        files = dict(kept.files)
+        for path, oid in changes.items():
+            if oid is None:
+                files.pop(path, None)
+            else:
+                files[path] = oid
+        return kept.successor(spec, files, changes)
+
+    def _diff(self, old: str, new: str, keep: tuple[str, ...]) -> dict[str, str | None] | None:
+        """Return the files two git trees hold apart (remembered: the name map asks again);
+        None when git cannot tell."""
+        key = (old, new, keep)
+        found = self._diffs.get(key)
+        if found is None:
+            try:
+                found = gitstore.diff_trees(self.path, old, new, keep)
+            except gitstore.GitError:
+                return None
+            self._diffs[key] = found
+            while len(self._diffs) > 16:
+                self._diffs.pop(next(iter(self._diffs)))
+        return found
+
     def include_path(self, view: TreeView) -> IncludePath:
         """Return a tree's include path (compile_commands.json, else the usual folders)."""
+        if view._include_path is None and view.parent is not None and view.same_paths:
+            view._include_path = self.include_path(view.parent)
         if view._include_path is None:
             database = None
             for name in ("compile_commands.json", "build/compile_commands.json"):
@@ -519,27 +596,56 @@ class Repository(Blobs):
         """Return the files a file includes, directly or not, nearest first (breadth first
         along the include path), without the file itself."""
         found = view.closures.get(near)
+        if found is None and self._inherit(view, near):
+            found = view.closures.get(near)
         if found is not None:
             return found
         include_path = self.include_path(view)
         order: list[str] = []
         seen = {near}
         frontier = [near]
+        asked: set[str] = set()
         while frontier and len(order) < MAX_INCLUDED:
-            oids = {p: view.files[p] for p in frontier if p in view.files}
-            outlines = self._outlines(oids.values())
+            asked.update(frontier)
+            new = [p for p in frontier if p not in view.edges and p in view.files]
+            outlines = self._outlines(view.files[p] for p in new)
+            for path in new:
+                targets = (include_path.resolve(name, path, quoted)
+                           for name, quoted in outlines[view.files[path]].includes)
+                view.edges[path] = tuple(t for t in targets if t is not None)
             nxt = []
             for path in frontier:
-                outline = outlines.get(oids.get(path, ""))
-                for name, quoted in outline.includes if outline is not None else ():
-                    target = include_path.resolve(name, path, quoted)
-                    if target is not None and target not in seen:
+                for target in view.edges.get(path, ()):
+                    if target not in seen:
                         seen.add(target)
                         order.append(target)
                         nxt.append(target)
             frontier = nxt
         view.closures[near] = tuple(order[:MAX_INCLUDED])
+        view.read[near] = frozenset(asked | set(order))
         return view.closures[near]
+
+    def _inherit(self, view: TreeView, near: str) -> bool:
+        """Take a file's includes (and the names they define) from the view this one was made
+        from, when the files followed include the same files in both (and define the same
+        names): a commit's change to a function body changes neither. Tell whether it did."""
+        parent = view.parent
+        if parent is None or not view.same_paths or near not in parent.closures:
+            return False
+        asked = parent.read[near]
+        changed = [p for p in asked if p in view.changes]
+        old = self._outlines(parent.files[p] for p in changed)
+        new = self._outlines(view.files[p] for p in changed)
+        if any(old[parent.files[p]].includes != new[view.files[p]].includes for p in changed):
+            return False
+        view.read[near] = asked
+        view.closures[near] = parent.closures[near]
+        closure = set(parent.closures[near])
+        if near in parent.visible and all(
+                old[parent.files[p]].defined == new[view.files[p]].defined
+                for p in changed if p in closure):
+            view.visible[near] = parent.visible[near]
+        return True
 
     def defined(self, view: TreeView, path: str) -> frozenset[str]:
         """Return the ``kind:name`` of everything one file of a tree defines."""
@@ -566,6 +672,11 @@ class Repository(Blobs):
 
     def names(self, view: TreeView) -> NameMap | DeltaMap:
         """Return where the exported names of a tree are defined."""
+        parent = view.parent
+        if view._names is None and parent is not None and parent._names is not None \
+                and _depth(parent._names) < CHAIN_LIMIT:
+            changed = {p: o for p, o in view.changes.items() if p.endswith(C_FILES)}
+            view._names = _delta(parent._names, self._names_of(changed))
         if view._names is None:
             base = self._tree_map(view.spec.base)
             if view.spec.changes:

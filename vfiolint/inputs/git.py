@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Container, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -30,6 +30,7 @@ from vfiolint.inputs.images import NO_TREE, Tree, UnitPair, file_pair, is_c_path
 from vfiolint.inputs.mail import parse_subject, parse_trailers
 from vfiolint.inputs.trees import Context, commit_trees, staged_trees
 from vfiolint.model import FileDiff, Hunk, Patch
+from vfiolint.rules.keywords import BlobKeywords
 
 DIFF_OPTIONS = ("--no-color", "--no-ext-diff", "--no-textconv", "-M", "-U3", "--full-index")
 FIELD = "\x1f"
@@ -58,9 +59,9 @@ def commits(repo: Path, revision_range: str) -> list[str]:
     return out.decode().split()
 
 
-Wanted = Callable[[str, tuple[bytes, ...]], bool]
 PairOrSkip = tuple[UnitPair | None, FileCoverage | None]
 HUNK_HEADS_RE = re.compile(diff.HUNK_RE.pattern, re.M)
+INDEX_LINE_RE = re.compile(r"^index ([0-9a-f]{4,64})\.\.([0-9a-f]{4,64})", re.M)
 
 
 def _blobs(reader: BlobReader, specs: list[str]) -> dict[str, bytes | None]:
@@ -77,30 +78,90 @@ def _removed(section: str) -> bytes:
         "utf-8", "surrogateescape")
 
 
+@dataclass(frozen=True)
+class Wanted:
+    """The keyword pre-filter of a commit's files: whether some rule can read a file, given
+    the keyword parts it (with its path) holds, and the parts each blob holds."""
+
+    holds: Callable[[str, Container[bytes]], bool]
+    blobs: BlobKeywords
+
+
+def _added(section: str) -> bytes:
+    """Return the lines a file diff adds."""
+    body = section.split("\n@@", 1)[1] if "\n@@" in section else ""
+    return "\n".join(x[1:] for x in body.split("\n") if x.startswith("+")).encode(
+        "utf-8", "surrogateescape")
+
+
+def _blob_ids(section: str) -> tuple[str | None, str | None]:
+    """Return the old and new blob ids of a file diff's ``index`` line (None: none)."""
+    head = section.split("\n@@", 1)[0]
+    m = INDEX_LINE_RE.search(head)
+    if m is None:
+        return None, None
+    return tuple(None if set(oid) == {"0"} else oid for oid in m.groups())  # type: ignore[return-value]
+
+
+def _post_parts(wanted: Wanted, f: FileDiff, section: str) -> frozenset[bytes] | None:
+    """Return the keyword parts a file's post-image may hold, known without reading it: kept
+    for its blob, or those of the pre-image's blob and of the added lines (every line of the
+    post-image is one or the other, and no part spans a line break). None: it must be read."""
+    old, new = _blob_ids(section)
+    blobs = wanted.blobs
+    known = blobs.get(new)
+    if known is not None:
+        return known
+    pre = frozenset[bytes]() if f.old_path is None and old is None else blobs.get(old)
+    if pre is None:
+        return None
+    found = pre | blobs.keywords.scan(_added(section))
+    blobs.put(new, found)
+    return found
+
+
 def _pairs(reader: BlobReader, sections: list[str], old_rev: str, new_rev: str,
            trees: tuple[Tree, Tree] = (NO_TREE, NO_TREE), wanted: Wanted | None = None
            ) -> tuple[tuple[FileDiff, ...], tuple[PairOrSkip, ...]]:
     """Return the file diffs of a diff's C sections, and for each one with hunks its pair of
     whole images (``new_rev`` "" is the index) or, when no rule can read it, its coverage.
 
-    ``wanted`` says whether some rule can read a file from its texts (None: all can). It is
-    asked with the post-image and the removed lines: every keyword of the pre-image is in one
+    ``wanted`` is the keyword pre-filter (None: every file is read). It is asked with the
+    parts of the post-image and of the removed lines: every part of the pre-image is in one
     of them, so the pre-image is read, and the hunks' lines parsed, only for files some rule
-    reads. Only the sides a file has are asked for (an added file has no pre-image), and
-    every answer is paired with its own request, never by position in a list with gaps."""
+    reads; the post-image is read only when the parts it holds are not known without it
+    (``_post_parts``). Only the sides a file has are asked for (an added file has no
+    pre-image), and every answer is paired with its own request, never by position in a list
+    with gaps."""
     light = tuple(_light(s) for s in sections)
     section_of = {f.path: text for f, text in zip(light, sections, strict=True)}
     touched = [f for f in light if is_c_path(f.path) and f.hunks]
-    posts = _blobs(reader, [f"{new_rev}:{f.new_path}" for f in touched if f.new_path])
+    known = {f.path: _post_parts(wanted, f, section_of[f.path]) if wanted else None
+             for f in touched}
     read: list[FileDiff] = []
     skipped: dict[str, FileCoverage] = {}
-    for f in touched:
-        post = posts.get(f"{new_rev}:{f.new_path}") if f.new_path else None
-        texts = tuple(t for t in (post, _removed(section_of[f.path])) if t is not None)
-        if wanted is None or wanted(f.path, texts):
-            read.append(f)
-        else:
-            skipped[f.path] = FileCoverage.unread(f, "file", trees[1].context or "hunks")
+    texts: dict[str, bytes | None] = {}
+    if wanted is None:
+        read = touched
+    else:
+        unknown = [f for f in touched if f.new_path and known[f.path] is None]
+        texts = _blobs(reader, [f"{new_rev}:{f.new_path}" for f in unknown])
+        for f in touched:
+            found = known[f.path]
+            if found is None and f.new_path:
+                text = texts.get(f"{new_rev}:{f.new_path}")
+                found = wanted.blobs.keywords.scan(text) if text is not None else None
+                if found is not None:
+                    wanted.blobs.put(_blob_ids(section_of[f.path])[1], found)
+            scan = wanted.blobs.keywords.scan
+            found = (found or frozenset()) | scan(_removed(section_of[f.path])) | scan(
+                f.path.encode("utf-8", "surrogateescape"))
+            if wanted.holds(f.path, found):
+                read.append(f)
+            else:
+                skipped[f.path] = FileCoverage.unread(f, "file", trees[1].context or "hunks")
+    posts = texts | _blobs(reader, [f"{new_rev}:{f.new_path}" for f in read
+                                    if f.new_path and f"{new_rev}:{f.new_path}" not in texts])
     pres = _blobs(reader, [f"{old_rev}:{f.old_path}" for f in read if f.old_path])
     full = {f.path: f for f in light}
     for f in read:

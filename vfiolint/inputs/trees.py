@@ -37,6 +37,7 @@ from vfiolint.model import FileDiff, Hunk, LineKind, Patch
 if TYPE_CHECKING:  # the index is imported when a tree is first needed: most runs need none
     from vfiolint.c.cache import Cache
     from vfiolint.c.index import Repository, TreeSpec
+    from vfiolint.rules.keywords import BlobKeywords, KeywordSet
 
 log = logging.getLogger(__name__)
 TREES_KEPT = 8  # the trees a context keeps: a commit's two sides, a revision's files
@@ -59,6 +60,7 @@ class Context:
         self._worktrees: dict[Path, tuple[Repository, TreeSpec] | None] = {}
         self._tops: dict[Path, Path | None] = {}
         self._trees: dict[tuple[int, str, str, tuple[tuple[str, str], ...]], Tree] = {}
+        self._keywords: dict[str, BlobKeywords] = {}
 
     @property
     def cache(self) -> Cache:
@@ -73,6 +75,17 @@ class Context:
             else:
                 self._cache = Cache(self.cache_root, self.writable)
         return self._cache
+
+    def keywords(self, keywords: KeywordSet) -> BlobKeywords:
+        """Return the keyword parts each blob holds, for one set of parts (kept in the cache
+        unless ``--no-cache``)."""
+        from vfiolint.rules.keywords import BlobKeywords
+
+        found = self._keywords.get(keywords.digest)
+        if found is None:
+            cache = self.cache if self.cache_root is not None else None
+            found = self._keywords[keywords.digest] = BlobKeywords(keywords, cache)
+        return found
 
     def repository(self, path: Path) -> Repository:
         """Return the index of a repository (one per process)."""

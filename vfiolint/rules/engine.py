@@ -8,7 +8,7 @@ Status never comes from filtering by changed lines: a match in the post-image on
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
@@ -25,6 +25,7 @@ from vfiolint.coverage import MAX_ERROR_LINES, FileCoverage, ImageCoverage
 from vfiolint.findings import Confidence, Finding, FlowStep, PatchRef, Span, Status, fingerprint
 from vfiolint.inputs.images import Origin, SourceUnit, UnitPair
 from vfiolint.rules.flows import judge
+from vfiolint.rules.keywords import Presence
 from vfiolint.rules.loader import Rule, keyword_parts, rule_names
 from vfiolint.rules.predicates import Captures, Context, custom_predicates, holds
 from vfiolint.waivers import Waiver, inline_waiver
@@ -246,57 +247,19 @@ def rules_for(rules: list[Rule], path: str, config: Config, *texts: bytes) -> li
     A keyword part is looked for only when a rule asks for it, at most once per text: a
     keyword ``vfio_&fd`` whose first part is absent never scans for the second, and a rule
     one of whose keywords is found asks for no more."""
+    return rules_holding(rules, path, config, Presence((*texts, path.encode("utf-8", "surrogateescape"))))
+
+
+def rules_holding(rules: list[Rule], path: str, config: Config,
+                  found: Container[bytes]) -> list[Rule]:
+    """Keep the rules that can match a file, given which keyword parts it (with its path)
+    holds."""
     if config.excluded(path):
         return []
-    found = Presence((*texts, path.encode("utf-8", "surrogateescape")))
     return [r for r in rules
             if not config.ignored_here(r.id, r.name, path) and r.wants(path, found)]
 
 
-class Presence:
-    """Which keyword parts some of a file's texts hold, found lazily (``part in presence``)."""
-
-    def __init__(self, texts: tuple[bytes, ...]) -> None:
-        self.memos = [_presence_memo(text) for text in texts]
-        self.texts = texts
-
-    def __contains__(self, part: object) -> bool:
-        assert isinstance(part, bytes)
-        return any(_holds(text, memo, part) for text, memo in zip(self.texts, self.memos, strict=True))
-
-
-def _holds(text: bytes, memo: dict[bytes, bool], part: bytes) -> bool:
-    """Tell whether a text holds a part, remembering the answer with the text."""
-    known = memo.get(part)
-    if known is None:
-        known = memo[part] = occurs(part, text)
-    return known
-
-
-WORD_START = b"\\b"
-
-
-def occurs(part: bytes, text: bytes) -> bool:
-    """Tell whether a keyword part occurs in a text: anywhere, or, written ``\\bname``, only
-    where no letter, digit or ``_`` comes just before it (``\\bpread`` is in ``pread64(`` and
-    ``(pread``, not in ``spread`` or ``rte_pread``)."""
-    if not part.startswith(WORD_START):
-        return part in text
-    word = part[len(WORD_START):]
-    at = text.find(word)
-    while at != -1:
-        if at == 0 or not (text[at - 1:at].isalnum() or text[at - 1] == 0x5F):
-            return True
-        at = text.find(word, at + 1)
-    return False
-
-
-@lru_cache(maxsize=64)
-def _presence_memo(text: bytes) -> dict[bytes, bool]:
-    """Return the memo of which parts a text holds (kept with the text: a blob recurs across a
-    commit range)."""
-    del text
-    return {}
 
 
 def compare(pair: UnitPair, rules: list[Rule], input_name: str, patch: PatchRef | None,

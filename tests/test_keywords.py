@@ -1,0 +1,92 @@
+"""The keyword pre-filter: parts found in one scan, kept by blob id, never hiding a file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, run_cli
+from tests.test_git import HEADER, NARROW_HEADER, PADDING, SAFE, commit, git
+from vfiolint.c.cache import Cache
+from vfiolint.rules.keywords import BlobKeywords, KeywordSet, Presence, implies
+from vfiolint.rules.loader import load_rules
+
+
+def bundled_keywords() -> KeywordSet:
+    return KeywordSet.of(tuple(k for r in load_rules() for k in r.keywords))
+
+
+def test_one_scan_finds_what_asking_part_by_part_finds() -> None:
+    keywords = bundled_keywords()
+    texts = [p.read_bytes() for p in sorted((ROOT / "corpus").rglob("*"))
+             if p.is_file() and p.suffix in {".c", ".h", ".patch", ".mbox", ".eml", ".html"}]
+    texts += [b"", b"spread(x); rte_pread(); (pread64(fd", b"vfio_irq_set\nmsix->bar"]
+    assert len(texts) > 50
+    for text in texts:
+        lazy = Presence((text,))
+        assert keywords.scan(text) == {p for p in keywords.parts if p in lazy}
+
+
+def test_a_part_is_looked_for_only_where_a_part_it_holds_was_found() -> None:
+    assert implies(b"vfio_irq_set", b"vfio_")
+    assert implies(b"\\bpread64", b"\\bpread")
+    assert implies(b"\\bpread64", b"pread")
+    assert not implies(b"xpread", b"\\bpread")  # "xpread" holds "pread", not a word start
+    assert not implies(b"vfio_", b"vfio_")
+    keywords = KeywordSet((b"\\bpread", b"pread64", b"vfio_", b"vfio_irq_set"))
+    assert keywords.scan(b"spread64(vfio_irq_set)") == {b"pread64", b"vfio_", b"vfio_irq_set"}
+    assert keywords.decode(keywords.encode(frozenset({b"vfio_", b"pread64"}))) == \
+        {b"vfio_", b"pread64"}
+
+
+def test_blob_parts_are_kept_in_the_cache_and_a_damaged_entry_is_no_answer(
+        tmp_path: Path) -> None:
+    keywords = KeywordSet((b"vfio_", b"zzz"))
+    oid = "ab" * 20
+    BlobKeywords(keywords, Cache.open(tmp_path)).put(oid, frozenset({b"zzz"}))
+    assert BlobKeywords(keywords, Cache.open(tmp_path)).get(oid) == {b"zzz"}
+    assert BlobKeywords(KeywordSet((b"other",)), Cache.open(tmp_path)).get(oid) is None
+    entry = next(p for p in tmp_path.rglob("*") if p.is_file() and p.parent.name == oid[:2])
+    entry.write_bytes(b"garbage")
+    assert BlobKeywords(keywords, Cache.open(tmp_path)).get(oid) is None
+
+
+@pytest.fixture
+def history(tmp_path: Path) -> Path:
+    """A file that names no keyword, then a change that adds a hazard, then its fix."""
+    path = tmp_path / "history"
+    path.mkdir()
+    git(path, "init", "-q", "-b", "main")
+    commit(path, {"README": "x\n"}, "root")
+    commit(path, {"drivers/pci.c": PADDING}, "plain")
+    commit(path, {"drivers/pci.c": NARROW_HEADER + PADDING + SAFE}, "map the region")
+    commit(path, {"drivers/pci.c": HEADER + PADDING + SAFE}, "widen the offset")
+    return path
+
+
+def _check(repo: Path, *extra: str) -> list[tuple[str, str, str]]:
+    proc = run_cli("check", "--git", "HEAD~3..HEAD", "--repo", str(repo), "--format", "json",
+                   *extra)
+    assert proc.returncode == 1, proc.stderr
+    doc = json.loads(proc.stdout)
+    return [(f["rule"], f["status"], f["patch"]["subject"]) for f in doc["findings"]]
+
+
+def test_a_post_image_judged_from_its_pre_image_and_added_lines_hides_nothing(
+        history: Path, tmp_path: Path) -> None:
+    expected = [("VFIO003", "introduced", "map the region"),
+                ("VFIO003", "fixed", "widen the offset")]
+    cache = tmp_path / "cache"
+    assert _check(history, "--no-cache") == expected
+    assert _check(history, "--cache-dir", str(cache)) == expected  # blobs scanned, kept
+    kept = [p for p in (cache / "v1").glob("keywords-*/*/*")]
+    assert kept, "no blob's parts were kept"
+    assert _check(history, "--cache-dir", str(cache)) == expected  # every answer kept
+    # A blob kept with no part at all must not hide the lines a later commit adds.
+    for entry in kept:
+        entry.unlink()
+    plain = git(history, "rev-parse", "HEAD~2:drivers/pci.c").strip()
+    BlobKeywords(bundled_keywords(), Cache.open(cache)).put(plain, frozenset())
+    assert _check(history, "--cache-dir", str(cache)) == expected

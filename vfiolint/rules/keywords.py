@@ -1,0 +1,169 @@
+"""The keyword pre-filter: which of the rules' keyword parts a text holds.
+
+Two ways to ask, for two kinds of question:
+
+* ``Presence`` answers lazily, part by part, for the files that are read anyway: a rule one of
+  whose keywords is found asks for no more.
+* ``KeywordSet.scan`` finds every part of a rule set in one text at once, so that the answer
+  can be kept by git blob id (``BlobKeywords``) and a blob is scanned once, in any run. A
+  commit's post-image is then judged without being read: its lines are the pre-image's lines
+  and the lines the commit adds, and no part spans a line break, so the parts it holds are
+  among the pre-image's and the added lines'.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from functools import cached_property, lru_cache
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from vfiolint.c.cache import Cache
+
+WORD_START = b"\\b"
+KIND = "keywords"  # the cache's kind of entry; one folder per set of parts
+VERSION = 1  # bump when what a scan finds changes
+
+
+def occurs(part: bytes, text: bytes) -> bool:
+    """Tell whether a keyword part occurs in a text: anywhere, or, written ``\\bname``, only
+    where no letter, digit or ``_`` comes just before it (``\\bpread`` is in ``pread64(`` and
+    ``(pread``, not in ``spread`` or ``rte_pread``)."""
+    if not part.startswith(WORD_START):
+        return part in text
+    word = part[len(WORD_START):]
+    at = text.find(word)
+    while at != -1:
+        if at == 0 or not (text[at - 1:at].isalnum() or text[at - 1] == 0x5F):
+            return True
+        at = text.find(word, at + 1)
+    return False
+
+
+def word(part: bytes) -> bytes:
+    """Return what a part looks for, without its ``\\b``."""
+    return part[len(WORD_START):] if part.startswith(WORD_START) else part
+
+
+def implies(outer: bytes, inner: bytes) -> bool:
+    """Tell whether every occurrence of ``outer`` is one of ``inner`` (so that ``inner``
+    absent means ``outer`` absent): ``vfio_`` is in every ``vfio_irq_set``; ``\\bpread`` is
+    in ``\\bpread64`` but not in every ``xpread``."""
+    if outer == inner:
+        return False
+    if not inner.startswith(WORD_START):
+        return inner in word(outer)
+    return outer.startswith(WORD_START) and word(outer).startswith(word(inner))
+
+
+class Presence:
+    """Which keyword parts some of a file's texts hold, found lazily (``part in presence``)."""
+
+    def __init__(self, texts: tuple[bytes, ...]) -> None:
+        self.memos = [_presence_memo(text) for text in texts]
+        self.texts = texts
+
+    def __contains__(self, part: object) -> bool:
+        assert isinstance(part, bytes)
+        return any(_holds(text, memo, part) for text, memo in zip(self.texts, self.memos, strict=True))
+
+
+def _holds(text: bytes, memo: dict[bytes, bool], part: bytes) -> bool:
+    """Tell whether a text holds a part, remembering the answer with the text."""
+    known = memo.get(part)
+    if known is None:
+        known = memo[part] = occurs(part, text)
+    return known
+
+
+@lru_cache(maxsize=64)
+def _presence_memo(text: bytes) -> dict[bytes, bool]:
+    """Return the memo of which parts a text holds (kept with the text: a blob recurs across a
+    commit range)."""
+    del text
+    return {}
+
+
+@dataclass(frozen=True)
+class KeywordSet:
+    """Every keyword part of a rule set, found in a text in one go.
+
+    A part that holds a shorter one is looked for only where the shorter one was found (no
+    ``vfio_irq_set`` without ``vfio_``), so a text that holds none of the parts, the usual
+    answer, is scanned once for each part that holds no other."""
+
+    parts: tuple[bytes, ...]  # sorted, distinct
+
+    @staticmethod
+    @lru_cache(maxsize=8)
+    def of(keywords: tuple[bytes, ...]) -> KeywordSet:
+        """Return the set of the parts of some keywords (``a&b`` has two), one per run."""
+        return KeywordSet(tuple(sorted({p for k in keywords for p in k.split(b"&") if p})))
+
+    @cached_property
+    def _order(self) -> tuple[tuple[bytes, tuple[bytes, ...]], ...]:
+        """Return each part, shortest first, with the shorter parts every occurrence of it
+        holds."""
+        by_length = sorted(self.parts, key=lambda p: (len(word(p)), p))
+        return tuple((p, tuple(q for q in self.parts if implies(p, q))) for p in by_length)
+
+    @cached_property
+    def digest(self) -> str:
+        """Return a name for this set of parts (its cache entries are its own)."""
+        text = b"\0".join((str(VERSION).encode(), *self.parts))
+        return hashlib.sha1(text, usedforsecurity=False).hexdigest()[:16]
+
+    def scan(self, text: bytes) -> frozenset[bytes]:
+        """Return the parts the text holds."""
+        found: set[bytes] = set()
+        for part, within in self._order:
+            if all(q in found for q in within) and occurs(part, text):
+                found.add(part)
+        return frozenset(found)
+
+    def encode(self, found: frozenset[bytes]) -> int:
+        """Return a set of parts as a bit mask (bit i: ``parts[i]``)."""
+        return sum(1 << i for i, p in enumerate(self.parts) if p in found)
+
+    def decode(self, mask: int) -> frozenset[bytes]:
+        """Return the set of parts a bit mask names."""
+        return frozenset(p for i, p in enumerate(self.parts) if mask >> i & 1)
+
+
+@dataclass
+class BlobKeywords:
+    """The parts each git blob holds, by blob id: kept in memory and in the cache (where every
+    run with the same parts shares them).
+
+    An entry may hold more parts than its blob does, never fewer (a post-image judged from
+    its pre-image and added lines): it can make a file read that need not be, never skip one
+    that must."""
+
+    keywords: KeywordSet
+    cache: Cache | None = None
+    memo: dict[str, frozenset[bytes]] = field(default_factory=dict)
+
+    @property
+    def kind(self) -> str:
+        """Return the cache's kind of entry for these parts."""
+        return f"{KIND}-{self.keywords.digest}"
+
+    def get(self, oid: str | None) -> frozenset[bytes] | None:
+        """Return the parts a blob holds, None when it was never scanned."""
+        if not oid:
+            return None
+        found = self.memo.get(oid)
+        if found is None and self.cache is not None and len(oid) >= 40:
+            mask = self.cache.get(self.kind, oid)
+            if isinstance(mask, int):
+                found = self.memo[oid] = self.keywords.decode(mask)
+        return found
+
+    def put(self, oid: str | None, found: frozenset[bytes]) -> None:
+        """Remember the parts a blob holds (or a set that holds them)."""
+        if not oid or self.memo.get(oid) == found:
+            return
+        self.memo[oid] = found
+        if self.cache is not None and len(oid) >= 40:
+            self.cache.put(self.kind, oid, self.keywords.encode(found))
