@@ -90,3 +90,22 @@ def test_a_post_image_judged_from_its_pre_image_and_added_lines_hides_nothing(
     plain = git(history, "rev-parse", "HEAD~2:drivers/pci.c").strip()
     BlobKeywords(bundled_keywords(), Cache.open(cache)).put(plain, frozenset())
     assert _check(history, "--cache-dir", str(cache)) == expected
+
+
+def test_a_revision_checked_with_the_blobs_parts_kept_reports_as_without_them(
+        history: Path, tmp_path: Path) -> None:
+    commit(history, {"lib/plain.c": PADDING, "lib/other.c": "int other(void) { return 0; }\n",
+                     "lib/narrow.c": NARROW_HEADER + SAFE}, "more files")
+
+    def tree(*extra: str) -> dict[str, object]:
+        proc = run_cli("check", "--tree", "HEAD", "--repo", str(history), "--format", "json",
+                       *extra)
+        assert proc.returncode == 1, proc.stderr
+        doc = json.loads(proc.stdout)
+        return {"findings": doc["findings"], "coverage": doc["coverage"]}
+
+    cache = str(tmp_path / "cache")
+    alone = tree("--no-cache")
+    assert [f["rule"] for f in alone["findings"]] == ["VFIO003"]  # type: ignore[index]
+    assert tree("--cache-dir", cache) == alone  # every blob scanned and kept
+    assert tree("--cache-dir", cache) == alone  # the plain files skipped unread

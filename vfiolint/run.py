@@ -603,7 +603,7 @@ def tree_file_outcome(context: Context, repo_path: Path, work: TreeFileWork,
     """Analyse one file of a revision as a source file judged with the revision's tree."""
     from vfiolint.c.index import TreeSpec
     from vfiolint.inputs.images import file_unit
-    from vfiolint.rules.engine import check_source
+    from vfiolint.rules.engine import check_source, rules_holding
 
     revision, tree_id, path, oid, task = work
     outcome = Outcome(keep_hunks=task.keep_hunks, sources=1)
@@ -611,13 +611,23 @@ def tree_file_outcome(context: Context, repo_path: Path, work: TreeFileWork,
     try:
         repo = context.repository(repo_path)
         tree = context.tree(repo, TreeSpec(tree_id))
-        text = repo.read([oid])[0]
-        if text is None:
+        config = config.for_files()
+        blobs = _wanted(rules, config, context).blobs
+        named = blobs.keywords.scan(path.encode("utf-8", "surrogateescape"))
+        parts = blobs.get(oid)  # what the blob holds, or more (never less)
+        text: bytes | None = b""
+        if parts is None or rules_holding(rules, path, config, parts | named):
+            text = repo.read([oid])[0]  # some rule may match it, or its parts are not known
+            if text is not None:
+                parts = blobs.keywords.scan(text)
+                blobs.put(oid, parts)
+        if text is None or parts is None:
             outcome.errors.append((name, f"{name}: cannot read the blob"))
             return outcome
         with deadline(task.timeout, name):
-            found, cov = check_source(file_unit(path, text, tree), rules, name,
-                                      config.for_files())
+            # A file no rule wants is not read: its coverage says so, as if it had been.
+            found, cov = check_source(file_unit(path, text, tree), rules, name, config,
+                                      parts | named)
     except Exception as exc:  # one failing file is one error
         outcome.errors.append((name, _failure(name, exc, task.debug)))
         return outcome

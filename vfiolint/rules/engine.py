@@ -323,9 +323,13 @@ def _kept(pairs: Iterable[tuple[Match, Match]], pair: UnitPair, input_name: str,
 
 
 def check_source(unit: SourceUnit, rules: list[Rule], input_name: str,
-                 config: Config = DEFAULT_CONFIG) -> tuple[list[Finding], FileCoverage]:
-    """Report every match in a plain source file as present, and say what was read."""
-    active = rules_for(rules, unit.path, config, unit.text)
+                 config: Config = DEFAULT_CONFIG, found: Container[bytes] | None = None
+                 ) -> tuple[list[Finding], FileCoverage]:
+    """Report every match in a plain source file as present, and say what was read;
+    ``found``, when given, is the keyword parts the file and its path hold (the pre-filter's
+    answer, known without the text)."""
+    active = (rules_for(rules, unit.path, config, unit.text) if found is None
+              else rules_holding(rules, unit.path, config, found))
     known = rule_names(rules)
     matches, coverage = match(active, unit, known, config, mentions(active, unit.text))
     return ([_finding(m, Status.PRESENT, unit.path, input_name, None) for m in matches],

@@ -14,6 +14,7 @@ import sys
 import tomllib
 from collections.abc import Container, Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import tree_sitter
@@ -110,6 +111,7 @@ def path_matches(path: str, pattern: str) -> bool:
     return not pattern.startswith(("*", "/")) and fnmatch.fnmatch(path, "*/" + pattern)
 
 
+@lru_cache(maxsize=1024)
 def keyword_parts(keyword: bytes) -> tuple[bytes, ...]:
     """Return the parts of a keyword: ``vfio&fd`` is found where both ``vfio`` and ``fd``
     are."""
