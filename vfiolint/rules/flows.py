@@ -233,6 +233,7 @@ class FlowJudge:
     _sanitizing: dict[tuple[int, bool, int | None, bool], bool] = field(default_factory=dict)
     _overrides: dict[tuple[object, int, int | None], list[tuple[Node, frozenset[int]]]] = \
         field(default_factory=dict)
+    _contexts: dict[int | None, bool] = field(default_factory=dict)  # function id -> in context
 
     @cached_property
     def sinks(self) -> dict[tuple[int, int], _Hit]:
@@ -486,9 +487,7 @@ class FlowJudge:
         if spec.sources is not None:
             return self._judge_sources()
         out = []
-        for hit in self.sinks.values():
-            if not self._in_context(hit.node):
-                continue
+        for hit in self._sinks_in_context():
             gate = self.gate_of(hit.node)
             if spec.gate is not None and gate is None:
                 continue
@@ -526,11 +525,37 @@ class FlowJudge:
         return nodes[0] if nodes else None
 
     def _in_context(self, node: Node) -> bool:
-        """Tell whether the neighbourhood matches the spec's context query (if it has one)."""
+        """Tell whether the neighbourhood matches the spec's context query (if it has one;
+        once per function)."""
         if self.spec.context is None:
             return True
-        return any(_hits(self.spec.context, "context", fn, self.ctx)
-                   for fn in self.ctx.facts.neighbourhood(node))
+        fn = self.ctx.facts.function_of(node)
+        key = fn.id if fn is not None else None
+        found = self._contexts.get(key)
+        if found is None:
+            found = self._contexts[key] = any(
+                _hits(self.spec.context, "context", place, self.ctx)
+                for place in self.ctx.facts.neighbourhood(node))
+        return found
+
+    def _sinks_in_context(self) -> list[_Hit]:
+        """Return the sinks whose neighbourhood matches the spec's context, in the order of
+        ``sinks``. Without a gate nothing else asks for the other sinks: the context, cheap
+        and the same for every match of a node, is then asked before the custom predicates,
+        which run only on the sinks in context."""
+        if self.spec.context is None or self.spec.gate is not None or "sinks" in self.__dict__ \
+                or self.spec.sinks is None:
+            return [h for h in self.sinks.values() if self._in_context(h.node)]
+        query = cparse.query(self.spec.sinks)
+        checks = custom_predicates(self.spec.sinks)
+        found: dict[tuple[int, int], _Hit] = {}
+        for pattern, captures in QueryCursor(query).matches(self.ctx.facts.root):
+            if not captures.get("sink") or not self._in_context(captures["sink"][0]) or \
+                    not holds(self.ctx, checks[pattern], captures):
+                continue
+            node = captures["sink"][0]
+            found[_key(node)] = _Hit(node, captures, dict(query.pattern_settings(pattern)))
+        return list(found.values())
 
     def _judge_sources(self) -> list[FlowMatch]:
         """Follow every source forward to its sinks."""
