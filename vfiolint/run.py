@@ -156,12 +156,15 @@ def _read_pairs(patch: Patch, rules: list[Rule], config: Config) -> Iterator[Pai
 def hunks_wanted(f: FileDiff, rules: list[Rule], config: Config) -> bool:
     """Tell whether some rule can match a file's hunk images: the keyword pre-filter on the
     hunks' lines (without parsing anything)."""
-    from vfiolint.rules.engine import rules_for
+    from vfiolint.rules.engine import rules_holding
+    from vfiolint.rules.keywords import KeywordSet
 
     # The @@ sections count: the image names its synthetic function after them.
-    text = "\n".join([*(h.section for h in f.hunks), *(x.text for h in f.hunks
-                                                       for x in h.lines)])
-    return bool(rules_for(rules, f.path, config, text.encode("utf-8", "surrogateescape")))
+    text = "\n".join([f.path, *(h.section for h in f.hunks), *(x.text for h in f.hunks
+                                                               for x in h.lines)])
+    keywords = KeywordSet.of(tuple(k for r in rules for k in r.keywords))
+    found = keywords.scan(text.encode("utf-8", "surrogateescape"))
+    return bool(rules_holding(rules, f.path, config, found))
 
 
 def _patch_results(patch: Patch, pairs: Iterable[PairOrSkip], rules: list[Rule],
