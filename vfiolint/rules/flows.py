@@ -234,6 +234,7 @@ class FlowJudge:
     _overrides: dict[tuple[object, int, int | None], list[tuple[Node, frozenset[int]]]] = \
         field(default_factory=dict)
     _contexts: dict[int | None, bool] = field(default_factory=dict)  # function id -> in context
+    _places: dict[int, bool] = field(default_factory=dict)  # node id -> the context matches
 
     @cached_property
     def sinks(self) -> dict[tuple[int, int], _Hit]:
@@ -534,8 +535,17 @@ class FlowJudge:
         found = self._contexts.get(key)
         if found is None:
             found = self._contexts[key] = any(
-                _hits(self.spec.context, "context", place, self.ctx)
-                for place in self.ctx.facts.neighbourhood(node))
+                self._context_at(place) for place in self.ctx.facts.neighbourhood(node))
+        return found
+
+    def _context_at(self, place: Node) -> bool:
+        """Tell whether the spec's context query matches in one function (once each: a
+        function is in the neighbourhood of its callers and callees too)."""
+        assert self.spec.context is not None
+        found = self._places.get(place.id)
+        if found is None:
+            found = self._places[place.id] = bool(
+                _hits(self.spec.context, "context", place, self.ctx))
         return found
 
     def _sinks_in_context(self) -> list[_Hit]:
