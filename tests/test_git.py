@@ -275,3 +275,39 @@ def test_an_added_file_does_not_shift_the_images_of_the_next(repo: Path) -> None
     detail = {d["path"]: d for c in doc["coverage"] for d in c["detail"]}
     assert detail["drivers/a_new.h"]["pre"] is None
     assert code == 1
+
+
+REGION_MACRO = "#define VFIO_GET_REGION_ADDR(x) ((uint64_t) x << 40ULL)\n"
+CONFIG_READ = """\
+#include <stdint.h>
+#include <unistd.h>
+#include "vfio.h"
+
+{macro}
+int pci_read_config(int fd, void *buf, size_t len, off_t offs)
+{{
+	return pread64(fd, buf, len, VFIO_GET_REGION_ADDR(7) + offs);
+}}
+"""
+VFIO_H = "#include <linux/vfio.h>\n\n#define VFIO_MAX_GROUPS 64\n"
+
+
+def _statuses(repo: Path, rng: str) -> list[tuple[str, str, str, int]]:
+    proc = run_cli("check", "--git", rng, "--repo", str(repo), "--format", "json", "--no-cache")
+    assert proc.returncode in (0, 1), proc.stderr
+    return [(f["rule"], f["status"], f["path"], f["line"])
+            for f in json.loads(proc.stdout)["findings"]]
+
+
+@pytest.mark.parametrize("copy", [False, True], ids=["moved", "copied"])
+def test_a_define_moved_into_a_header_keeps_its_hazard_present(repo: Path, copy: bool) -> None:
+    commit(repo, {"lib/pci_vfio.c": CONFIG_READ.format(macro=REGION_MACRO),
+                  "lib/vfio.h": VFIO_H}, "region macro")
+    moved = {"lib/vfio.h": VFIO_H + REGION_MACRO}
+    if not copy:
+        moved["lib/pci_vfio.c"] = CONFIG_READ.format(macro="")
+    commit(repo, moved, "move the region macro into the header")
+    # Moved word for word, the hazard is the one the file had: present. Copied (the .c keeps
+    # its own), the header's is a new one: introduced.
+    assert _statuses(repo, "HEAD~1..HEAD") == [
+        ("VFIO003", "introduced" if copy else "present", "lib/vfio.h", 4)]

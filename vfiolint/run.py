@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import sys
 import traceback
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
@@ -185,20 +186,25 @@ def _patch_results(patch: Patch, pairs: Iterable[PairOrSkip], rules: list[Rule],
         found, cov = compare(pair, rules, patch.input, ref, config, hunks.get(pair.path, 0))
         findings += found
         files.append(cov)
-    return (waive_by_trailers(moved(findings), patch, rules),
+    return (waive_by_trailers(moved(findings, patch.files), patch, rules),
             Coverage(patch.input, ref, tuple(files), len(patch.files)))
 
 
-def moved(findings: list[Finding]) -> list[Finding]:
+def moved(findings: list[Finding], files: Iterable[FileDiff] = ()) -> list[Finding]:
     """Pair a hazard the patch removes from one function (or file) with the same hazard it
     adds in another: code that moved keeps its hazard, which is present, not fixed there and
-    introduced here (a refactor is no fix)."""
+    introduced here (a refactor is no fix).
+
+    A hazard outside any function (a macro, a global's initialiser) is in its lines alone: one
+    the patch adds on lines it removes, word for word, elsewhere is present too, even when the
+    place it left reported its uses instead (a ``#define`` moved into a header)."""
     from vfiolint.findings import Status
 
     gone: dict[tuple[str, str], list[Finding]] = {}
     for f in findings:
         if f.status is Status.FIXED and f.key:
             gone.setdefault((f.rule, f.key), []).append(f)
+    removed, added = _moved_lines(files)
     out: list[Finding] = []
     paired: set[int] = set()
     for f in findings:
@@ -206,9 +212,39 @@ def moved(findings: list[Finding]) -> list[Finding]:
             old = gone[(f.rule, f.key)].pop(0)
             paired.add(id(old))
             out.append(replace(f, status=Status.PRESENT))
+        elif f.status is Status.INTRODUCED and f.function is None and _moved_here(
+                f, removed, added):
+            out.append(replace(f, status=Status.PRESENT))
         else:
             out.append(f)
     return [f for f in out if id(f) not in paired]
+
+
+def _moved_lines(files: Iterable[FileDiff]) -> tuple[Counter[str], dict[tuple[str, int], str]]:
+    """Return the lines a patch removes (their words, counted) and the lines it adds (by file
+    and post-image line)."""
+    removed: Counter[str] = Counter()
+    added: dict[tuple[str, int], str] = {}
+    for f in files:
+        for line in (x for h in f.hunks for x in h.lines):
+            if line.kind is LineKind.REMOVED:
+                removed[" ".join(line.text.split())] += 1
+            elif line.kind is LineKind.ADDED and line.new is not None:
+                added[(f.path, line.new)] = " ".join(line.text.split())
+    return removed, added
+
+
+def _moved_here(f: Finding, removed: Counter[str], added: dict[tuple[str, int], str]) -> bool:
+    """Tell whether every line of a finding is a line the patch adds that it also removes
+    elsewhere (each removed line moves once)."""
+    words = [added.get((f.path, n)) for n in range(f.span.line, f.span.end_line + 1)]
+    if not words or any(w is None or not w for w in words):
+        return False
+    need = Counter(w for w in words if w)
+    if any(removed[w] < n for w, n in need.items()):
+        return False
+    removed.subtract(need)
+    return True
 
 
 def _git_findings(git_patch: GitPatch, rules: list[Rule], config: Config,
