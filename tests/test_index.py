@@ -319,9 +319,10 @@ EXPECTED = [("VFIO003", "present", "drivers/pci.c", 4)]
 
 
 def _entries(cache_dir: Path) -> list[Path]:
-    """Return the cache's entry files (temporary files left aside)."""
+    """Return the index's entry files in the cache (temporary files, locks and the table of
+    the blobs' keyword parts left aside)."""
     return [p for p in cache_dir.rglob("*") if p.is_file() and "locks" not in p.parts
-            and not p.name.startswith(".")]
+            and not p.name.startswith((".", "keywords-"))]
 
 
 def test_a_damaged_entry_is_ignored_rebuilt_and_warned_once(hazard_repo: Path,

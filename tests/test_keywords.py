@@ -41,16 +41,48 @@ def test_a_part_is_looked_for_only_where_a_part_it_holds_was_found() -> None:
         {b"vfio_", b"pread64"}
 
 
-def test_blob_parts_are_kept_in_the_cache_and_a_damaged_entry_is_no_answer(
-        tmp_path: Path) -> None:
+def test_blob_parts_are_kept_in_the_cache_and_a_damaged_table_is_rebuilt(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     keywords = KeywordSet((b"vfio_", b"zzz"))
     oid = "ab" * 20
-    BlobKeywords(keywords, Cache.open(tmp_path)).put(oid, frozenset({b"zzz"}))
+    first = BlobKeywords(keywords, Cache.open(tmp_path))
+    first.put(oid, frozenset({b"zzz"}))
+    first.close()
     assert BlobKeywords(keywords, Cache.open(tmp_path)).get(oid) == {b"zzz"}
     assert BlobKeywords(KeywordSet((b"other",)), Cache.open(tmp_path)).get(oid) is None
-    entry = next(p for p in tmp_path.rglob("*") if p.is_file() and p.parent.name == oid[:2])
-    entry.write_bytes(b"garbage")
-    assert BlobKeywords(keywords, Cache.open(tmp_path)).get(oid) is None
+    table = first.path
+    assert table is not None and table.is_file()
+    kept = [p for p in table.parent.iterdir() if p.name.startswith("keywords-")]
+    assert all(p.is_file() and p.name.split(".", 1)[1] in {"sqlite", "sqlite-wal", "sqlite-shm"}
+               for p in kept)  # a table per set of parts, not a file per blob
+    for name in (table, table.with_name(table.name + "-wal")):
+        if name.exists():
+            name.write_bytes(b"garbage" * 100)
+    again = BlobKeywords(keywords, Cache.open(tmp_path))
+    assert again.get(oid) is None  # dropped: the blob is scanned again
+    assert "damaged keyword table dropped" in caplog.text
+    again.put(oid, frozenset({b"vfio_"}))
+    again.close()
+    assert BlobKeywords(keywords, Cache.open(tmp_path)).get(oid) == {b"vfio_"}
+
+
+def test_a_cache_that_cannot_be_written_keeps_the_parts_in_memory(tmp_path: Path) -> None:
+    keywords = KeywordSet((b"vfio_",))
+    cache = Cache(tmp_path / "nowhere", writable=False)
+    blobs = BlobKeywords(keywords, cache)
+    blobs.put("cd" * 20, frozenset({b"vfio_"}))
+    blobs.close()
+    assert blobs.get("cd" * 20) == {b"vfio_"}
+    assert not (tmp_path / "nowhere").exists()
+    # A table made earlier is still read, and not written.
+    made = BlobKeywords(keywords, Cache.open(tmp_path / "made"))
+    made.put("ef" * 20, frozenset())
+    made.close()
+    reader = BlobKeywords(keywords, Cache(tmp_path / "made", writable=False))
+    assert reader.get("ef" * 20) == frozenset()
+    reader.put("01" * 20, frozenset({b"vfio_"}))
+    reader.close()
+    assert BlobKeywords(keywords, Cache.open(tmp_path / "made")).get("01" * 20) is None
 
 
 @pytest.fixture
@@ -81,14 +113,17 @@ def test_a_post_image_judged_from_its_pre_image_and_added_lines_hides_nothing(
     cache = tmp_path / "cache"
     assert _check(history, "--no-cache") == expected
     assert _check(history, "--cache-dir", str(cache)) == expected  # blobs scanned, kept
-    kept = [p for p in (cache / "v1").glob("keywords-*/*/*")]
-    assert kept, "no blob's parts were kept"
+    table = BlobKeywords(bundled_keywords(), Cache.open(cache))
+    assert table.get(git(history, "rev-parse", "HEAD:drivers/pci.c").strip()), \
+        "the last post-image's parts were not kept"
     assert _check(history, "--cache-dir", str(cache)) == expected  # every answer kept
     # A blob kept with no part at all must not hide the lines a later commit adds.
-    for entry in kept:
-        entry.unlink()
+    assert table.path is not None
+    table.path.unlink()
     plain = git(history, "rev-parse", "HEAD~2:drivers/pci.c").strip()
-    BlobKeywords(bundled_keywords(), Cache.open(cache)).put(plain, frozenset())
+    fresh = BlobKeywords(bundled_keywords(), Cache.open(cache))
+    fresh.put(plain, frozenset())
+    fresh.close()
     assert _check(history, "--cache-dir", str(cache)) == expected
 
 

@@ -1,5 +1,6 @@
-"""The on-disk cache of the index (and of the keyword parts each blob holds): entries keyed by
-git object id, safe to share and to lose.
+"""The index's on-disk cache: entries keyed by git object id, safe to share and to lose (the
+keyword parts each blob holds live beside them, in one SQLite table per set of parts:
+``rules/keywords.py``).
 
 Where: ``--cache-dir DIR``, else ``$XDG_CACHE_HOME/vfiolint``, else ``~/.cache/vfiolint``;
 ``--no-cache`` keeps everything in memory. An entry is ``<root>/<version>/<kind>/<id[:2]>/

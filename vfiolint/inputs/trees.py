@@ -116,10 +116,13 @@ class Context:
         return found
 
     def close(self) -> None:
-        """Stop every repository's git process."""
+        """Stop every repository's git process; write the blobs' keyword parts not yet
+        written."""
         for repo in set(self._repos.values()):
             repo.close()
         self._repos.clear()
+        for blobs in self._keywords.values():
+            blobs.close()
 
     def source_unit(self, unit: SourceUnit, name: str) -> SourceUnit:
         """Give a C file checked in a git work tree that tree: HEAD with the work tree's

@@ -13,17 +13,26 @@ Two ways to ask, for two kinds of question:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import logging
+import os
+import sqlite3
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
+from pathlib import Path
 from typing import TYPE_CHECKING
+
+from vfiolint.c.cache import FORMAT
 
 if TYPE_CHECKING:
     from vfiolint.c.cache import Cache
 
+log = logging.getLogger(__name__)
 WORD_START = b"\\b"
-KIND = "keywords"  # the cache's kind of entry; one folder per set of parts
+KIND = "keywords"  # the cache's table of them; one per set of parts
 VERSION = 1  # bump when what a scan finds changes
+BATCH = 256  # answers written to the table at once
 
 
 def occurs(part: bytes, text: bytes) -> bool:
@@ -133,8 +142,14 @@ class KeywordSet:
 
 @dataclass
 class BlobKeywords:
-    """The parts each git blob holds, by blob id: kept in memory and in the cache (where every
-    run with the same parts shares them).
+    """The parts each git blob holds, by blob id: kept in memory and in the cache, where every
+    run with the same parts shares them.
+
+    On disk they are one SQLite table per set of parts (``<cache>/v1/keywords-<digest>.sqlite``,
+    a row per blob): a blob's answer is a few bytes, not a file. Written in batches, shared by
+    concurrent runs (SQLite's locking), opened again after a fork; a damaged table is
+    dropped and rebuilt with one warning, and a cache that cannot be written keeps the answers
+    in memory only.
 
     An entry may hold more parts than its blob does, never fewer (a post-image judged from
     its pre-image and added lines): it can make a file read that need not be, never skip one
@@ -143,21 +158,27 @@ class BlobKeywords:
     keywords: KeywordSet
     cache: Cache | None = None
     memo: dict[str, frozenset[bytes]] = field(default_factory=dict)
+    pending: dict[str, int] = field(default_factory=dict)  # written at the next flush
+    _db: sqlite3.Connection | None = field(default=None, repr=False)
+    _pid: int = 0  # the process the connection belongs to
+    _off: bool = False  # the disk is not used (no cache, or it failed)
 
     @property
-    def kind(self) -> str:
-        """Return the cache's kind of entry for these parts."""
-        return f"{KIND}-{self.keywords.digest}"
+    def path(self) -> Path | None:
+        """Return the table's file (None without a cache)."""
+        if self.cache is None or self.cache.root is None:
+            return None
+        return self.cache.root / FORMAT / f"{KIND}-{self.keywords.digest}.sqlite"
 
     def get(self, oid: str | None) -> frozenset[bytes] | None:
         """Return the parts a blob holds, None when it was never scanned."""
         if not oid:
             return None
         found = self.memo.get(oid)
-        if found is None and self.cache is not None and len(oid) >= 40:
-            mask = self.cache.get(self.kind, oid)
-            if isinstance(mask, int):
-                found = self.memo[oid] = self.keywords.decode(mask)
+        if found is None and len(oid) >= 40:
+            row = self._query(oid)
+            if row is not None:
+                found = self.memo[oid] = self.keywords.decode(row)
         return found
 
     def put(self, oid: str | None, found: frozenset[bytes]) -> None:
@@ -165,5 +186,102 @@ class BlobKeywords:
         if not oid or self.memo.get(oid) == found:
             return
         self.memo[oid] = found
-        if self.cache is not None and len(oid) >= 40:
-            self.cache.put(self.kind, oid, self.keywords.encode(found))
+        if len(oid) >= 40 and not self._off and self.path is not None:
+            self.pending[oid] = self.keywords.encode(found)
+            if len(self.pending) >= BATCH:
+                self.flush()
+
+    def flush(self) -> None:
+        """Write the answers not yet written, in one transaction."""
+        if not self.pending:
+            return
+        rows = [(oid, format(mask, "x")) for oid, mask in self.pending.items()]
+        self.pending.clear()
+        db = self._connection()
+        if db is None or self.cache is None or not self.cache.writable:
+            return
+        try:
+            with db:
+                db.executemany("INSERT OR REPLACE INTO parts VALUES (?, ?)", rows)
+        except sqlite3.Error as exc:
+            self._failed(exc)
+
+    def _query(self, oid: str) -> int | None:
+        """Return a blob's mask from the table (None: not there)."""
+        db = self._connection()
+        if db is None:
+            return None
+        try:
+            row = db.execute("SELECT mask FROM parts WHERE oid = ?", (oid,)).fetchone()
+            return int(row[0], 16) if row is not None else None
+        except (sqlite3.Error, ValueError, TypeError) as exc:
+            self._failed(exc)
+            return None
+
+    def _connection(self) -> sqlite3.Connection | None:
+        """Return this process's connection to the table, opening (or making) it first."""
+        path = self.path
+        if self._off or path is None:
+            return None
+        if self._db is not None and self._pid == os.getpid():
+            return self._db
+        self._db = None  # a connection made before a fork is the parent's
+        writable = self.cache is not None and self.cache.writable
+        if not writable and not path.is_file():
+            self._off = True  # nothing to read, and nowhere to write
+            return None
+        for attempt in (1, 2):
+            try:
+                db = _open_table(path, writable)
+            except sqlite3.OperationalError:
+                break  # cannot be opened or made (read-only, locked): memory only
+            except sqlite3.DatabaseError as exc:  # not a database: drop it, make it again
+                if attempt == 2 or not _drop_table(path, exc):
+                    break
+                continue
+            except (sqlite3.Error, OSError):
+                break  # cannot be opened or made (read-only, missing): memory only
+            self._db, self._pid = db, os.getpid()
+            return db
+        self._off = True
+        return None
+
+    def _failed(self, exc: Exception) -> None:
+        """Stop using the table after an error, with one warning."""
+        log.warning("cache: %s: %s; keyword parts kept in memory only", self.path, exc)
+        self._off = True
+        self._db = None
+
+    def close(self) -> None:
+        """Write what is pending and close the connection."""
+        self.flush()
+        if self._db is not None and self._pid == os.getpid():
+            with contextlib.suppress(sqlite3.Error):
+                self._db.close()
+        self._db = None
+
+
+def _open_table(path: Path, writable: bool) -> sqlite3.Connection:
+    """Open the table's database, making it when it can be written (raises on failure)."""
+    if not writable:
+        db = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=10)
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(path, timeout=10)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=OFF")  # a cache: losing the last batch costs a scan
+        db.execute("CREATE TABLE IF NOT EXISTS parts (oid TEXT PRIMARY KEY, mask TEXT NOT NULL)"
+                   " WITHOUT ROWID")
+    db.execute("SELECT count(*) FROM parts WHERE oid = ''").fetchone()  # a damaged file fails
+    return db
+
+
+def _drop_table(path: Path, exc: Exception) -> bool:
+    """Remove a damaged table's files, with one warning; tell whether it is gone."""
+    log.warning("cache: %s: damaged keyword table dropped and rebuilt (%s)", path, exc)
+    try:
+        for name in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+            name.unlink(missing_ok=True)
+    except OSError:
+        return False
+    return True
