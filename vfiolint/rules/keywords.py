@@ -33,6 +33,7 @@ WORD_START = b"\\b"
 KIND = "keywords"  # the cache's table of them; one per set of parts
 VERSION = 1  # bump when what a scan finds changes
 BATCH = 256  # answers written to the table at once
+MEMO = 1 << 16  # answers a process keeps in memory (the oldest go first)
 
 
 def occurs(part: bytes, text: bytes) -> bool:
@@ -178,14 +179,21 @@ class BlobKeywords:
         if found is None and len(oid) >= 40:
             row = self._query(oid)
             if row is not None:
-                found = self.memo[oid] = self.keywords.decode(row)
+                found = self._remember(oid, self.keywords.decode(row))
+        return found
+
+    def _remember(self, oid: str, found: frozenset[bytes]) -> frozenset[bytes]:
+        """Keep an answer in memory, a bounded number of them."""
+        self.memo[oid] = found
+        if len(self.memo) > MEMO:
+            self.memo.pop(next(iter(self.memo)))
         return found
 
     def put(self, oid: str | None, found: frozenset[bytes]) -> None:
         """Remember the parts a blob holds (or a set that holds them)."""
         if not oid or self.memo.get(oid) == found:
             return
-        self.memo[oid] = found
+        self._remember(oid, found)
         if len(oid) >= 40 and not self._off and self.path is not None:
             self.pending[oid] = self.keywords.encode(found)
             if len(self.pending) >= BATCH:
