@@ -148,7 +148,7 @@ class BlobKeywords:
 
     On disk they are one SQLite table per set of parts (``<cache>/v1/keywords-<digest>.sqlite``,
     a row per blob): a blob's answer is a few bytes, not a file. Written in batches, shared by
-    concurrent runs (SQLite's locking), opened again after a fork; a damaged table is
+    concurrent runs (SQLite's locking, a rollback journal), opened again after a fork; a damaged table is
     dropped and rebuilt with one warning, and a cache that cannot be written keeps the answers
     in memory only.
 
@@ -276,7 +276,9 @@ def _open_table(path: Path, writable: bool) -> sqlite3.Connection:
     else:
         path.parent.mkdir(parents=True, exist_ok=True)
         db = sqlite3.connect(path, timeout=10)
-        db.execute("PRAGMA journal_mode=WAL")
+        # A rollback journal, not WAL: WAL needs memory shared between the processes, which a
+        # cache directory on a network filesystem, shared by CI runners, does not give.
+        db.execute("PRAGMA journal_mode=DELETE")
         db.execute("PRAGMA synchronous=OFF")  # a cache: losing the last batch costs a scan
         db.execute("CREATE TABLE IF NOT EXISTS parts (oid TEXT PRIMARY KEY, mask TEXT NOT NULL)"
                    " WITHOUT ROWID")
