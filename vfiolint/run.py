@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from vfiolint.inputs.git import BrokenCommit, GitPatch, LoggedCommit, Wanted
     from vfiolint.inputs.images import UnitPair
     from vfiolint.inputs.trees import Context, Series
+    from vfiolint.rules.keywords import KeywordSet
 
 log = logging.getLogger(__name__)
 
@@ -158,13 +159,11 @@ def hunks_wanted(f: FileDiff, rules: list[Rule], config: Config) -> bool:
     """Tell whether some rule can match a file's hunk images: the keyword pre-filter on the
     hunks' lines (without parsing anything)."""
     from vfiolint.rules.engine import rules_holding
-    from vfiolint.rules.keywords import KeywordSet
 
     # The @@ sections count: the image names its synthetic function after them.
     text = "\n".join([f.path, *(h.section for h in f.hunks), *(x.text for h in f.hunks
                                                                for x in h.lines)])
-    keywords = KeywordSet.of(tuple(k for r in rules for k in r.keywords))
-    found = keywords.scan(text.encode("utf-8", "surrogateescape"))
+    found = _keyword_set(rules).scan(text.encode("utf-8", "surrogateescape"))
     return bool(rules_holding(rules, f.path, config, found))
 
 
@@ -238,7 +237,7 @@ def _moved_here(f: Finding, removed: Counter[str], added: dict[tuple[str, int], 
     """Tell whether every line of a finding is a line the patch adds that it also removes
     elsewhere (each removed line moves once)."""
     words = [added.get((f.path, n)) for n in range(f.span.line, f.span.end_line + 1)]
-    if not words or any(w is None or not w for w in words):
+    if not words or not all(words):  # a line the patch does not add, or a blank one
         return False
     need = Counter(w for w in words if w)
     if any(removed[w] < n for w, n in need.items()):
@@ -296,16 +295,21 @@ class Task:
         return replace(self, cache_writable=Cache.open(self.cache_root).writable)
 
 
+def _keyword_set(rules: list[Rule]) -> KeywordSet:
+    """Return the keyword parts of some rules (one set per run)."""
+    from vfiolint.rules.keywords import KeywordSet
+
+    return KeywordSet.of(tuple(k for r in rules for k in r.keywords))
+
+
 def _wanted(rules: list[Rule], config: Config, context: Context) -> Wanted:
     """Return the keyword pre-filter of a commit's files, with the parts each blob holds kept
     in the context (and its cache)."""
     from vfiolint.inputs.git import Wanted
     from vfiolint.rules.engine import rules_holding
-    from vfiolint.rules.keywords import KeywordSet
 
-    keywords = KeywordSet.of(tuple(k for r in rules for k in r.keywords))
     return Wanted(lambda path, found: bool(rules_holding(rules, path, config, found)),
-                  context.keywords(keywords))
+                  context.keywords(_keyword_set(rules)))
 
 
 def commit_outcome(context: Context, repo: Path, item: LoggedCommit | BrokenCommit,
@@ -651,15 +655,14 @@ def tree_file_outcome(context: Context, repo_path: Path, work: TreeFileWork,
         repo = context.repository(repo_path)
         tree = context.tree(repo, TreeSpec(tree_id))
         config = config.for_files()
-        blobs = _wanted(rules, config, context).blobs
+        blobs = context.keywords(_keyword_set(rules))
         named = blobs.keywords.scan(path.encode("utf-8", "surrogateescape"))
         parts = blobs.get(oid)  # what the blob holds, or more (never less)
         text: bytes | None = b""
         if parts is None or rules_holding(rules, path, config, parts | named):
             text = repo.read([oid])[0]  # some rule may match it, or its parts are not known
             if text is not None:
-                parts = blobs.keywords.scan(text)
-                blobs.put(oid, parts)
+                parts = blobs.scanned(oid, text)
         if text is None or parts is None:
             outcome.errors.append((name, f"{name}: cannot read the blob"))
             return outcome

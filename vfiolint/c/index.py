@@ -187,6 +187,17 @@ class DeltaMap:
         return sum(1 for _ in self.entries())
 
 
+def _changed(files: dict[str, str], changes: Iterable[tuple[str, str | None]]
+             ) -> dict[str, str]:
+    """Return a tree's files (path -> blob id) with some changed (None: taken away)."""
+    for path, oid in changes:
+        if oid is None:
+            files.pop(path, None)
+        else:
+            files[path] = oid
+    return files
+
+
 def _depth(names: NameMap | DeltaMap) -> int:
     """Return how many deltas a map's lookups go through."""
     depth = 0
@@ -237,7 +248,7 @@ class TreeView:
                 (p in self.files) != (p in files) for p in changes):
             return view  # files came or went: the include path is the tree's own
         view.same_paths = True
-        view._include_path = self._include_path
+        view._include_path = self._include_path  # or, when this one has none yet, found later
         self.parent = None  # a chain of views is one link long: the older ones can go
         return view
 
@@ -491,7 +502,6 @@ class Repository(Blobs):
         super().__init__(path, cache, jobs)
         self._views: OrderedDict[str, TreeView] = OrderedDict()
         self._maps: dict[str, NameMap] = {}
-        self._diffs: dict[tuple[str, str, tuple[str, ...]], dict[str, str | None]] = {}
 
     # --- trees ---
 
@@ -503,23 +513,16 @@ class Repository(Blobs):
         if found is not None:
             self._views.move_to_end(spec.key)
             return found
-        if spec.changes:
-            files = dict(self.view(TreeSpec(spec.base)).files)
-            view = None
-        elif spec.base == gitstore.EMPTY_TREE:
-            files = {}
-            view = None
-        else:
-            view = self._close_view(spec)
-            files = view.files if view is not None else gitstore.list_tree(self.path, spec.base,
-                                                                           KEEP)
+        view = self._close_view(spec) if not spec.changes else None
         if view is None:
-            for path, oid in spec.changes:
-                if oid is None:
-                    files.pop(path, None)
-                elif path.endswith(KEEP):
-                    files[path] = oid
-            view = TreeView(spec, files)
+            if spec.changes:
+                files = dict(self.view(TreeSpec(spec.base)).files)
+            elif spec.base == gitstore.EMPTY_TREE:
+                files = {}
+            else:
+                files = gitstore.list_tree(self.path, spec.base, KEEP)
+            view = TreeView(spec, _changed(files, (c for c in spec.changes
+                                                   if c[1] is None or c[0].endswith(KEEP))))
         self._views[spec.key] = view
         while len(self._views) > 8:
             self._views.popitem(last=False)
@@ -530,33 +533,15 @@ class Repository(Blobs):
         differ (None otherwise)."""
         kept = next((v for v in reversed(self._views.values()) if not v.spec.changes
                      and v.spec.base != gitstore.EMPTY_TREE), None)
-        if kept is None:
+        if kept is None or spec.base == gitstore.EMPTY_TREE:
             return None
-        changes = self._diff(kept.spec.base, spec.base, KEEP)
-        if changes is None or len(changes) > DELTA_LIMIT:
+        try:
+            changes = gitstore.diff_trees(self.path, kept.spec.base, spec.base, KEEP)
+        except gitstore.GitError:
             return None
-        files = dict(kept.files)
-        for path, oid in changes.items():
-            if oid is None:
-                files.pop(path, None)
-            else:
-                files[path] = oid
-        return kept.successor(spec, files, changes)
-
-    def _diff(self, old: str, new: str, keep: tuple[str, ...]) -> dict[str, str | None] | None:
-        """Return the files two git trees hold apart (remembered: the name map asks again);
-        None when git cannot tell."""
-        key = (old, new, keep)
-        found = self._diffs.get(key)
-        if found is None:
-            try:
-                found = gitstore.diff_trees(self.path, old, new, keep)
-            except gitstore.GitError:
-                return None
-            self._diffs[key] = found
-            while len(self._diffs) > 16:
-                self._diffs.pop(next(iter(self._diffs)))
-        return found
+        if len(changes) > DELTA_LIMIT:
+            return None
+        return kept.successor(spec, _changed(dict(kept.files), changes.items()), changes)
 
     def include_path(self, view: TreeView) -> IncludePath:
         """Return a tree's include path (compile_commands.json, else the usual folders)."""

@@ -152,13 +152,10 @@ class TreeDefinitions:
             if found:
                 return decide(found)
         header = self.repo.nearest_definer(view, path, keys)
-        if header is not None:
-            found = self._in_file(view, header, name, pick)
-            if found:
-                return decide(found)
+        if header is not None:  # an include defines it: the tree's other definers do not count
+            return decide(self._in_file(view, header, name, pick))
         names = self.repo.names(view)
-        places = dict.fromkeys(p for k in kinds for p in names.lookup(k, name)
-                               if p != path and header is None)
+        places = dict.fromkeys(p for k in kinds for p in names.lookup(k, name) if p != path)
         found = [d for p in places for d in self._in_file(view, p, name, pick)
                  if not (isinstance(d, FunctionDef) and d.static and not p.endswith(".h"))]
         return decide(found)

@@ -297,14 +297,14 @@ def repair(lines: Sequence[str]) -> list[FileSection]:
             head.append(f"--- {'a/' + old_p if old_p else '/dev/null'}")
             head.append(f"+++ {'b/' + new_p if new_p else '/dev/null'}")
         sections.append(FileSection(start, path, "\n".join(head + hunks) + "\n",
-                                    _index_blobs(extended)))
+                                    index_blobs(extended)))
     return sections
 
 
 INDEX_RE = re.compile(r"^index ([0-9a-f]{4,64})\.\.([0-9a-f]{4,64})(?: \d+)?\s*$")
 
 
-def _index_blobs(extended: Sequence[str]) -> tuple[str, str] | None:
+def index_blobs(extended: Sequence[str]) -> tuple[str, str] | None:
     """Return the old and new blob ids of a file's ``index`` line, if it has one."""
     for line in extended:
         m = INDEX_RE.match(line)
@@ -323,10 +323,17 @@ def with_blobs(files: tuple[FileDiff, ...], sections: Sequence[FileSection]
         if section.blobs is None:
             out.append(f)
             continue
-        old, new = section.blobs
-        out.append(replace(f, old_blob=None if set(old) == {"0"} else old,
-                           new_blob=None if set(new) == {"0"} else new))
+        out.append(blobs_of(f, section.blobs))
     return tuple(out)
+
+
+def blobs_of(f: FileDiff, blobs: tuple[str, str] | None) -> FileDiff:
+    """Give a file diff the blob ids of its ``index`` line (all zeros: no such side)."""
+    if blobs is None:
+        return f
+    old, new = blobs
+    return replace(f, old_blob=None if set(old) == {"0"} else old,
+                   new_blob=None if set(new) == {"0"} else new)
 
 
 def _line(line: unidiff.patch.Line) -> Line:

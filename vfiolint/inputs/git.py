@@ -61,7 +61,6 @@ def commits(repo: Path, revision_range: str) -> list[str]:
 
 PairOrSkip = tuple[UnitPair | None, FileCoverage | None]
 HUNK_HEADS_RE = re.compile(diff.HUNK_RE.pattern, re.M)
-INDEX_LINE_RE = re.compile(r"^index ([0-9a-f]{4,64})\.\.([0-9a-f]{4,64})", re.M)
 
 
 def _blobs(reader: BlobReader, specs: list[str]) -> dict[str, bytes | None]:
@@ -94,29 +93,20 @@ def _added(section: str) -> bytes:
         "utf-8", "surrogateescape")
 
 
-def _blob_ids(section: str) -> tuple[str | None, str | None]:
-    """Return the old and new blob ids of a file diff's ``index`` line (None: none)."""
-    head = section.split("\n@@", 1)[0]
-    m = INDEX_LINE_RE.search(head)
-    if m is None:
-        return None, None
-    return tuple(None if set(oid) == {"0"} else oid for oid in m.groups())  # type: ignore[return-value]
-
-
 def _post_parts(wanted: Wanted, f: FileDiff, section: str) -> frozenset[bytes] | None:
     """Return the keyword parts a file's post-image may hold, known without reading it: kept
     for its blob, or those of the pre-image's blob and of the added lines (every line of the
     post-image is one or the other, and no part spans a line break). None: it must be read."""
-    old, new = _blob_ids(section)
     blobs = wanted.blobs
-    known = blobs.get(new)
+    known = blobs.get(f.new_blob)
     if known is not None:
         return known
-    pre = frozenset[bytes]() if f.old_path is None and old is None else blobs.get(old)
+    pre = frozenset[bytes]() if f.old_path is None and f.old_blob is None \
+        else blobs.get(f.old_blob)
     if pre is None:
         return None
     found = pre | blobs.keywords.scan(_added(section))
-    blobs.put(new, found)
+    blobs.put(f.new_blob, found)
     return found
 
 
@@ -146,14 +136,12 @@ def _pairs(reader: BlobReader, sections: list[str], old_rev: str, new_rev: str,
     else:
         unknown = [f for f in touched if f.new_path and known[f.path] is None]
         texts = _blobs(reader, [f"{new_rev}:{f.new_path}" for f in unknown])
+        scan = wanted.blobs.keywords.scan
         for f in touched:
             found = known[f.path]
             if found is None and f.new_path:
                 text = texts.get(f"{new_rev}:{f.new_path}")
-                found = wanted.blobs.keywords.scan(text) if text is not None else None
-                if found is not None:
-                    wanted.blobs.put(_blob_ids(section_of[f.path])[1], found)
-            scan = wanted.blobs.keywords.scan
+                found = wanted.blobs.scanned(f.new_blob, text) if text is not None else None
             found = (found or frozenset()) | scan(_removed(section_of[f.path])) | scan(
                 f.path.encode("utf-8", "surrogateescape"))
             if wanted.holds(f.path, found):
@@ -166,7 +154,8 @@ def _pairs(reader: BlobReader, sections: list[str], old_rev: str, new_rev: str,
     full = {f.path: f for f in light}
     for f in read:
         parsed = diff.parse(section_of[f.path])
-        full[f.path] = parsed[0] if len(parsed) == 1 else f
+        full[f.path] = replace(parsed[0], old_blob=f.old_blob, new_blob=f.new_blob) \
+            if len(parsed) == 1 else f
     items: list[PairOrSkip] = []
     for f in touched:
         if f.path in skipped:
@@ -187,7 +176,7 @@ def _light(section: str) -> FileDiff:
                   for m in HUNK_HEADS_RE.finditer(section))
     if len(parsed) != 1:
         return FileDiff(None, None, hunks)
-    return replace(parsed[0], hunks=hunks)
+    return diff.blobs_of(replace(parsed[0], hunks=hunks), diff.index_blobs(head.split("\n")))
 
 
 def c_sections(text: str) -> list[str]:

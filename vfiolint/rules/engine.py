@@ -247,7 +247,8 @@ def rules_for(rules: list[Rule], path: str, config: Config, *texts: bytes) -> li
     A keyword part is looked for only when a rule asks for it, at most once per text: a
     keyword ``vfio_&fd`` whose first part is absent never scans for the second, and a rule
     one of whose keywords is found asks for no more."""
-    return rules_holding(rules, path, config, Presence((*texts, path.encode("utf-8", "surrogateescape"))))
+    named = path.encode("utf-8", "surrogateescape")
+    return rules_holding(rules, path, config, Presence((*texts, named)))
 
 
 def rules_holding(rules: list[Rule], path: str, config: Config,
@@ -258,8 +259,6 @@ def rules_holding(rules: list[Rule], path: str, config: Config,
         return []
     return [r for r in rules
             if not config.ignored_here(r.id, r.name, path) and r.wants(path, found)]
-
-
 
 
 def compare(pair: UnitPair, rules: list[Rule], input_name: str, patch: PatchRef | None,

@@ -48,6 +48,7 @@ After Semgrep's taint mode and CodeQL's guard conditions:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 
@@ -200,12 +201,16 @@ class _Hit:
     settings: dict[str, object]
 
 
-def _hits(query_text: str, capture: str, node: Node, ctx: Context) -> list[_Hit]:
-    """Run one of a spec's queries below a node, custom predicates applied."""
+def _hits(query_text: str, capture: str, node: Node, ctx: Context,
+          where: Callable[[Node], bool] | None = None) -> list[_Hit]:
+    """Run one of a spec's queries below a node, custom predicates applied; with ``where``,
+    only on the matches whose main node it keeps (asked first: it is the cheaper test)."""
     query = cparse.query(query_text)
     checks = custom_predicates(query_text)
     out = []
     for pattern, captures in QueryCursor(query).matches(node):
+        if where is not None and (not captures.get(capture) or not where(captures[capture][0])):
+            continue
         if not holds(ctx, checks[pattern], captures) or not captures.get(capture):
             continue
         out.append(_Hit(captures[capture][0], captures, dict(query.pattern_settings(pattern))))
@@ -556,16 +561,8 @@ class FlowJudge:
         if self.spec.context is None or self.spec.gate is not None or "sinks" in self.__dict__ \
                 or self.spec.sinks is None:
             return [h for h in self.sinks.values() if self._in_context(h.node)]
-        query = cparse.query(self.spec.sinks)
-        checks = custom_predicates(self.spec.sinks)
-        found: dict[tuple[int, int], _Hit] = {}
-        for pattern, captures in QueryCursor(query).matches(self.ctx.facts.root):
-            if not captures.get("sink") or not self._in_context(captures["sink"][0]) or \
-                    not holds(self.ctx, checks[pattern], captures):
-                continue
-            node = captures["sink"][0]
-            found[_key(node)] = _Hit(node, captures, dict(query.pattern_settings(pattern)))
-        return list(found.values())
+        hits = _hits(self.spec.sinks, "sink", self.ctx.facts.root, self.ctx, self._in_context)
+        return list({_key(h.node): h for h in hits}.values())
 
     def _judge_sources(self) -> list[FlowMatch]:
         """Follow every source forward to its sinks."""

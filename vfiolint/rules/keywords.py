@@ -199,6 +199,12 @@ class BlobKeywords:
             if len(self.pending) >= BATCH:
                 self.flush()
 
+    def scanned(self, oid: str | None, text: bytes) -> frozenset[bytes]:
+        """Scan a blob's text, remember the parts it holds, and return them."""
+        found = self.keywords.scan(text)
+        self.put(oid, found)
+        return found
+
     def flush(self) -> None:
         """Write the answers not yet written, in one transaction."""
         if not self.pending:
@@ -241,14 +247,13 @@ class BlobKeywords:
         for attempt in (1, 2):
             try:
                 db = _open_table(path, writable)
-            except sqlite3.OperationalError:
-                break  # cannot be opened or made (read-only, locked): memory only
-            except sqlite3.DatabaseError as exc:  # not a database: drop it, make it again
-                if attempt == 2 or not _drop_table(path, exc):
-                    break
-                continue
+            except sqlite3.DatabaseError as exc:
+                damaged = not isinstance(exc, sqlite3.OperationalError)  # not a database
+                if damaged and attempt == 1 and _drop_table(path, exc):
+                    continue  # dropped: make it again
+                break
             except (sqlite3.Error, OSError):
-                break  # cannot be opened or made (read-only, missing): memory only
+                break  # cannot be opened or made (read-only, locked, missing): memory only
             self._db, self._pid = db, os.getpid()
             return db
         self._off = True
@@ -290,7 +295,7 @@ def _drop_table(path: Path, exc: Exception) -> bool:
     """Remove a damaged table's files, with one warning; tell whether it is gone."""
     log.warning("cache: %s: damaged keyword table dropped and rebuilt (%s)", path, exc)
     try:
-        for name in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        for name in (path, path.with_name(path.name + "-journal")):
             name.unlink(missing_ok=True)
     except OSError:
         return False
