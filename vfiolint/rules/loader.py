@@ -86,8 +86,12 @@ class Rule:
         in its path): a keyword ``a&b`` needs both parts."""
         if self.paths and not any(path_matches(path, p) for p in self.paths):
             return False
-        return not self.prefilter or not self.keywords or any(
-            all(part in keywords_found for part in keyword_parts(k)) for k in self.keywords)
+        if not self.prefilter or not self.keywords:
+            return True
+        if isinstance(keywords_found, (set, frozenset)):  # one C call per keyword
+            return any(keywords_found.issuperset(keyword_parts(k)) for k in self.keywords)
+        return any(all(part in keywords_found for part in keyword_parts(k))
+                   for k in self.keywords)
 
     def explain(self) -> str:
         """Return the rule's documentation as ``vfiolint explain`` prints it."""
@@ -111,6 +115,7 @@ def path_matches(path: str, pattern: str) -> bool:
     return not pattern.startswith(("*", "/")) and fnmatch.fnmatch(path, "*/" + pattern)
 
 
+@lru_cache(maxsize=1024)
 @lru_cache(maxsize=1024)
 def keyword_parts(keyword: bytes) -> tuple[bytes, ...]:
     """Return the parts of a keyword: ``vfio&fd`` is found where both ``vfio`` and ``fd``
