@@ -6,7 +6,9 @@ A rule asks its questions here; nothing is computed for a function no rule's anc
 
 from __future__ import annotations
 
+import bisect
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -58,6 +60,54 @@ class Facts:
     def function_of(self, node: Node) -> Node | None:
         """Return the function definition around a node."""
         return self.symbols.function_of(node)
+
+    @cached_property
+    def _items(self) -> tuple[list[Node], list[int], bytes]:
+        """Return the unit's file-scope items, their start bytes, and the parsed text from the
+        root's first byte on."""
+        items = self.root.children
+        return items, [n.start_byte for n in items], self.root.text or b""
+
+    @cached_property
+    def _folded(self) -> bytes:
+        """Return the parsed text in lower case (ASCII)."""
+        return self._items[2].lower()
+
+    def items_holding(self, texts: tuple[bytes, ...], fold: bool = False) -> set[int]:
+        """Return the indexes of the file-scope items (functions, declarations, preprocessor
+        blocks) whose text holds one of ``texts`` (compared case-blind with ``fold``)."""
+        items, starts, text = self._items
+        hay = self._folded if fold else text
+        base = self.root.start_byte  # the root's text starts at its first item
+        found: set[int] = set()
+        for needle in texts:
+            at = hay.find(needle)
+            while at != -1:
+                k = bisect.bisect_right(starts, base + at) - 1
+                if k >= 0 and base + at + len(needle) <= items[k].end_byte:
+                    found.add(k)
+                    at = hay.find(needle, items[k].end_byte - base)
+                else:
+                    at = hay.find(needle, at + 1)
+        return found
+
+    def items(self, indexes: Iterable[int]) -> list[Node]:
+        """Return file-scope items by index, in document order."""
+        items = self._items[0]
+        return [items[k] for k in sorted(indexes)]
+
+    def place_of(self, node: Node) -> Node:
+        """Return the function around a node or, outside functions, the file-scope item that
+        holds it (a declaration, a preprocessor block): a query match around the node lies
+        within it, so a question about the node's surroundings is asked of that place only."""
+        fn = self.function_of(node)
+        if fn is not None:
+            return fn
+        up = self.symbols.parent
+        current = node
+        while (parent := up(current)) is not None and parent.id != self.root.id:
+            current = parent
+        return current
 
     def guards(self, node: Node) -> list[Guard]:
         """Return the guards under which a node runs, within its function (cached)."""

@@ -24,6 +24,7 @@ from vfiolint.config import Config
 from vfiolint.coverage import MAX_ERROR_LINES, FileCoverage, ImageCoverage
 from vfiolint.findings import Confidence, Finding, FlowStep, PatchRef, Span, Status, fingerprint
 from vfiolint.inputs.images import Origin, SourceUnit, UnitPair
+from vfiolint.rules import literals
 from vfiolint.rules.flows import judge
 from vfiolint.rules.keywords import Presence
 from vfiolint.rules.loader import Rule, keyword_parts, rule_names
@@ -159,7 +160,10 @@ def _rule_matches(rule: Rule, ctx: Context, rows: list[bytes],
     found: list[tuple[Node, str, dict[str, str], tuple[FlowStep, ...], bool, str]] = []
     if rule.query is not None:
         checks = custom_predicates(rule.query_text)
-        for pattern, captures in QueryCursor(rule.query).matches(ctx.facts.root):
+        cursor = QueryCursor(rule.query)
+        for pattern, captures in (m for place in literals.places(rule.query_text, ctx.facts.root,
+                                                                  ctx.facts)
+                                  for m in cursor.matches(place)):
             if not holds(ctx, checks[pattern], captures):
                 continue
             node = captures["finding"][0]

@@ -60,6 +60,7 @@ from vfiolint.c.flow import Step, Trace, origin_locs
 from vfiolint.c.guards import Guard, condition_atoms
 from vfiolint.c.syntax import contains, head_row, text_of, unwrap, walk
 from vfiolint.c.types import narrower_than
+from vfiolint.rules import literals
 from vfiolint.rules.predicates import Captures, Context, custom_predicates, holds
 
 REPORTS = ("source", "sink", "gate", "narrowing")
@@ -208,7 +209,9 @@ def _hits(query_text: str, capture: str, node: Node, ctx: Context,
     query = cparse.query(query_text)
     checks = custom_predicates(query_text)
     out = []
-    for pattern, captures in QueryCursor(query).matches(node):
+    cursor = QueryCursor(query)
+    for pattern, captures in (m for place in literals.places(query_text, node, ctx.facts)
+                              for m in cursor.matches(place)):
         if where is not None and (not captures.get(capture) or not where(captures[capture][0])):
             continue
         if not holds(ctx, checks[pattern], captures) or not captures.get(capture):
@@ -240,6 +243,7 @@ class FlowJudge:
         field(default_factory=dict)
     _contexts: dict[int | None, bool] = field(default_factory=dict)  # function id -> in context
     _places: dict[int, bool] = field(default_factory=dict)  # node id -> the context matches
+    _barriers_at: dict[int, list[Node]] = field(default_factory=dict)  # place id -> barriers
 
     @cached_property
     def sinks(self) -> dict[tuple[int, int], _Hit]:
@@ -250,22 +254,24 @@ class FlowJudge:
                                                self.ctx)}
 
     @cached_property
-    def barriers(self) -> list[Node]:
-        """Return the barrier nodes of the unit."""
-        found = list(self.spec_barriers)
-        if self.ctx.log_functions:  # the configuration's own logging functions
-            found += sorted((n for name in self.ctx.log_functions
-                             for n in self.ctx.facts.calls.sites(name)),
-                            key=lambda n: (n.start_byte, -n.end_byte))
-        return found
+    def log_barriers(self) -> list[Node]:
+        """Return the call sites of the configuration's own logging functions (barriers)."""
+        return sorted((n for name in self.ctx.log_functions
+                       for n in self.ctx.facts.calls.sites(name)),
+                      key=lambda n: (n.start_byte, -n.end_byte))
 
-    @cached_property
-    def spec_barriers(self) -> list[Node]:
-        """Return the barrier nodes the spec's own query finds (not configured log calls)."""
+    def spec_barriers_near(self, node: Node) -> list[Node]:
+        """Return the barrier nodes the spec's own query finds in the place of a node (its
+        function, or the file-scope item that holds it): a barrier that contains the node lies
+        there. Asked once per place, and only of places a trace reaches."""
         if self.spec.barriers is None:
             return []
-        return [h.node for h in _hits(self.spec.barriers, "barrier", self.ctx.facts.root,
-                                      self.ctx)]
+        place = self.ctx.facts.place_of(node)
+        found = self._barriers_at.get(place.id)
+        if found is None:
+            found = self._barriers_at[place.id] = [
+                h.node for h in _hits(self.spec.barriers, "barrier", place, self.ctx)]
+        return found
 
     def _clears(self, trace: Trace, end: str) -> bool:
         """Tell whether a trace ends where the spec says its whole source is harmless (a
@@ -273,7 +279,7 @@ class FlowJudge:
         if end not in self.spec.clear_ends:
             return False
         return end != "barrier" or any(contains(b, trace[-1].node)
-                                       for b in self.spec_barriers)
+                                       for b in self.spec_barriers_near(trace[-1].node))
 
     def is_sink(self, node: Node) -> bool:
         """Tell whether a node is a sink."""
@@ -281,7 +287,8 @@ class FlowJudge:
 
     def is_barrier(self, node: Node) -> bool:
         """Tell whether a node lies within a barrier (an argument of a log call)."""
-        return any(contains(b, node) for b in self.barriers)
+        return any(contains(b, node) for b in self.log_barriers) or \
+            any(contains(b, node) for b in self.spec_barriers_near(node))
 
     # Gates and sanitisers ----------------------------------------------------------------------
 
