@@ -530,3 +530,28 @@ def test_a_non_ascii_address_is_kept_not_an_internal_error() -> None:
 
     assert addresses("a@example.org, b@example.org /* Andr\\ufffd */") == (
         "a@example.org", "b@example.org/*Andr\\ufffd*/")
+
+
+def test_sections_parsed_while_repaired_are_what_parsing_their_text_gives(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A repaired section's FileDiff is built as its hunks are repaired, without parsing the
+    canonical text again: for every message of the corpus, it equals the parse of that text."""
+    from tests.conftest import ROOT
+    from vfiolint.inputs import diff, load
+
+    compared = []
+    built = diff.file_diffs
+
+    def checked(sections: list[diff.FileSection]) -> tuple[object, ...]:
+        found = built(sections)
+        text = "".join(s.text for s in sections)
+        assert found == diff.with_blobs(diff.parse(text), sections), text[:200]
+        compared.append(len(found))
+        return found
+
+    monkeypatch.setattr(diff, "file_diffs", checked)
+    inputs = [p for p in sorted((ROOT / "corpus").rglob("*"))
+              if p.is_file() and p.suffix in {".patch", ".mbox", ".eml", ".html", ".txt"}]
+    for path in inputs:
+        load(str(path), path.read_bytes())
+    assert len(inputs) > 150 and sum(compared) > 200

@@ -3,7 +3,8 @@
 Mail mangles diffs: clients wrap long ``diff --git`` and ``@@`` lines, strip the leading space of
 context lines (and all indentation with it), truncate hunks, and append signatures. ``repair``
 turns such text into a canonical unified diff, recomputing every hunk's counts from the lines
-actually present; ``unidiff`` then parses the canonical text. Both steps are pure.
+actually present, and parses each hunk as it goes; ``unidiff`` parses what git prints, and a
+repaired file diff without hunks (a rename, a mode change). Both steps are pure.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ class FileSection:
     path: str
     text: str
     blobs: tuple[str, str] | None = None  # git's ``index <old>..<new>`` line
+    file: FileDiff | None = None  # the parsed text, when it has hunks and both paths' lines
 
 
 _ESCAPES = {"a": 7, "b": 8, "t": 9, "n": 10, "v": 11, "f": 12, "r": 13, '"': 34, "\\": 92}
@@ -208,8 +210,9 @@ def restore_blank_lines(body: list[str], missing: int) -> list[str]:
     return out
 
 
-def _canonical_hunk(header: re.Match[str], section: str, body: list[str]) -> str:
-    """Render one hunk with counts recomputed from its lines."""
+def _canonical_hunk(header: re.Match[str], section: str, body: list[str]) -> tuple[str, Hunk]:
+    """Render one hunk with counts recomputed from its lines, and parse it (as ``parse`` would
+    parse the rendered text)."""
     old_n = sum(1 for x in body if x[:1] in " -")
     new_n = sum(1 for x in body if x[:1] in " +")
     old_start, new_start = int(header.group(1)), int(header.group(3))
@@ -221,7 +224,32 @@ def _canonical_hunk(header: re.Match[str], section: str, body: list[str]) -> str
     head = f"@@ -{old_start},{old_n} +{new_start},{new_n} @@"
     if section:
         head += " " + section
-    return "\n".join([head, *body])
+    lines: list[Line] = []
+    old, new = old_start, new_start
+    for x in body:
+        kind = x[:1]
+        if kind == "+":
+            lines.append(Line(LineKind.ADDED, x[1:], None, new))
+            new += 1
+        elif kind == "-":
+            lines.append(Line(LineKind.REMOVED, x[1:], old, None))
+            old += 1
+        elif kind != "\\":
+            lines.append(Line(LineKind.CONTEXT, x[1:], old, new))
+            old += 1
+            new += 1
+    return "\n".join([head, *body]), Hunk(old_start, old_n, new_start, new_n, section.strip(),
+                                          tuple(lines))
+
+
+def _file_of(old: str | None, new: str | None, hunks: list[Hunk]) -> FileDiff:
+    """Make the FileDiff of a canonical section with hunks (an empty side, or a single hunk
+    from line 0 of a side, is a file added or removed, as unidiff says)."""
+    added = old is None or (len(hunks) == 1 and hunks[0].old_start == 0 and
+                            hunks[0].old_len == 0)
+    removed = new is None or (len(hunks) == 1 and hunks[0].new_start == 0 and
+                              hunks[0].new_len == 0)
+    return FileDiff(None if added else old, None if removed else new, tuple(hunks))
 
 
 def repair(lines: Sequence[str]) -> list[FileSection]:
@@ -253,6 +281,7 @@ def repair(lines: Sequence[str]) -> list[FileSection]:
             i += 1
             continue
         hunks: list[str] = []
+        parsed: list[Hunk] = []
         while i < n:
             m = HUNK_RE.match(lines[i])
             if not m:
@@ -276,7 +305,9 @@ def repair(lines: Sequence[str]) -> list[FileSection]:
             if no_blank and 0 < short_old == short_new <= 5:
                 body = restore_blank_lines(body, short_old)
             if any(x[:1] in "+-" for x in body):
-                hunks.append(_canonical_hunk(m, section, body))
+                text, hunk = _canonical_hunk(m, section, body)
+                hunks.append(text)
+                parsed.append(hunk)
         old_p, new_p = strip_prefix(old), strip_prefix(new)
         if (not hunks and not extended) or (old_p is None and new_p is None):
             continue
@@ -296,8 +327,9 @@ def repair(lines: Sequence[str]) -> list[FileSection]:
         if hunks:
             head.append(f"--- {'a/' + old_p if old_p else '/dev/null'}")
             head.append(f"+++ {'b/' + new_p if new_p else '/dev/null'}")
-        sections.append(FileSection(start, path, "\n".join(head + hunks) + "\n",
-                                    index_blobs(extended)))
+        blobs = index_blobs(extended)
+        file = blobs_of(_file_of(old_p, new_p, parsed), blobs) if hunks else None
+        sections.append(FileSection(start, path, "\n".join(head + hunks) + "\n", blobs, file))
     return sections
 
 
@@ -311,6 +343,14 @@ def index_blobs(extended: Sequence[str]) -> tuple[str, str] | None:
         if m:
             return m.group(1), m.group(2)
     return None
+
+
+def file_diffs(sections: Sequence[FileSection]) -> tuple[FileDiff, ...]:
+    """Return the FileDiffs of some canonical sections: parsed while they were repaired, or,
+    for a section with no hunk (a rename, a mode change), by parsing the text."""
+    if all(s.file is not None for s in sections):
+        return tuple(s.file for s in sections if s.file is not None)
+    return with_blobs(parse("".join(s.text for s in sections)), sections)
 
 
 def with_blobs(files: tuple[FileDiff, ...], sections: Sequence[FileSection]

@@ -338,7 +338,7 @@ def patches_of_message(env: Envelope, input_name: str) -> Iterator[Patch]:
             sections = diff.repair(lines)
             base = base_commit(lines) if depth == 0 and "base-commit:" in body else None
             for group in group_sections(sections):
-                files = diff.with_blobs(diff.parse("".join(s.text for s in group)), group)
+                files = diff.file_diffs(group)
                 message = commit_message(lines, group[0].start) if depth == 0 else ""
                 yield Patch(
                     input=input_name,
