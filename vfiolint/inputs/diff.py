@@ -107,7 +107,7 @@ def whitespace_lost(lines: Sequence[str]) -> bool:
     spaced = bare = 0
     in_hunk = False
     for line in lines:
-        if HUNK_RE.match(line):
+        if line[:2] == "@@" and HUNK_RE.match(line):
             in_hunk = True
             continue
         if line.startswith(("diff --git ", "--- ", "+++ ")):
@@ -144,9 +144,10 @@ def _hunk_body(
     n = len(lines)
     while j < n and (old_left > 0 or new_left > 0):
         line = lines[j]
-        if line.startswith(("diff --git ", "@@ ")) or HUNK_RE.match(line) or is_signature(lines, j):
-            break
-        if line.startswith("--- ") and j + 1 < n and lines[j + 1].startswith("+++ "):
+        if line[:1] in "d@-" and line and (  # what ends a hunk starts with one of these
+                line.startswith(("diff --git ", "@@ ")) or HUNK_RE.match(line) or
+                is_signature(lines, j) or (
+                    line.startswith("--- ") and j + 1 < n and lines[j + 1].startswith("+++ "))):
             break
         if line.startswith("\\"):
             body.append("\\ No newline at end of file")
@@ -210,11 +211,25 @@ def restore_blank_lines(body: list[str], missing: int) -> list[str]:
     return out
 
 
+def counts(body: Sequence[str]) -> tuple[int, int]:
+    """Count a hunk body's pre-image lines (context and removed) and post-image lines."""
+    added = removed = marks = 0
+    for x in body:
+        first = x[:1]
+        if first == "+":
+            added += 1
+        elif first == "-":
+            removed += 1
+        elif first and first != " ":
+            marks += 1  # "\\ No newline at end of file"
+    context = len(body) - added - removed - marks
+    return context + removed, context + added
+
+
 def _canonical_hunk(header: re.Match[str], section: str, body: list[str]) -> tuple[str, Hunk]:
     """Render one hunk with counts recomputed from its lines, and parse it (as ``parse`` would
     parse the rendered text)."""
-    old_n = sum(1 for x in body if x[:1] in " -")
-    new_n = sum(1 for x in body if x[:1] in " +")
+    old_n, new_n = counts(body)
     old_start, new_start = int(header.group(1)), int(header.group(3))
     # unidiff (like git) numbers an empty side from the line before it.
     if old_n == 0 and header.group(2) is None:
@@ -300,8 +315,8 @@ def repair(lines: Sequence[str]) -> list[FileSection]:
             old_len = int(m.group(2)) if m.group(2) is not None else 1
             new_len = int(m.group(4)) if m.group(4) is not None else 1
             body, i = _hunk_body(lines, j, old_len, new_len, lost)
-            short_old = old_len - sum(1 for x in body if x[:1] in " -")
-            short_new = new_len - sum(1 for x in body if x[:1] in " +")
+            old_n, new_n = counts(body)
+            short_old, short_new = old_len - old_n, new_len - new_n
             if no_blank and 0 < short_old == short_new <= 5:
                 body = restore_blank_lines(body, short_old)
             if any(x[:1] in "+-" for x in body):

@@ -19,7 +19,6 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from email.header import decode_header, make_header
 from email.message import Message
-from html.parser import HTMLParser
 
 from vfiolint.errors import InputError
 from vfiolint.inputs import diff, stream
@@ -95,22 +94,16 @@ def find_header_start(lines: list[str]) -> int | None:
     return None
 
 
-class _TextOfHtml(HTMLParser):
-    """Collect the text of an HTML part, keeping line breaks of ``<pre>`` blocks."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-
-    def handle_data(self, data: str) -> None:
-        self.parts.append(data)
-
-
 def html_to_text(html: str) -> str:
-    """Return the text of an HTML mail part."""
-    parser = _TextOfHtml()
+    """Return the text of an HTML mail part (or archive page), keeping the line breaks of its
+    ``<pre>`` blocks: the data between its tags, entities decoded."""
+    from html.parser import HTMLParser  # only pages and HTML parts need it
+
+    parts: list[str] = []
+    parser = HTMLParser(convert_charrefs=True)
+    parser.handle_data = parts.append  # type: ignore[method-assign,assignment]
     parser.feed(html)
-    return "".join(parser.parts)
+    return "".join(parts)
 
 
 def _part_text(part: Message) -> str:
@@ -242,10 +235,13 @@ def quote_layers(text: str) -> dict[int, list[str]]:
     layers: dict[int, list[str]] = {}
     for raw in text.splitlines():
         line = raw.rstrip("\r")
-        m = QUOTE_RE.match(line)
-        depth = m.group(0).count(">") if m else 0
-        body = line[m.end() :] if m else line
-        layers.setdefault(depth, []).append(body.rstrip() if not body.strip() else body)
+        if line[:1] == ">":
+            m = QUOTE_RE.match(line)
+            assert m is not None
+            depth, body = m.group(0).count(">"), line[m.end():]
+        else:
+            depth, body = 0, line
+        layers.setdefault(depth, []).append("" if not body or body.isspace() else body)
     return layers
 
 

@@ -17,7 +17,6 @@ import contextlib
 import hashlib
 import logging
 import os
-import sqlite3
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from pathlib import Path
@@ -26,6 +25,8 @@ from typing import TYPE_CHECKING
 from vfiolint.c.cache import FORMAT
 
 if TYPE_CHECKING:
+    import sqlite3
+
     from vfiolint.c.cache import Cache
 
 log = logging.getLogger(__name__)
@@ -124,11 +125,18 @@ class KeywordSet:
         text = b"\0".join((str(VERSION).encode(), *self.parts))
         return hashlib.sha1(text, usedforsecurity=False).hexdigest()[:16]
 
+    @cached_property
+    def _steps(self) -> tuple[tuple[bytes, tuple[bytes, ...], bool], ...]:
+        """Return ``_order`` with, for each part, whether it is a plain substring."""
+        return tuple((p, within, not p.startswith(WORD_START)) for p, within in self._order)
+
     def scan(self, text: bytes) -> frozenset[bytes]:
         """Return the parts the text holds."""
         found: set[bytes] = set()
-        for part, within in self._order:
-            if all(q in found for q in within) and occurs(part, text):
+        for part, within, plain in self._steps:
+            if within and not found.issuperset(within):
+                continue
+            if (part in text) if plain else occurs(part, text):
                 found.add(part)
         return frozenset(found)
 
@@ -207,6 +215,8 @@ class BlobKeywords:
 
     def flush(self) -> None:
         """Write the answers not yet written, in one transaction."""
+        import sqlite3  # only a run with a cache opens the table
+
         if not self.pending:
             return
         rows = [(oid, format(mask, "x")) for oid, mask in self.pending.items()]
@@ -222,6 +232,8 @@ class BlobKeywords:
 
     def _query(self, oid: str) -> int | None:
         """Return a blob's mask from the table (None: not there)."""
+        import sqlite3  # only a run with a cache opens the table
+
         db = self._connection()
         if db is None:
             return None
@@ -234,6 +246,8 @@ class BlobKeywords:
 
     def _connection(self) -> sqlite3.Connection | None:
         """Return this process's connection to the table, opening (or making) it first."""
+        import sqlite3  # only a run with a cache opens the table
+
         path = self.path
         if self._off or path is None:
             return None
@@ -267,6 +281,8 @@ class BlobKeywords:
 
     def close(self) -> None:
         """Write what is pending and close the connection."""
+        import sqlite3  # only a run with a cache opens the table
+
         self.flush()
         if self._db is not None and self._pid == os.getpid():
             with contextlib.suppress(sqlite3.Error):
@@ -276,6 +292,8 @@ class BlobKeywords:
 
 def _open_table(path: Path, writable: bool) -> sqlite3.Connection:
     """Open the table's database, making it when it can be written (raises on failure)."""
+    import sqlite3  # only a run with a cache opens the table
+
     if not writable:
         db = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=10)
     else:

@@ -6,7 +6,6 @@ lines each name the file and the problem.
 
 from __future__ import annotations
 
-import difflib
 import fnmatch
 import importlib.util
 import re
@@ -287,6 +286,8 @@ def resolve_rules(rules: list[Rule], names: Iterable[str], where: str) -> frozen
 
 def _suggestion(rules: list[Rule], name: str) -> str:
     """Say which known ID or name is closest to a mistyped one, or where to find them."""
+    import difflib  # only a mistyped name needs it
+
     spelled = {key.casefold(): key for r in rules for key in (r.id, r.name)}
     close = difflib.get_close_matches(name.casefold(), list(spelled), n=1)
     return f"did you mean {spelled[close[0]]}?" if close else "'vfiolint rules' lists them"
