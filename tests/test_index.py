@@ -239,6 +239,35 @@ def test_a_new_commit_rescans_only_the_blobs_it_changed(tree: Path, tmp_path: Pa
     assert names.lookup("m", "REGION") == ("include/bar.h",)
 
 
+def test_a_map_made_from_a_close_trees_is_kept_as_the_difference(
+        tree: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cache = Cache.open(tmp_path / "cache")
+    base = gitstore.tree_of(tree, "HEAD")
+    first = Repository(tree, cache)
+    first.names(first.view(TreeSpec(base)))  # the whole map of this tree
+    commit(tree, {"include/bar.h": WIDE_H, "include/extra.h": "#define EXTRA 4\n"}, "widen")
+    head = gitstore.tree_of(tree, "HEAD")
+    second = Repository(tree, cache)
+    derived = sorted(second.names(second.view(TreeSpec(head))).entries())  # from the close one
+
+    def refused(*args: object) -> object:
+        raise AssertionError("the kept difference should have answered")
+
+    with monkeypatch.context() as patched:  # the next run neither lists nor scans anything
+        patched.setattr("vfiolint.c.index.gitstore.diff_trees", refused)
+        patched.setattr("vfiolint.c.index.scan", refused)
+        third = Repository(tree, cache)
+        names = third.names(third.view(TreeSpec(head)))
+        assert sorted(names.entries()) == derived
+        assert names.lookup("m", "EXTRA") == ("include/extra.h",)
+    # Without its base's map the difference is no use: the map is made again, the same.
+    for entry in (tmp_path / "cache").rglob("*"):
+        if entry.is_file() and entry.parent.parent.name == "tree":
+            entry.unlink()
+    fourth = Repository(tree, cache)
+    assert sorted(fourth.names(fourth.view(TreeSpec(head))).entries()) == derived
+
+
 def test_vfiolint_index_counts_the_names_of_a_tree_derived_from_a_close_one(
         tree: Path, tmp_path: Path) -> None:
     def index(rev: str, cache: str) -> str:

@@ -679,15 +679,16 @@ class Repository(Blobs):
         loaded = self._maps.get(tree)
         if loaded is not None:
             return loaded
+        key = _tree_key(tree)
         for other, mapped in list(self._maps.items())[-2:]:
             close = self._delta_from(other, mapped, tree)
             if close is not None:
+                self._keep_delta(key, other, close)
                 return close
-        key = _tree_key(tree)
         with self.cache.lock("tree", key):
             built = self._cached_map(key)
             if built is None:
-                close = self._from_recent(tree)
+                close = self._kept_delta(key) or self._from_recent(tree, key)
                 if close is not None:
                     return close
                 files = self.view(TreeSpec(tree)).files
@@ -720,9 +721,38 @@ class Repository(Blobs):
         return {p: ([(k[0], k[2:]) for k in outlines[o].defined] if o is not None else None)
                 for p, o in changes.items()}
 
-    def _from_recent(self, tree: str) -> DeltaMap | None:
+    def _keep_delta(self, key: str, base: str, delta: DeltaMap) -> None:
+        """Keep a tree's map as its difference from a tree whose whole map the cache holds:
+        the next run that starts on this tree loads that map and the difference, and neither
+        lists the trees' differences nor reads the changed files' names again."""
+        if isinstance(delta.base, NameMap):
+            self.cache.put("delta", key, (base, sorted(delta.changed),
+                                          {k: list(v) for k, v in delta.added.items()}))
+
+    def _kept_delta(self, key: str) -> DeltaMap | None:
+        """Return a tree's map kept as a difference (None: none kept, damaged, or its base's
+        map is no longer in the cache)."""
+        kept = self.cache.get("delta", key)
+        if not isinstance(kept, tuple) or len(kept) != 3:
+            return None
+        base, changed, added = kept
+        if not isinstance(base, str) or not isinstance(changed, list) or \
+                not isinstance(added, dict):
+            return None
+        mapped = self._maps.get(base)
+        if not isinstance(mapped, NameMap):
+            mapped = self._cached_map(_tree_key(base))
+        if mapped is None:
+            return None
+        self._maps[base] = mapped
+        while len(self._maps) > MAPS_KEPT:
+            self._maps.pop(next(iter(self._maps)))
+        return DeltaMap(mapped, frozenset(changed), {k: tuple(v) for k, v in added.items()})
+
+    def _from_recent(self, tree: str, key: str) -> DeltaMap | None:
         """Return a tree's map from one of the last trees indexed in this repository, when one
-        of them is close (a new commit re-indexes only the blobs it changed)."""
+        of them is close (a new commit re-indexes only the blobs it changed); keep it as a
+        difference for the next run."""
         recent = self.cache.get("recent", _repo_key(self.ident))
         for other in recent if isinstance(recent, list) else []:
             if not isinstance(other, str) or other == tree:
@@ -738,7 +768,9 @@ class Repository(Blobs):
                 self._maps[other] = mapped
                 while len(self._maps) > MAPS_KEPT:
                     self._maps.pop(next(iter(self._maps)))
-                return _delta(mapped, self._names_of(changes))
+                delta = _delta(mapped, self._names_of(changes))
+                self._keep_delta(key, other, delta)
+                return delta
         return None
 
     def _remember_recent(self, tree: str) -> None:
