@@ -108,3 +108,12 @@ def test_a_query_is_restricted_only_when_each_pattern_needs_a_text() -> None:
     facts = Facts(cparse.parse(LEADING + PREPROC))
     places = literals.places(close, facts.root, facts)
     assert [p.type for p in places] == ["preproc_ifdef"]
+
+
+def test_a_context_of_whole_functions_is_asked_of_the_unit_once() -> None:
+    assert literals.rooted_only_at(
+        "((function_definition) @context (#vf-vfio-code? @context))", "function_definition")
+    assert not literals.rooted_only_at(
+        "((field_expression field: (field_identifier) @f) @context)", "function_definition")
+    assert not literals.rooted_only_at("((function_definition) @a (comment) @b)",
+                                       "function_definition")  # side by side

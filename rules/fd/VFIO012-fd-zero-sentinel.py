@@ -446,5 +446,9 @@ def vfio_code(ctx: Context, args: Args, captures: Captures) -> bool:
     node = node_arg(args, captures)
     if node is None:
         return False
-    return "vfio" in ctx.unit.path.lower() or any(
-        VFIO_TOKEN_RE.search(t) for t in ctx.facts.tokens(node))
+    if "vfio" in ctx.unit.path.lower():
+        return True
+    text = text_of(node).lower()
+    if "vfio" not in text and "vfu_" not in text:
+        return False  # no token can hold what the text does not (asked first: it is cheaper)
+    return any(VFIO_TOKEN_RE.search(t) for t in ctx.facts.tokens(node))

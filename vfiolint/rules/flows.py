@@ -546,7 +546,8 @@ class FlowJudge:
         key = fn.id if fn is not None else None
         found = self._contexts.get(key)
         if found is None:
-            found = self._contexts[key] = any(
+            whole = self._context_functions
+            found = self._contexts[key] = (whole is None or bool(whole)) and any(
                 self._context_at(place) for place in self.ctx.facts.neighbourhood(node))
         return found
 
@@ -554,11 +555,32 @@ class FlowJudge:
         """Tell whether the spec's context query matches in one function (once each: a
         function is in the neighbourhood of its callers and callees too)."""
         assert self.spec.context is not None
+        whole = self._context_functions
+        if whole is not None:  # asked of the unit once
+            return bool(whole) if place.id == self.ctx.facts.root.id else place.id in whole
         found = self._places.get(place.id)
         if found is None:
             found = self._places[place.id] = bool(
                 _hits(self.spec.context, "context", place, self.ctx))
         return found
+
+    @cached_property
+    def _context_functions(self) -> frozenset[int] | None:
+        """Return the ids of the functions in which the spec's context query matches, from
+        one query of the unit, when each of its patterns is a whole function definition (None
+        otherwise). Empty, no neighbourhood is in context: none is built."""
+        assert self.spec.context is not None
+        if not literals.rooted_only_at(self.spec.context, "function_definition"):
+            return None
+        up = self.ctx.facts.symbols.parent
+        found: set[int] = set()
+        for hit in _hits(self.spec.context, "context", self.ctx.facts.root, self.ctx):
+            node: Node | None = hit.node  # the function, or a node in it: every function
+            while node is not None:  # around it holds the match
+                if node.type == "function_definition":
+                    found.add(node.id)
+                node = up(node)
+        return frozenset(found)
 
     def _sinks_in_context(self) -> list[_Hit]:
         """Return the sinks whose neighbourhood matches the spec's context, in the order of

@@ -196,6 +196,17 @@ def query_needs(query_text: str) -> tuple[Needed, ...] | None:
     return tuple(found)
 
 
+@cache
+def rooted_only_at(query_text: str, kind: str) -> bool:
+    """Tell whether every pattern of a query is one node of a kind (``function_definition``),
+    alone at its top: each match then lies in one such node."""
+    query = cparse.query(query_text)
+    patterns = split_patterns(query_text)
+    return len(patterns) == query.pattern_count and all(
+        not query.is_pattern_non_local(i) and (m := ROOT_RE.match(text)) is not None
+        and m.group(1) == kind for i, text in enumerate(patterns))
+
+
 def places(query_text: str, node: Node, facts: Facts) -> list[Node]:
     """Return where to run a query to find its matches below ``node``: for the unit's root,
     only the file-scope items that hold what each match holds; else the node itself."""
