@@ -473,3 +473,30 @@ def test_name_map_lookup_finds_exactly_what_was_defined() -> None:
         kind, n = rnd.choice("mstfp"), name()
         assert set(names.lookup(kind, n)) == truth.get((kind, n), set())
     assert names.lookup("m", "a\tb") == names.lookup("m", "a\nb") == ()
+
+
+def test_an_include_path_made_from_the_last_trees_is_the_one_made_from_scratch() -> None:
+    import random
+
+    rng = random.Random(7)
+    folders = ["include", "include/uapi/linux", "lib/eal/include", "lib/eal/linux", "lib/ring",
+               "drivers/bus/pci", "drivers/bus/pci/linux", "arch/x86/include/asm", "src",
+               "lib/new", "tools/include"]
+    names = ["rte_ring.h", "vfio.h", "private.h", "pci.h", "rte_vfio.h", "io.h", "a.c", "b.c"]
+    every = [f"{d}/{n}" for d in folders for n in names]
+    paths = set(rng.sample(every, 40))
+    path = IncludePath(paths)
+    asked = [(n, near, q) for n in ["vfio.h", "linux/vfio.h", "rte_ring.h", "private.h",
+                                    "asm/io.h", "../pci.h", "uapi/linux/vfio.h"]
+             for near in ["drivers/bus/pci/linux/a.c", "lib/ring/b.c", "src/a.c"]
+             for q in (True, False)]
+    for _ in range(60):
+        removed = set(rng.sample(sorted(paths), rng.randint(0, 3)))
+        added = set(rng.sample(every, rng.randint(0, 3))) - paths
+        path = path.successor(added, removed)
+        paths = (paths - removed) | added
+        fresh = IncludePath(paths)
+        assert path.paths == fresh.paths
+        assert {k: v for k, v in path.by_name.items() if v} == dict(fresh.by_name)
+        assert (path.dirs, path.dir_order) == (fresh.dirs, fresh.dir_order)
+        assert [path.resolve(*a) for a in asked] == [fresh.resolve(*a) for a in asked]

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import posixpath
 import shlex
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
 
 _FLAGS = ("-I", "-iquote", "-isystem", "-idirafter")
@@ -40,14 +40,46 @@ class IncludePath:
         self.by_name: defaultdict[str, list[str]] = defaultdict(list)
         for path in sorted(self.paths):
             self.by_name[posixpath.basename(path)].append(path)
+        self.folders = Counter(posixpath.dirname(p) for p in self.paths)  # files per folder
+        self.rte = Counter(posixpath.dirname(p) for p in self.paths if _rte_header(p))
         self.dirs = self._default_dirs()
         self.dir_order = {d: i for i, d in enumerate(self.dirs)}
+        self.compile_commands = compile_commands
         self.per_file = _compile_commands(compile_commands, self.paths) if compile_commands \
             else {}
 
+    def successor(self, added: Iterable[str], removed: Iterable[str]) -> IncludePath:
+        """Return the include path of the tree whose C files are this one's with some added
+        and some taken away: the same as one made from the new files, with only what they
+        touch made again (without a compilation database, which is read whole)."""
+        gone, new = frozenset(removed) & self.paths, frozenset(added) - self.paths
+        if self.compile_commands is not None:
+            return IncludePath((self.paths - gone) | new, self.compile_commands)
+        out = object.__new__(IncludePath)
+        out.paths = (self.paths - gone) | new
+        out.by_name = defaultdict(list, self.by_name)
+        for name in {posixpath.basename(p) for p in gone | new}:
+            kept = sorted(p for p in out.by_name.get(name, ()) if p not in gone)
+            kept = sorted(kept + [p for p in new if posixpath.basename(p) == name])
+            if kept:
+                out.by_name[name] = kept
+            else:
+                out.by_name.pop(name, None)
+        out.folders, out.rte = Counter(self.folders), Counter(self.rte)
+        for path, step in [(p, -1) for p in gone] + [(p, 1) for p in new]:
+            out.folders[posixpath.dirname(path)] += step
+            if _rte_header(path):
+                out.rte[posixpath.dirname(path)] += step
+        out.folders, out.rte = +out.folders, +out.rte  # folders left empty go
+        same = out.folders.keys() == self.folders.keys() and out.rte.keys() == self.rte.keys()
+        out.dirs = self.dirs if same else out._default_dirs()
+        out.dir_order = self.dir_order if same else {d: i for i, d in enumerate(out.dirs)}
+        out.compile_commands, out.per_file = None, {}
+        return out
+
     def _default_dirs(self) -> tuple[str, ...]:
         """The usual header directories this tree has."""
-        folders = {posixpath.dirname(p) for p in self.paths}
+        folders = self.folders.keys()
         found = [d for d in _TOP_DIRS if d in folders or any(
             f.startswith(d + "/") for f in folders)]
         for folder in sorted(folders):
@@ -55,10 +87,7 @@ class IncludePath:
             arch = len(parts) >= 3 and parts[0] == "arch" and parts[2] == "include"
             if arch or (len(parts) >= 2 and parts[0] == "lib" and parts[-1] == "include"):
                 found.append(folder)
-        rte = sorted({posixpath.dirname(p) for p in self.paths
-                      if p.startswith("lib/") and posixpath.basename(p).startswith("rte_")
-                      and p.endswith(".h")})
-        return tuple(dict.fromkeys(found + rte))
+        return tuple(dict.fromkeys(found + sorted(self.rte)))
 
     def resolve(self, name: str, near: str, quoted: bool) -> str | None:
         """Return the tree path an ``#include`` of ``name`` in file ``near`` reaches, None
@@ -109,6 +138,13 @@ class IncludePath:
         found = [p for p in self.by_name.get(posixpath.basename(clean), ())
                  if p == clean or p.endswith("/" + clean)]
         return found[0] if len(found) == 1 else None
+
+
+def _rte_header(path: str) -> bool:
+    """Tell whether a path is a DPDK library header (``lib/*/rte_*.h``), whose folder is on
+    the usual include path."""
+    return path.startswith("lib/") and posixpath.basename(path).startswith("rte_") and \
+        path.endswith(".h")
 
 
 def _compile_commands(data: bytes, paths: frozenset[str]) -> dict[str, tuple[str, ...]]:

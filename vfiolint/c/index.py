@@ -545,8 +545,16 @@ class Repository(Blobs):
 
     def include_path(self, view: TreeView) -> IncludePath:
         """Return a tree's include path (compile_commands.json, else the usual folders)."""
-        if view._include_path is None and view.parent is not None and view.same_paths:
-            view._include_path = self.include_path(view.parent)
+        parent = view.parent
+        if view._include_path is None and parent is not None and view.same_paths:
+            view._include_path = self.include_path(parent)
+        if view._include_path is None and parent is not None and \
+                parent._include_path is not None and not any(
+                    p.endswith(SPECIAL) for p in view.changes):  # a few C files came or went
+            c_changes = [(p, o) for p, o in view.changes.items() if p.endswith(C_FILES)]
+            view._include_path = parent._include_path.successor(
+                (p for p, o in c_changes if o is not None and p not in parent.files),
+                (p for p, o in c_changes if o is None))
         if view._include_path is None:
             database = None
             for name in ("compile_commands.json", "build/compile_commands.json"):
