@@ -500,3 +500,68 @@ def test_an_include_path_made_from_the_last_trees_is_the_one_made_from_scratch()
         assert {k: v for k, v in path.by_name.items() if v} == dict(fresh.by_name)
         assert (path.dirs, path.dir_order) == (fresh.dirs, fresh.dir_order)
         assert [path.resolve(*a) for a in asked] == [fresh.resolve(*a) for a in asked]
+
+
+# --- the cache's bound ------------------------------------------------------------------------
+
+
+def _size(cache_dir: Path) -> int:
+    return sum(p.stat().st_size for p in _entries(cache_dir))
+
+
+def test_a_cache_over_its_bound_loses_the_entries_used_longest_ago(hazard_repo: Path,
+                                                                    tmp_path: Path) -> None:
+    cache_dir = tmp_path / "cache"
+    assert _findings(_index_run(hazard_repo, cache_dir, "--cache-limit", "0")) == EXPECTED
+    entries = sorted(_entries(cache_dir))
+    full = _size(cache_dir)
+    now = time.time()
+    for i, entry in enumerate(entries):  # each written on a day of its own, oldest first
+        os.utime(entry, (now - (len(entries) - i) * 86400, now - (len(entries) - i) * 86400))
+    leftover = cache_dir / "v1" / "blob" / ".tmp-killed"
+    leftover.write_bytes(b"half")
+    os.utime(leftover, (now - 7200, now - 7200))
+    fresh_tmp = cache_dir / "v1" / "blob" / ".tmp-writing"
+    fresh_tmp.write_bytes(b"under way")
+    limit = full * 0.6
+    proc = _index_run(hazard_repo, cache_dir, "--cache-limit", f"{limit / (1 << 20):.6f}")
+    assert _findings(proc) == EXPECTED and proc.stderr == b""
+    assert _size(cache_dir) <= limit * 0.8
+    # Entries went oldest first: what the run used (read a tree's map, wrote an entry) is
+    # newer than anything that went.
+    written = {e: now - (len(entries) - i) * 86400 for i, e in enumerate(entries)}
+    gone = [e for e in entries if not e.exists()]
+    kept = [e for e in _entries(cache_dir)]
+    assert gone and kept
+    assert max(written[e] for e in gone) <= min(e.stat().st_mtime for e in kept)
+    assert not leftover.exists() and fresh_tmp.exists()
+    # Looked at once a day: the next run, over the bound again, removes nothing.
+    _index_run(hazard_repo, cache_dir, "--cache-limit", "0")  # entries made again
+    before = sorted(_entries(cache_dir))
+    proc = _index_run(hazard_repo, cache_dir, "--cache-limit", f"{limit / (1 << 20):.6f}")
+    assert _findings(proc) == EXPECTED and sorted(_entries(cache_dir)) == before
+
+
+def test_a_bad_cache_bound_is_a_usage_error(hazard_repo: Path, tmp_path: Path) -> None:
+    proc = _index_run(hazard_repo, tmp_path / "cache", "--cache-limit", "-1")
+    assert proc.returncode == 2 and proc.stderr.decode().strip() == \
+        "vfiolint: --cache-limit must be a number of MiB, or 0 for no bound"
+    env = {**os.environ, "VFIOLINT_CACHE_LIMIT": "lots"}
+    proc = subprocess.run([sys.executable, "-m", "vfiolint", "index", "HEAD", "--repo",
+                           str(hazard_repo), "--cache-dir", str(tmp_path / "cache")],
+                          cwd=ROOT, env=env, capture_output=True, timeout=120, check=False)
+    assert proc.returncode == 2 and proc.stderr.decode().strip() == \
+        "vfiolint: VFIOLINT_CACHE_LIMIT must be a number of MiB, or 0 for no bound"
+
+
+def test_reading_a_trees_map_counts_as_using_it(tmp_path: Path) -> None:
+    cache = Cache.open(tmp_path / "cache")
+    cache.put("tree", "ab" * 20, (["x.h"], b"m:X 0\n"))
+    cache.put("blob", "cd" * 20, ("facts",))
+    paths = [tmp_path / "cache" / "v1" / kind / key[:2] / key[2:]
+             for kind, key in (("tree", "ab" * 20), ("blob", "cd" * 20))]
+    for path in paths:
+        os.utime(path, (1_000_000, 1_000_000))
+    assert cache.get("tree", "ab" * 20) is not None and cache.get("blob", "cd" * 20) is not None
+    assert paths[0].stat().st_mtime > 1_000_000  # in use: what a bounded cache keeps
+    assert paths[1].stat().st_mtime == 1_000_000  # a blob's entry: one of thousands, not touched

@@ -66,6 +66,10 @@ def build_parser() -> argparse.ArgumentParser:
                             "$XDG_CACHE_HOME/vfiolint)")
     check.add_argument("--no-cache", action="store_true", dest="no_cache",
                        help="keep the repository index and the blobs' keyword parts in memory only")
+    check.add_argument("--cache-limit", type=float, default=None, dest="cache_limit",
+                       metavar="MIB", help="the cache's size bound: at most once a day, a "
+                       "cache over it loses its entries used longest ago (default: "
+                       "$VFIOLINT_CACHE_LIMIT, else 2048; 0: no bound)")
     check.add_argument("--no-index", action="store_true", dest="no_index",
                        help="judge each file alone: ask the repository nothing about names "
                             "the file does not define")
@@ -107,6 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
     index.add_argument("--repo", type=Path, default=Path(), help="the repository (default: .)")
     index.add_argument("--cache-dir", type=Path, default=None, dest="cache_dir",
                        help="where the index is cached (default: $XDG_CACHE_HOME/vfiolint)")
+    index.add_argument("--cache-limit", type=float, default=None, dest="cache_limit",
+                       metavar="MIB", help="the cache's size bound, as for check")
     index.add_argument("--jobs", "-j", type=int, default=0, metavar="N",
                        help="processes to scan with (default: the number of cores)")
     index.add_argument("--debug", action="store_true", help="show tracebacks and log lines")
@@ -205,6 +211,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
         raise UsageError("--base needs --repo")
     if args.memory_limit is not None and args.memory_limit < 0:
         raise UsageError("--memory-limit must be a number of MiB, or 0 for none")
+    args.cache_limit = _cache_limit(args.cache_limit)
     in_repo = bool(args.git or args.staged or args.tree)
     config = load_config(args.config or find_config(args.repo.resolve() if in_repo or given_repo
                                                     else Path.cwd()))
@@ -226,6 +233,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
                       patches_repo=args.repo if given_repo and args.inputs and not args.tree
                       else None, base=args.base, cache_dir=args.cache_dir,
                       no_cache=args.no_cache, index=not args.no_index,
+                      cache_limit=args.cache_limit,
                       git_label=getattr(args, "git_label", None))
     outcome = run_check(request, rules, config)
     outcome.errors = [(name, one_line(message)) for name, message in outcome.errors]
@@ -308,11 +316,30 @@ def _how_to_go_on(findings: list[Finding]) -> None:
           + ", ".join(f"vfiolint explain {i}" for i in ids), file=sys.stderr)
 
 
+def _cache_limit(given: float | None) -> int:
+    """Return the cache's size bound in bytes: ``--cache-limit``, else
+    ``$VFIOLINT_CACHE_LIMIT``, else the default (MiB; 0: no bound)."""
+    from vfiolint.c.cache import LIMIT_MIB
+
+    where = "--cache-limit"
+    if given is None:
+        text = os.environ.get("VFIOLINT_CACHE_LIMIT", "").strip()
+        where = "VFIOLINT_CACHE_LIMIT"
+        try:
+            given = float(text) if text else float(LIMIT_MIB)
+        except ValueError:
+            given = -1.0
+    if given < 0 or given != given:
+        raise UsageError(f"{where} must be a number of MiB, or 0 for no bound")
+    return int(given * (1 << 20))
+
+
 def _cmd_index(args: argparse.Namespace) -> int:
     """Run ``vfiolint index``."""
     from vfiolint.run import build_index
 
-    stats = build_index(args.repo, args.revision, args.cache_dir, args.jobs)
+    args.cache_limit = _cache_limit(args.cache_limit)
+    stats = build_index(args.repo, args.revision, args.cache_dir, args.jobs, args.cache_limit)
     print(f"{args.revision}: tree {stats.tree[:12]}: {stats.files} C files, {stats.names} names"
           f" in {stats.seconds:.2f} s ({stats.cache})")
     return EXIT_CLEAN

@@ -729,6 +729,7 @@ class Request:
     no_cache: bool = False
     index: bool = True
     git_label: str | None = None  # what the report calls the --git range
+    cache_limit: int = 0  # bytes the cache may hold (0: no bound)
 
     def sources(self) -> list[tuple[str, Source]]:
         """Return the sources to read, each with the name its failure is reported under."""
@@ -776,7 +777,17 @@ def run_check(request: Request, rules: list[Rule], config: Config) -> Outcome:
     outcome.findings = keep(outcome.findings)
     if request.lines == "head" and request.git and not request.staged:
         place_at_head(outcome, request.repo, request.git)
+    _bound_cache(request.cache_root(), request.cache_limit)
     return outcome
+
+
+def _bound_cache(root: Path | None, limit: int) -> None:
+    """Keep the cache under its bound (looked at once a day, by a run that can write it)."""
+    if root is None or limit <= 0 or not root.is_dir():
+        return
+    from vfiolint.c.cache import Cache
+
+    Cache(root).prune_if_due(limit)  # quietly: a cache that cannot be written said so once
 
 
 def place_at_head(outcome: Outcome, repo: Path, revision_range: str) -> None:
@@ -827,7 +838,8 @@ class IndexStats:
     cache: str
 
 
-def build_index(repo: Path, revision: str, cache_dir: Path | None, jobs: int) -> IndexStats:
+def build_index(repo: Path, revision: str, cache_dir: Path | None, jobs: int,
+                cache_limit: int = 0) -> IndexStats:
     """Index the tree of a revision into the cache (nothing happens when it is there)."""
     import time
 
@@ -847,4 +859,5 @@ def build_index(repo: Path, revision: str, cache_dir: Path | None, jobs: int) ->
     finally:
         index.close()
     where = str(cache.root) if cache.writable else "not cached: the cache cannot be written"
+    _bound_cache(cache.root if cache.writable else None, cache_limit)
     return IndexStats(tree, files, count, time.perf_counter() - start, where)

@@ -15,6 +15,14 @@ its usual hazards:
   rewritten, with one warning;
 * a directory that cannot be written (read-only, full, a file in the way): one warning, then
   the run goes on without writing (what can be read is still read).
+
+The cache is bounded (``--cache-limit MIB``, 2048 by default; 0: no bound). At most once a
+day, a run that can write it adds up its entries and, over the bound, removes the entries
+written longest ago until it is back under 80% of it; a tree's name map, its blobs' outlines
+and a kept difference count as written when last read, so the trees in use stay. Removing is
+safe at any time: a run that misses an entry makes it again, and one that was reading it
+keeps what it read. The keyword tables are left alone (they are small), and so are lock
+files in use and the temporary files of writes under way.
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ import logging
 import marshal
 import os
 import struct
+import time
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -34,6 +43,11 @@ log = logging.getLogger(__name__)
 
 FORMAT = "v1"
 MAGIC = b"VFLC\x01"
+LIMIT_MIB = 2048  # the default bound of the cache's size
+KEPT = 0.8  # a pruned cache is brought back under this share of its bound
+PRUNE_EVERY = 24 * 3600  # seconds between two looks at the cache's size
+TOUCHED = frozenset({"tree", "pack", "delta"})  # read back whole for a tree: last read counts
+STALE = 3600  # seconds after which a temporary or lock file is a leftover
 _HEADER = struct.Struct(">5sQI")  # magic, payload length, CRC-32 of the payload
 
 
@@ -123,6 +137,9 @@ class Cache:
             data = path.read_bytes()
         except OSError:
             return None
+        if kind in TOUCHED and self.writable:
+            with contextlib.suppress(OSError):
+                os.utime(path)  # in use: what a bounded cache removes last
         try:
             return decode(data)
         except ValueError as exc:
@@ -180,6 +197,81 @@ class Cache:
                 yield
             finally:
                 fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+    def prune_if_due(self, limit: int) -> Pruned | None:
+        """Bring the cache under ``limit`` bytes when it is over it, at most once a day (the
+        time of the last look is a stamp file's); None when it was not looked at."""
+        if self.root is None or not self.writable or limit <= 0:
+            return None
+        stamp = self.root / FORMAT / ".pruned"
+        with contextlib.suppress(OSError):
+            if time.time() - stamp.stat().st_mtime < PRUNE_EVERY:
+                return None
+        try:
+            stamp.touch()
+        except OSError:
+            return None  # a cache that cannot be written is not looked at either
+        return self.prune(limit)
+
+    def prune(self, limit: int) -> Pruned:
+        """Remove the entries written (or, for whole trees, read) longest ago until the cache
+        holds at most ``KEPT`` of ``limit`` bytes, if it holds more than ``limit``; also the
+        leftovers of killed runs: temporary files and lock files older than an hour."""
+        assert self.root is not None
+        now = time.time()
+        entries: list[tuple[float, int, Path]] = []
+        removed = freed = 0
+        for path, stat in _files(self.root / FORMAT):
+            name = path.name
+            if name.startswith("keywords-") or name == ".pruned":
+                continue
+            leftover = name.startswith((".tmp-", ".probe-")) or path.parent.name == "locks"
+            if leftover:
+                if now - stat.st_mtime > STALE and _unlink(path):
+                    removed, freed = removed + 1, freed + stat.st_size
+                continue
+            entries.append((stat.st_mtime, stat.st_size, path))
+        total = sum(size for _, size, _ in entries)
+        if total > limit:
+            entries.sort()
+            for _, size, path in entries:
+                if total <= limit * KEPT:
+                    break
+                if _unlink(path):
+                    total -= size
+                    removed, freed = removed + 1, freed + size
+        if removed:
+            log.info("cache: %s: %d files removed, %d bytes freed; %d bytes kept", self.root,
+                     removed, freed, total)
+        return Pruned(removed, freed, total)
+
+
+@dataclass(frozen=True, slots=True)
+class Pruned:
+    """What a look at the cache's size did: files removed, bytes freed, bytes kept."""
+
+    removed: int
+    freed: int
+    kept: int
+
+
+def _files(folder: Path) -> Iterator[tuple[Path, os.stat_result]]:
+    """Yield the files below a folder with their status (none when it cannot be read)."""
+    for top, _dirs, names in os.walk(folder):
+        for name in names:
+            path = Path(top) / name
+            with contextlib.suppress(OSError):
+                yield path, path.stat()
+
+
+def _unlink(path: Path) -> bool:
+    """Remove a file; tell whether it went."""
+    try:
+        path.unlink()
+    except OSError:
+        return False
+    return True
 
 
 NO_CACHE = Cache(None, writable=False)
