@@ -190,3 +190,19 @@ def test_console_prints_path_colon_line_as_is_never_an_emoji(tmp_path: Path) -> 
     out = proc.stdout.decode()
     assert f"{source}:100: VFIO002 present" in out
     assert "\N{HUNDRED POINTS SYMBOL}" not in out
+
+
+@pytest.mark.parametrize("fmt", ["github", "checkpatch", "email"])
+def test_text_reports_write_bytes_that_are_not_utf8_as_escapes(fmt: str, tmp_path: Path) -> None:
+    """A path that is not UTF-8 (git quotes its bytes in octal) leaves as ``\\xNN``: the
+    runner's annotations and a mail's body are UTF-8."""
+    source = ROOT / "corpus" / "qemu" / "2015-vfio-mmap-bar-drop-page-test.patch"
+    data = source.read_bytes()
+    for side in (b"a", b"b"):
+        data = data.replace(side + b"/hw/vfio/pci.c", b'"' + side + b'/hw/vfio/p\\351ci.c"')
+    patch = tmp_path / "quoted.patch"
+    patch.write_bytes(data)
+    proc = run_cli("check", "--format", fmt, str(patch))
+    assert proc.returncode == 1, proc.stderr
+    text = proc.stdout.decode("utf-8")  # strict: every byte is UTF-8
+    assert "VFIO002" in text and "hw/vfio/p\\xe9ci.c" in text

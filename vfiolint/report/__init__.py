@@ -24,6 +24,16 @@ _MODULES = {"console": "console", "json": "json_doc", "sarif": "sarif", "github"
             "email": "email_reply", "checkpatch": "checkpatch"}
 
 
+def utf8(text: str) -> str:
+    """Return text that can be written as UTF-8: each byte of the input that was not UTF-8
+    (a lone surrogate, from a file name or a message body) written as ``\\xNN``."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return text
+
+
 @dataclass(frozen=True, slots=True)
 class Counts:
     """What a run read, each kind counted apart: inputs (files and standard input; a directory

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TextIO
 
 from vfiolint.findings import Finding
-from vfiolint.report import Report, problems
+from vfiolint.report import Report, problems, utf8
 
 LEVELS = {"error": "ERROR", "warning": "WARNING", "note": "CHECK"}
 
@@ -21,7 +21,7 @@ def render(findings: list[Finding], errors: list[tuple[str, str]]) -> str:
         level = LEVELS[f.severity.value] if blamed else "CHECK"
         out.append(f"{f.path}:{f.line}: {level}:{f.rule}: {f.message} [{f.name}, {f.status}]")
     out += [f"{name}:0: ERROR:VFIOLINT: {message}" for name, message in errors]
-    return "".join(line + "\n" for line in out)
+    return utf8("".join(line + "\n" for line in out))
 
 
 def write(report: Report, out: TextIO, color: bool = False) -> None:

@@ -17,7 +17,7 @@ from typing import TextIO
 from vfiolint import __version__
 from vfiolint.findings import Finding, Status
 from vfiolint.model import Hunk, LineKind, Patch
-from vfiolint.report import Report
+from vfiolint.report import Report, utf8
 
 WIDTH = 72
 DEFAULT_SENDER = "vfiolint <vfiolint@localhost>"
@@ -167,7 +167,7 @@ def render(findings: list[Finding], patches: dict[tuple[str, int], Patch],
         items = list(group)
         if patch is not None and any(f.status is not Status.FIXED for f in items):
             out.append(mail(patch, items, command, sender))
-    return "\n".join(out)
+    return utf8("\n".join(out))  # a mail says charset=utf-8
 
 
 def write(report: Report, out: TextIO, color: bool = False) -> None:

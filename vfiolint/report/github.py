@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TextIO
 
 from vfiolint.findings import Finding
-from vfiolint.report import Report, location, problems
+from vfiolint.report import Report, location, problems, utf8
 
 LEVELS = {"error": "error", "warning": "warning", "note": "notice"}
 
@@ -34,7 +34,7 @@ def render(findings: list[Finding], errors: list[tuple[str, str]]) -> str:
                  f"col={f.span.column},title={_property(f'{f.rule} {f.name} ({f.status})')}")
         out.append(f"::{level} {props}::{_data(f.message)}")
     out += [f"::error title=vfiolint::{_data(message)}" for _, message in errors]
-    return "".join(line + "\n" for line in out)
+    return utf8("".join(line + "\n" for line in out))  # the runner reads UTF-8
 
 
 def write(report: Report, out: TextIO, color: bool = False) -> None:
