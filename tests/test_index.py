@@ -565,3 +565,41 @@ def test_reading_a_trees_map_counts_as_using_it(tmp_path: Path) -> None:
     assert cache.get("tree", "ab" * 20) is not None and cache.get("blob", "cd" * 20) is not None
     assert paths[0].stat().st_mtime > 1_000_000  # in use: what a bounded cache keeps
     assert paths[1].stat().st_mtime == 1_000_000  # a blob's entry: one of thousands, not touched
+
+
+@pytest.mark.parametrize("changed", [5, 60], ids=["asked-per-file", "one-table"])
+def test_a_delta_map_answers_as_the_map_of_the_changed_tree(changed: int) -> None:
+    import random
+
+    from vfiolint.c.index import DeltaMap, NameMap, _delta
+
+    rnd = random.Random(changed)
+    keys = [f"{k}:n{i}" for k in "mstfp" for i in range(40)]
+    files = {f"d/f{i}.{'h' if i % 3 else 'c'}": f"{i:040x}" for i in range(80)}
+    defined = {oid: frozenset(rnd.sample(keys, 12)) for oid in files.values()}
+
+    def build(tree: dict[str, str], facts: dict[str, frozenset[str]]) -> NameMap:
+        return NameMap.build(tree, ((o, [(k[0], k[2:]) for k in facts[o]]) for o in tree.values()))
+
+    base = build(files, defined)
+    changes: dict[str, frozenset[str] | None] = {}
+    new_files, new_defined = dict(files), dict(defined)
+    for path in rnd.sample(sorted(files), changed):
+        if rnd.random() < 0.2:
+            changes[path] = None
+            del new_files[path]
+        else:
+            oid = f"{len(new_defined):040x}"
+            new_defined[oid] = frozenset(rnd.sample(keys, 12))
+            new_files[path], changes[path] = oid, new_defined[oid]
+    for path in ("d/new.h", "d/new.c"):  # files that came
+        oid = f"{len(new_defined):040x}"
+        new_defined[oid] = frozenset(rnd.sample(keys, 12))
+        new_files[path], changes[path] = oid, new_defined[oid]
+    delta, whole = _delta(base, changes), build(new_files, new_defined)
+    for key in keys:
+        assert delta.lookup(key[0], key[2:]) == whole.lookup(key[0], key[2:]), key
+    def listed(names: NameMap | DeltaMap) -> list[tuple[str, tuple[str, ...]]]:
+        return sorted((k, tuple(sorted(v))) for k, v in names.entries())
+
+    assert listed(delta) == listed(whole)

@@ -52,6 +52,7 @@ MAX_INCLUDED = 400  # files followed through #include from one file
 RECENT = 8  # trees remembered per repository, to index a new one as a delta of one of them
 MAPS_KEPT = 3  # whole name maps kept in memory (a long range moves from one to the next)
 PACKS_LOADED = 2  # packs of outlines (a whole tree's each) a process loads at most
+ASKED_PER_FILE = 32  # changed files a delta's lookup asks one by one; more: one table of them
 CHAIN_LIMIT = 16  # deltas a name map of the next commit may stack on a mapped tree's map
 
 
@@ -159,17 +160,40 @@ class NameMap:
 @dataclass
 class DeltaMap:
     """The name map of a tree close to another's: the other's map, with the changed files'
-    names taken out and their new names put in."""
+    names taken out and their new names put in.
+
+    What the changed files define is kept per file (``defined``: path -> its ``kind:name``
+    keys, None for a file taken away) and asked per lookup; the table of every added name
+    (``added``) is made only when something needs it whole (listing, counting, keeping)."""
 
     base: NameMap | DeltaMap
     changed: frozenset[str]
-    added: dict[str, tuple[str, ...]]
+    defined: dict[str, frozenset[str] | None] = field(default_factory=dict)
+    _added: dict[str, tuple[str, ...]] | None = field(default=None, repr=False)
+
+    @property
+    def added(self) -> dict[str, tuple[str, ...]]:
+        """Return the files that define each exported name the changed files define, in path
+        order."""
+        if self._added is None:
+            added: defaultdict[str, list[str]] = defaultdict(list)
+            for path, keys in sorted(self.defined.items()):
+                for key in sorted(keys or ()):
+                    if exported(path, key[0]):
+                        added[key].append(path)
+            self._added = {k: tuple(v) for k, v in added.items()}
+        return self._added
 
     def lookup(self, kind: str, name: str) -> tuple[str, ...]:
         """Return the files that define an exported name, in path order (as the map of the
         tree indexed whole gives them)."""
         kept = tuple(p for p in self.base.lookup(kind, name) if p not in self.changed)
-        added = self.added.get(f"{kind}:{name}", ())
+        key = f"{kind}:{name}"
+        if self._added is not None or len(self.defined) > ASKED_PER_FILE:
+            added = self.added.get(key, ())
+        else:
+            added = tuple(p for p, keys in sorted(self.defined.items())
+                          if keys is not None and key in keys and exported(p, kind))
         return tuple(sorted(kept + added)) if added else kept
 
     def entries(self) -> Iterator[tuple[str, tuple[str, ...]]]:
@@ -206,18 +230,10 @@ def _depth(names: NameMap | DeltaMap) -> int:
     return depth
 
 
-def _delta(base: NameMap | DeltaMap, changes: dict[str, Iterable[tuple[str, str]] | None]
-           ) -> DeltaMap:
+def _delta(base: NameMap | DeltaMap, changes: dict[str, frozenset[str] | None]) -> DeltaMap:
     """Make the map of a tree whose files differ from a mapped one's by ``changes`` (path ->
-    the names its new text defines, None for a file taken away)."""
-    added: defaultdict[str, list[str]] = defaultdict(list)
-    for path, names in sorted(changes.items()):
-        if names is None:
-            continue
-        for kind, name in dict.fromkeys(names):
-            if exported(path, kind):
-                added[f"{kind}:{name}"].append(path)
-    return DeltaMap(base, frozenset(changes), {k: tuple(v) for k, v in added.items()})
+    the ``kind:name`` keys its new text defines, None for a file taken away)."""
+    return DeltaMap(base, frozenset(changes), dict(changes))
 
 
 @dataclass
@@ -721,13 +737,12 @@ class Repository(Blobs):
             return None
         return _delta(mapped, self._names_of(changes))
 
-    def _names_of(self, changes: dict[str, str | None]
-                  ) -> dict[str, Iterable[tuple[str, str]] | None]:
-        """Return the names each changed file's new blob defines (None: a file taken away);
-        the next commit of a range asks again for most of them: they come from memory."""
+    def _names_of(self, changes: dict[str, str | None]) -> dict[str, frozenset[str] | None]:
+        """Return the ``kind:name`` keys each changed file's new blob defines (None: a file
+        taken away); the next commit of a range asks again for most of them: they come from
+        memory."""
         outlines = self._outlines([o for o in dict.fromkeys(changes.values()) if o])
-        return {p: ([(k[0], k[2:]) for k in outlines[o].defined] if o is not None else None)
-                for p, o in changes.items()}
+        return {p: (outlines[o].defined if o is not None else None) for p, o in changes.items()}
 
     def _keep_delta(self, key: str, base: str, delta: DeltaMap) -> None:
         """Keep a tree's map as its difference from a tree whose whole map the cache holds:
@@ -755,7 +770,8 @@ class Repository(Blobs):
         self._maps[base] = mapped
         while len(self._maps) > MAPS_KEPT:
             self._maps.pop(next(iter(self._maps)))
-        return DeltaMap(mapped, frozenset(changed), {k: tuple(v) for k, v in added.items()})
+        return DeltaMap(mapped, frozenset(changed),
+                        _added={k: tuple(v) for k, v in added.items()})
 
     def _from_recent(self, tree: str, key: str) -> DeltaMap | None:
         """Return a tree's map from one of the last trees indexed in this repository, when one
