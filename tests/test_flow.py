@@ -736,3 +736,25 @@ def test_a_keyword_part_marked_word_start_is_not_found_inside_a_word() -> None:
     assert rules_for([rule], "app/test-pmd/cmdline_flow.c", Config(), spread) == []
     call = b"ret = pread64(vfio_dev_fd, &cap, sizeof(cap), off);\n"
     assert rules_for([rule], "drivers/bus/pci/linux/pci_vfio.c", Config(), call) == [rule]
+
+
+def test_the_functions_near_some_are_those_whose_neighbourhood_holds_one() -> None:
+    """``CallGraph.ball`` (one walk from the sources) gives what asking each function's
+    neighbourhood gives: nearness goes both ways."""
+    import random
+
+    rnd = random.Random(3)
+    names = [f"f{i}" for i in range(14)]
+    body = "".join(
+        f"static int {n}(int x)\n{{\n" + "".join(
+            f"\tx += {c}(x);\n" for c in rnd.sample(names, rnd.randint(0, 2))) + "\treturn x;\n}\n"
+        for n in names)
+    facts = Facts(cparse.parse(body.encode()))
+    functions = facts.symbols.functions()
+    for _ in range(20):
+        sources = rnd.sample(functions, rnd.randint(1, 3))
+        ids = {f.id for f in sources}
+        ball = facts.calls.ball(sources)
+        for fn in functions:
+            near = any(n.id in ids for n in facts.calls.neighbourhood(fn, 2))
+            assert (fn.id in ball) == near

@@ -66,6 +66,27 @@ class CallGraph:
                 out.setdefault(caller.id, caller)
         return list(out.values())
 
+    def near(self, fn: Node) -> list[Node]:
+        """Return the unit's functions a function calls and those that call it (one step;
+        each is near the other)."""
+        return [d for name in self.callees(fn) for d in self.symbols.by_name(name)] + \
+            self.callers(fn)
+
+    def ball(self, sources: list[Node], depth: int = 2) -> frozenset[int]:
+        """Return the ids of the functions at most ``depth`` steps from some source: the
+        functions whose ``neighbourhood`` holds a source (nearness goes both ways)."""
+        seen = {fn.id for fn in sources}
+        frontier = list(sources)
+        for _ in range(depth):
+            nxt = []
+            for current in frontier:
+                for other in self.near(current):
+                    if other.id not in seen:
+                        seen.add(other.id)
+                        nxt.append(other)
+            frontier = nxt
+        return frozenset(seen)
+
     def neighbourhood(self, fn: Node | None, depth: int = 2) -> list[Node]:
         """Return a function with the unit's functions it calls and that call it, ``depth``
         steps each way: a hazard and its check are often split between a function and its
@@ -77,9 +98,7 @@ class CallGraph:
         for _ in range(depth):
             nxt = []
             for current in frontier:
-                near = [d for name in self.callees(current) for d in self.symbols.by_name(name)]
-                near += self.callers(current)
-                for other in near:
+                for other in self.near(current):
                     if other.id not in seen:
                         seen[other.id] = other
                         nxt.append(other)

@@ -547,9 +547,22 @@ class FlowJudge:
         found = self._contexts.get(key)
         if found is None:
             whole = self._context_functions
-            found = self._contexts[key] = (whole is None or bool(whole)) and any(
-                self._context_at(place) for place in self.ctx.facts.neighbourhood(node))
+            if whole is None:
+                found = any(self._context_at(place)
+                            for place in self.ctx.facts.neighbourhood(node))
+            else:  # the functions near a matching one, found once from those
+                found = bool(whole) if fn is None else fn.id in self._context_ball
+            self._contexts[key] = found
         return found
+
+    @cached_property
+    def _context_ball(self) -> frozenset[int]:
+        """Return the ids of the functions within two calls of a function the context matches
+        (``_context_functions``): those whose neighbourhood is in context."""
+        whole = self._context_functions
+        assert whole is not None
+        functions = [f for f in self.ctx.facts.symbols.functions() if f.id in whole]
+        return self.ctx.facts.calls.ball(functions) if functions else frozenset()
 
     def _context_at(self, place: Node) -> bool:
         """Tell whether the spec's context query matches in one function (once each: a
