@@ -206,3 +206,24 @@ def test_text_reports_write_bytes_that_are_not_utf8_as_escapes(fmt: str, tmp_pat
     assert proc.returncode == 1, proc.stderr
     text = proc.stdout.decode("utf-8")  # strict: every byte is UTF-8
     assert "VFIO002" in text and "hw/vfio/p\\xe9ci.c" in text
+
+
+def test_the_json_written_piece_by_piece_is_the_rendered_document(rules: list) -> None:
+    """``--format json`` writes the document as it is encoded, never whole in memory: the
+    text is the one ``render`` gives."""
+    import io
+
+    from vfiolint.inputs import load
+    from vfiolint.policy import keep
+    from vfiolint.report import Report, json_doc
+    from vfiolint.run import analyse
+
+    texts = []
+    for path in sorted((ROOT / "corpus" / "dpdk").glob("*.patch"))[:8]:
+        found, coverage = analyse(load(str(path), path.read_bytes()), rules)
+        report = Report(keep(found), [(path.name, "an error")], coverage)
+        out = io.StringIO()
+        json_doc.write(report, out)
+        assert out.getvalue() == json_doc.render(report.findings, report.errors, coverage)
+        texts.append(out.getvalue())
+    assert any(json.loads(t)["findings"] for t in texts)

@@ -82,10 +82,11 @@ def coverage_object(cov: Coverage) -> dict[str, object]:
     }
 
 
-def render(findings: list[Finding], errors: list[tuple[str, str]],
-           coverage: list[Coverage] | None = None, counts: Counts | None = None) -> str:
-    """Render findings, input errors and coverage as the JSON document."""
-    doc = {
+def document(findings: list[Finding], errors: list[tuple[str, str]],
+             coverage: list[Coverage] | None = None, counts: Counts | None = None
+             ) -> dict[str, object]:
+    """Return the JSON document of findings, input errors and coverage, as plain values."""
+    return {
         "version": SCHEMA_VERSION,
         "tool": {"name": "vfiolint", "version": __version__},
         "findings": [finding_object(f) for f in findings],
@@ -94,11 +95,22 @@ def render(findings: list[Finding], errors: list[tuple[str, str]],
             coverage or [], key=lambda c: (c.input, c.patch.index if c.patch else -1))],
         "counts": asdict(counts or Counts()),
     }
-    # ASCII only: valid JSON whatever the terminal's encoding, even for names and paths that
-    # are not UTF-8 (they arrive as lone surrogates and leave as \\udcXX escapes).
-    return json.dumps(doc, indent=2) + "\n"
+
+
+# ASCII only: valid JSON whatever the terminal's encoding, even for names and paths that are
+# not UTF-8 (they arrive as lone surrogates and leave as \udcXX escapes).
+
+
+def render(findings: list[Finding], errors: list[tuple[str, str]],
+           coverage: list[Coverage] | None = None, counts: Counts | None = None) -> str:
+    """Render findings, input errors and coverage as the JSON document."""
+    return json.dumps(document(findings, errors, coverage, counts), indent=2) + "\n"
 
 
 def write(report: Report, out: TextIO, color: bool = False) -> None:
-    """Write the JSON document."""
-    out.write(render(report.findings, report.errors, report.coverage, report.counts))
+    """Write the JSON document as it is encoded, piece by piece: the same text as ``render``
+    without holding it whole (a report of a project's whole history is tens of MB, and its
+    encoded pieces took several times that before they were joined)."""
+    json.dump(document(report.findings, report.errors, report.coverage, report.counts), out,
+              indent=2)
+    out.write("\n")
