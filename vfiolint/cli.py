@@ -211,7 +211,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
         raise UsageError("--base needs --repo")
     if args.memory_limit is not None and args.memory_limit < 0:
         raise UsageError("--memory-limit must be a number of MiB, or 0 for none")
-    args.cache_limit = _cache_limit(args.cache_limit)
+    cache_limit = _cache_limit(args.cache_limit)
     in_repo = bool(args.git or args.staged or args.tree)
     config = load_config(args.config or find_config(args.repo.resolve() if in_repo or given_repo
                                                     else Path.cwd()))
@@ -233,7 +233,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
                       patches_repo=args.repo if given_repo and args.inputs and not args.tree
                       else None, base=args.base, cache_dir=args.cache_dir,
                       no_cache=args.no_cache, index=not args.no_index,
-                      cache_limit=args.cache_limit,
+                      cache_limit=cache_limit,
                       git_label=getattr(args, "git_label", None))
     outcome = run_check(request, rules, config)
     outcome.errors = [(name, one_line(message)) for name, message in outcome.errors]
@@ -338,8 +338,8 @@ def _cmd_index(args: argparse.Namespace) -> int:
     """Run ``vfiolint index``."""
     from vfiolint.run import build_index
 
-    args.cache_limit = _cache_limit(args.cache_limit)
-    stats = build_index(args.repo, args.revision, args.cache_dir, args.jobs, args.cache_limit)
+    stats = build_index(args.repo, args.revision, args.cache_dir, args.jobs,
+                        _cache_limit(args.cache_limit))
     print(f"{args.revision}: tree {stats.tree[:12]}: {stats.files} C files, {stats.names} names"
           f" in {stats.seconds:.2f} s ({stats.cache})")
     return EXIT_CLEAN

@@ -859,5 +859,5 @@ def build_index(repo: Path, revision: str, cache_dir: Path | None, jobs: int,
     finally:
         index.close()
     where = str(cache.root) if cache.writable else "not cached: the cache cannot be written"
-    _bound_cache(cache.root if cache.writable else None, cache_limit)
+    _bound_cache(cache.root, cache_limit)
     return IndexStats(tree, files, count, time.perf_counter() - start, where)

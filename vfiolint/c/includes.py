@@ -59,8 +59,8 @@ class IncludePath:
         out.paths = (self.paths - gone) | new
         out.by_name = defaultdict(list, self.by_name)
         for name in {posixpath.basename(p) for p in gone | new}:
-            kept = sorted(p for p in out.by_name.get(name, ()) if p not in gone)
-            kept = sorted(kept + [p for p in new if posixpath.basename(p) == name])
+            kept = sorted([p for p in out.by_name.get(name, ()) if p not in gone] +
+                          [p for p in new if posixpath.basename(p) == name])
             if kept:
                 out.by_name[name] = kept
             else:

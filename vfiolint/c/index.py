@@ -568,9 +568,8 @@ class Repository(Blobs):
                 parent._include_path is not None and not any(
                     p.endswith(SPECIAL) for p in view.changes):  # a few C files came or went
             c_changes = [(p, o) for p, o in view.changes.items() if p.endswith(C_FILES)]
-            view._include_path = parent._include_path.successor(
-                (p for p, o in c_changes if o is not None and p not in parent.files),
-                (p for p, o in c_changes if o is None))
+            view._include_path = parent._include_path.successor(  # it keeps only the new
+                (p for p, o in c_changes if o is not None), (p for p, o in c_changes if o is None))
         if view._include_path is None:
             database = None
             for name in ("compile_commands.json", "build/compile_commands.json"):
@@ -724,10 +723,14 @@ class Repository(Blobs):
                 self.cache.put("pack", key, {oid: o.to_plain() for oid, o in outlines.items()})
                 self.cache.put("tree", key, built.to_plain())
                 self._remember_recent(tree)
-        self._maps[tree] = built
+        return self._hold_map(tree, built)
+
+    def _hold_map(self, tree: str, mapped: NameMap) -> NameMap:
+        """Keep a tree's whole map in memory (the last ``MAPS_KEPT`` of them) and return it."""
+        self._maps[tree] = mapped
         while len(self._maps) > MAPS_KEPT:
             self._maps.pop(next(iter(self._maps)))
-        return built
+        return mapped
 
     def _delta_from(self, other: str, mapped: NameMap, tree: str) -> DeltaMap | None:
         """Return a tree's map as a mapped tree's with the files between them changed, when
@@ -767,10 +770,7 @@ class Repository(Blobs):
             mapped = self._cached_map(_tree_key(base))
         if mapped is None:
             return None
-        self._maps[base] = mapped
-        while len(self._maps) > MAPS_KEPT:
-            self._maps.pop(next(iter(self._maps)))
-        return DeltaMap(mapped, frozenset(changed),
+        return DeltaMap(self._hold_map(base, mapped), frozenset(changed),
                         _added={k: tuple(v) for k, v in added.items()})
 
     def _from_recent(self, tree: str, key: str) -> DeltaMap | None:
@@ -789,10 +789,7 @@ class Repository(Blobs):
                 continue
             mapped = self._cached_map(_tree_key(other))
             if mapped is not None:
-                self._maps[other] = mapped
-                while len(self._maps) > MAPS_KEPT:
-                    self._maps.pop(next(iter(self._maps)))
-                delta = _delta(mapped, self._names_of(changes))
+                delta = _delta(self._hold_map(other, mapped), self._names_of(changes))
                 self._keep_delta(key, other, delta)
                 return delta
         return None

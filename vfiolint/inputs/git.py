@@ -69,11 +69,11 @@ def _blobs(reader: BlobReader, specs: list[str]) -> dict[str, bytes | None]:
     return dict(zip(asked, reader.read_many(asked), strict=True))
 
 
-def _removed(section: str) -> bytes:
-    """Return the lines a file diff removes (every line of the pre-image is one of these or a
-    line of the post-image)."""
+def _lines(section: str, mark: str) -> bytes:
+    """Return the lines a file diff removes (``mark`` "-": every line of the pre-image is one
+    of these or a line of the post-image) or adds ("+")."""
     body = section.split("\n@@", 1)[1] if "\n@@" in section else ""
-    return "\n".join(x[1:] for x in body.split("\n") if x.startswith("-")).encode(
+    return "\n".join(x[1:] for x in body.split("\n") if x.startswith(mark)).encode(
         "utf-8", "surrogateescape")
 
 
@@ -84,13 +84,6 @@ class Wanted:
 
     holds: Callable[[str, Container[bytes]], bool]
     blobs: BlobKeywords
-
-
-def _added(section: str) -> bytes:
-    """Return the lines a file diff adds."""
-    body = section.split("\n@@", 1)[1] if "\n@@" in section else ""
-    return "\n".join(x[1:] for x in body.split("\n") if x.startswith("+")).encode(
-        "utf-8", "surrogateescape")
 
 
 def _post_parts(wanted: Wanted, f: FileDiff, section: str) -> frozenset[bytes] | None:
@@ -105,7 +98,7 @@ def _post_parts(wanted: Wanted, f: FileDiff, section: str) -> frozenset[bytes] |
         else blobs.get(f.old_blob)
     if pre is None:
         return None
-    found = pre | blobs.keywords.scan(_added(section))
+    found = pre | blobs.keywords.scan(_lines(section, "+"))
     blobs.put(f.new_blob, found)
     return found
 
@@ -142,7 +135,7 @@ def _pairs(reader: BlobReader, sections: list[str], old_rev: str, new_rev: str,
             if found is None and f.new_path:
                 text = texts.get(f"{new_rev}:{f.new_path}")
                 found = wanted.blobs.scanned(f.new_blob, text) if text is not None else None
-            found = (found or frozenset()) | scan(_removed(section_of[f.path])) | scan(
+            found = (found or frozenset()) | scan(_lines(section_of[f.path], "-")) | scan(
                 f.path.encode("utf-8", "surrogateescape"))
             if wanted.holds(f.path, found):
                 read.append(f)

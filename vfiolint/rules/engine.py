@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
-from tree_sitter import Node, QueryCursor
+from tree_sitter import Node
 
 from vfiolint.c import cparse
 from vfiolint.c.definitions import Definitions, Recording
@@ -26,8 +26,8 @@ from vfiolint.findings import Confidence, Finding, FlowStep, PatchRef, Span, Sta
 from vfiolint.inputs.images import Origin, SourceUnit, UnitPair
 from vfiolint.rules import literals
 from vfiolint.rules.flows import judge
-from vfiolint.rules.keywords import Presence
-from vfiolint.rules.loader import Rule, keyword_parts, rule_names
+from vfiolint.rules.keywords import Presence, keyword_parts
+from vfiolint.rules.loader import Rule, rule_names
 from vfiolint.rules.predicates import Captures, Context, custom_predicates, holds
 from vfiolint.waivers import Waiver, inline_waiver
 
@@ -160,10 +160,7 @@ def _rule_matches(rule: Rule, ctx: Context, rows: list[bytes],
     found: list[tuple[Node, str, dict[str, str], tuple[FlowStep, ...], bool, str]] = []
     if rule.query is not None:
         checks = custom_predicates(rule.query_text)
-        cursor = QueryCursor(rule.query)
-        for pattern, captures in (m for place in literals.places(rule.query_text, ctx.facts.root,
-                                                                  ctx.facts)
-                                  for m in cursor.matches(place)):
+        for pattern, captures in literals.matches(rule.query_text, ctx.facts.root, ctx.facts):
             if not holds(ctx, checks[pattern], captures):
                 continue
             node = captures["finding"][0]

@@ -53,7 +53,7 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property
 
 import tree_sitter
-from tree_sitter import Node, QueryCursor
+from tree_sitter import Node
 
 from vfiolint.c import cparse
 from vfiolint.c.flow import Step, Trace, origin_locs
@@ -209,9 +209,7 @@ def _hits(query_text: str, capture: str, node: Node, ctx: Context,
     query = cparse.query(query_text)
     checks = custom_predicates(query_text)
     out = []
-    cursor = QueryCursor(query)
-    for pattern, captures in (m for place in literals.places(query_text, node, ctx.facts)
-                              for m in cursor.matches(place)):
+    for pattern, captures in literals.matches(query_text, node, ctx.facts):
         if where is not None and (not captures.get(capture) or not where(captures[capture][0])):
             continue
         if not holds(ctx, checks[pattern], captures) or not captures.get(capture):
@@ -568,9 +566,6 @@ class FlowJudge:
         """Tell whether the spec's context query matches in one function (once each: a
         function is in the neighbourhood of its callers and callees too)."""
         assert self.spec.context is not None
-        whole = self._context_functions
-        if whole is not None:  # asked of the unit once
-            return bool(whole) if place.id == self.ctx.facts.root.id else place.id in whole
         found = self._places.get(place.id)
         if found is None:
             found = self._places[place.id] = bool(

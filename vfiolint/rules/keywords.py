@@ -52,6 +52,13 @@ def occurs(part: bytes, text: bytes) -> bool:
     return False
 
 
+@lru_cache(maxsize=1024)
+def keyword_parts(keyword: bytes) -> tuple[bytes, ...]:
+    """Return the parts of a keyword: ``vfio&fd`` is found where both ``vfio`` and ``fd``
+    are."""
+    return tuple(part for part in keyword.split(b"&") if part)
+
+
 def word(part: bytes) -> bytes:
     """Return what a part looks for, without its ``\\b``."""
     return part[len(WORD_START):] if part.startswith(WORD_START) else part
@@ -110,7 +117,7 @@ class KeywordSet:
     @lru_cache(maxsize=8)
     def of(keywords: tuple[bytes, ...]) -> KeywordSet:
         """Return the set of the parts of some keywords (``a&b`` has two), one per run."""
-        return KeywordSet(tuple(sorted({p for k in keywords for p in k.split(b"&") if p})))
+        return KeywordSet(tuple(sorted({p for k in keywords for p in keyword_parts(k)})))
 
     @cached_property
     def _order(self) -> tuple[tuple[bytes, tuple[bytes, ...]], ...]:

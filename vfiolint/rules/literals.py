@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 import re._constants as sre_constants  # type: ignore[import-not-found]  # the parser's opcodes
 import re._parser as sre_parse  # type: ignore[import-not-found]
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -24,7 +25,7 @@ from tree_sitter import Node
 
 from vfiolint.c import cparse
 from vfiolint.c.facts import Facts
-from vfiolint.rules.predicates import split_patterns
+from vfiolint.rules.predicates import Captures, split_patterns
 
 MIN_LENGTH = 2  # a needed text shorter than this narrows nothing
 PREDICATE_RE = re.compile(
@@ -205,6 +206,14 @@ def rooted_only_at(query_text: str, kind: str) -> bool:
     return len(patterns) == query.pattern_count and all(
         not query.is_pattern_non_local(i) and (m := ROOT_RE.match(text)) is not None
         and m.group(1) == kind for i, text in enumerate(patterns))
+
+
+def matches(query_text: str, node: Node, facts: Facts) -> Iterator[tuple[int, Captures]]:
+    """Yield the matches of a query below a node, as ``QueryCursor.matches`` gives them,
+    searching only the places that can hold one (``places``)."""
+    cursor = tree_sitter.QueryCursor(cparse.query(query_text))
+    for place in places(query_text, node, facts):
+        yield from cursor.matches(place)
 
 
 def places(query_text: str, node: Node, facts: Facts) -> list[Node]:

@@ -13,7 +13,6 @@ import sys
 import tomllib
 from collections.abc import Container, Iterable
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
 import tree_sitter
@@ -22,6 +21,7 @@ from vfiolint.c import cparse
 from vfiolint.errors import RuleError, VfiolintError
 from vfiolint.findings import Confidence, Severity
 from vfiolint.rules.flows import FlowSpec, check_flow, compile_check, flow_spec
+from vfiolint.rules.keywords import keyword_parts
 from vfiolint.rules.predicates import check_calls, custom_predicates
 
 REQUIRED = ("id", "name", "summary", "severity", "confidence", "status", "message", "doc")
@@ -112,14 +112,6 @@ def path_matches(path: str, pattern: str) -> bool:
     if fnmatch.fnmatch(path, pattern):
         return True
     return not pattern.startswith(("*", "/")) and fnmatch.fnmatch(path, "*/" + pattern)
-
-
-@lru_cache(maxsize=1024)
-@lru_cache(maxsize=1024)
-def keyword_parts(keyword: bytes) -> tuple[bytes, ...]:
-    """Return the parts of a keyword: ``vfio&fd`` is found where both ``vfio`` and ``fd``
-    are."""
-    return tuple(part for part in keyword.split(b"&") if part)
 
 
 def check_rule(data: dict[str, object], file: Path, root: Path | None = None,
