@@ -311,3 +311,22 @@ def test_a_define_moved_into_a_header_keeps_its_hazard_present(repo: Path, copy:
     # its own), the header's is a new one: introduced.
     assert _statuses(repo, "HEAD~1..HEAD") == [
         ("VFIO003", "introduced" if copy else "present", "lib/vfio.h", 4)]
+
+
+def test_a_range_is_read_whole_whatever_the_size_of_its_commits(repo: Path) -> None:
+    """Commits arrive as git writes them, in reads of any size: a commit of several MB (many
+    reads), then many small ones (several in one read), each comes out whole and in order."""
+    from vfiolint.inputs.git import log_range
+
+    base = git(repo, "rev-parse", "HEAD").strip()
+    big = "".join(f"static int filler_{i}(void) {{ return {i}; }}\n" for i in range(90000))
+    commit(repo, {"drivers/big.c": big}, "big: add a very large file")
+    for i in range(40):
+        commit(repo, {f"drivers/small_{i}.c": f"int small_{i};\n"}, f"small {i}")
+    logged = list(log_range(repo, f"{base}..HEAD"))
+    assert [c.subject for c in logged] == ["big: add a very large file"] + [
+        f"small {i}" for i in range(40)]
+    assert len(big) > 3 << 20 and logged[0].diff.count("\n+static int filler_") == 90000
+    for n, item in enumerate(logged[1:]):
+        assert item.diff.startswith("diff --git")
+        assert item.diff.rstrip().endswith(f"+int small_{n};")

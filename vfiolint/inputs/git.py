@@ -8,6 +8,7 @@ an option.
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 from collections.abc import Callable, Container, Iterator
@@ -229,15 +230,19 @@ def _log_stream(repo: Path, args: list[str], stdin: bytes | None = None
     if stdin is not None and proc.stdin is not None:
         proc.stdin.write(stdin)
         proc.stdin.close()
-    buffer = bytearray()
+    buffer = bytearray()  # the commits not yet whole
     boundary = b"\n" + START_B
-    while block := proc.stdout.read(1 << 20):
+    searched = 1  # where a boundary may start that was not looked for yet
+    out = proc.stdout.fileno()  # read what git has written so far: a commit is analysed as
+    while block := os.read(out, 1 << 20):  # soon as it is whole, not once a buffer is full
         buffer += block
-        cut = buffer.find(boundary, 1)
+        start, cut = 0, buffer.find(boundary, searched)
         while cut >= 0:
-            yield _logged(bytes(buffer[:cut]))
-            del buffer[: cut + 1]
-            cut = buffer.find(boundary, 1)
+            yield _logged(bytes(buffer[start:cut]))
+            start = cut + 1
+            cut = buffer.find(boundary, start + 1)
+        del buffer[:start]
+        searched = max(1, len(buffer) - len(boundary) + 1)  # a large commit is read once
     err = proc.stderr.read() if proc.stderr else b""
     if proc.wait() != 0:
         raise GitError(f"git log: {git_message(err)}")
