@@ -758,3 +758,73 @@ def test_the_functions_near_some_are_those_whose_neighbourhood_holds_one() -> No
         for fn in functions:
             near = any(n.id in ids for n in facts.calls.neighbourhood(fn, 2))
             assert (fn.id in ball) == near
+
+
+def test_sinks_in_context_are_found_in_the_places_that_can_hold_them() -> None:
+    """A context of whole functions is asked of the unit's functions, and the sinks are then
+    looked for only in the file-scope items that can be in context: the same hits, in the
+    same order, as running both queries over the whole unit."""
+    from tests.conftest import ROOT
+    from vfiolint.rules.flows import FlowJudge, _hits, _key
+    from vfiolint.rules.loader import load_rules
+    from vfiolint.rules.predicates import Context
+
+    specs = [s for r in load_rules() for s in r.flows if s.context is not None and s.sinks]
+    assert specs  # VFIO012's descriptors are judged in VFIO code only
+    files = sorted((ROOT / "corpus").rglob("*.c")) + sorted((ROOT / "rules").glob("*/*.c"))
+    narrowed = 0
+    for file in files:
+        source = file.read_bytes()
+        for path in ("lib/vfio/x.c", file.name):
+            unit = file_unit(path, source)
+            for spec in specs:
+                ctx = Context(unit, Facts(cparse.parse(unit.text), path))
+                judge = FlowJudge(spec, ctx)
+                assert spec.context is not None and spec.sinks is not None
+                root = ctx.facts.root
+                assert [n.id for n in judge._context_hits()] == [
+                    h.node.id for h in _hits(spec.context, "context", root, ctx)]
+                whole = _hits(spec.sinks, "sink", root, ctx, judge._in_context)
+                expected = list({_key(h.node): h for h in whole}.values())
+                assert [(_key(h.node), h.captures.keys()) for h in judge._sinks_in_context()] \
+                    == [(_key(h.node), h.captures.keys()) for h in expected]
+                narrowed += judge._context_places() != [root]
+    assert narrowed  # the narrowing was exercised
+
+
+ZERO_SINKS = """
+((binary_expression left: (identifier) @fd right: (number_literal) @zero) @sink
+ (#eq? @zero "0"))
+"""
+PLACES = """\
+static int gfd = -1;
+static int table[] = { (gfd == 0) };           /* file scope: in context if any function is */
+int outer(void)
+{
+	int inner(int fd) { return fd == 0; }  /* nested, called by VFIO code */
+	return 1;
+}
+int vfio_caller(void) { return inner(3); }
+#ifdef HAVE_X
+static int in_block(int fd) { return fd == 0 || vfio_caller(); }
+#endif
+static int far_away(int fd) { return fd == 0; }
+"""
+
+
+def test_sinks_in_context_include_file_scope_and_nested_functions() -> None:
+    """The file-scope items a sink in context can lie in: those that are not functions, and
+    the functions that hold one in context, nested ones too."""
+    from vfiolint.rules.flows import FlowJudge, flow_spec
+    from vfiolint.rules.loader import load_rules
+    from vfiolint.rules.predicates import Context
+
+    load_rules()  # VFIO012's predicates, #vf-vfio-code? among them
+    spec = flow_spec({"name": "zero", "sinks": ZERO_SINKS, "message": "m",
+                      "context": "((function_definition) @context (#vf-vfio-code? @context))"})
+    unit = file_unit("lib/x.c", PLACES.encode())
+    ctx = Context(unit, Facts(cparse.parse(unit.text), unit.path))
+    judge = FlowJudge(spec, ctx)
+    assert judge._context_places() != [ctx.facts.root]  # narrowed
+    rows = [h.node.start_point.row + 1 for h in judge._sinks_in_context()]
+    assert rows == [2, 5, 10]  # not far_away()'s: nothing in VFIO code calls it

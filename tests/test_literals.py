@@ -117,3 +117,42 @@ def test_a_context_of_whole_functions_is_asked_of_the_unit_once() -> None:
         "((field_expression field: (field_identifier) @f) @context)", "function_definition")
     assert not literals.rooted_only_at("((function_definition) @a (comment) @b)",
                                        "function_definition")  # side by side
+
+
+@pytest.mark.parametrize("query_text", bundled_queries(), ids=lambda q: q.strip()[:40])
+def test_a_query_whose_matches_lie_in_one_item_finds_them_item_by_item(
+        query_text: str) -> None:
+    if not literals.within_items(query_text):
+        return  # asked of the whole unit: nothing to compare
+    query = cparse.query(query_text)
+    sources = corpus_c()
+    sources += [LEADING + s for s in sources[:20]] + [PREPROC, LEADING + PREPROC]
+    for source in sources:
+        tree = cparse.parse(cparse.valid_utf8(source))
+        plain = [(p, sorted((k, [(n.start_byte, n.end_byte) for n in v]) for k, v in c.items()))
+                 for p, c in QueryCursor(query).matches(tree.root_node)]
+        cursor = QueryCursor(query)
+        itemwise = [(p, sorted((k, [(n.start_byte, n.end_byte) for n in v])
+                               for k, v in c.items()))
+                    for item in tree.root_node.children for p, c in cursor.matches(item)]
+        assert itemwise == plain
+
+
+def test_a_match_lies_in_one_item_only_when_its_root_is_below_the_unit() -> None:
+    assert literals.within_items('((call_expression) @c (#eq? @c "x"))')
+    # a wildcard with a field: the unit has no fields
+    assert literals.within_items("((_ condition: (parenthesized_expression)) @c)")
+    assert not literals.within_items("((_) @any)")  # the unit itself is a node
+    assert not literals.within_items("((translation_unit) @unit)")
+    assert not literals.within_items("[(identifier) (number_literal)] @x")  # not one root
+    assert not literals.within_items("((identifier) @a . (identifier) @b)")  # side by side
+
+
+def test_a_bare_kind_is_every_node_of_the_kind_tested_by_vfiolint_predicates() -> None:
+    assert literals.bare_kind("((function_definition) @context (#vf-vfio-code? @context))") \
+        == ("function_definition", "context")
+    assert literals.bare_kind("((function_definition) @f)") == ("function_definition", "f")
+    # tree-sitter's own predicates, a child or a second pattern: not every node of the kind
+    assert literals.bare_kind('((identifier) @x (#eq? @x "fd"))') is None
+    assert literals.bare_kind("((function_definition body: (_)) @f)") is None
+    assert literals.bare_kind("((function_definition) @f) ((declaration) @d)") is None

@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 
 from tree_sitter import Node
 
-from vfiolint.c import cparse
 from vfiolint.c.symbols import Symbols
 from vfiolint.c.syntax import call_name, function_name
 
@@ -23,9 +22,9 @@ class CallGraph:
 
     def _all_calls(self) -> list[tuple[int, int, str]]:
         """Return every named call of the unit as (start, end, callee), in document order
-        (one query of the whole tree)."""
+        (found with the unit's other tables, in one query of the whole tree)."""
         if self._calls is None:
-            nodes = cparse.nodes_of(self.symbols.root, ("call_expression",))
+            nodes = self.symbols.calls()
             self._sites = {}
             self._calls = []
             for n in nodes:

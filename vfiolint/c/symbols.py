@@ -37,9 +37,9 @@ from vfiolint.c.syntax import (
 from vfiolint.c.types import CType, record_tag
 
 MAX_TYPEDEF_DEPTH = 6
-# the node kinds the unit's tables are made of, collected in one walk
+# the node kinds the unit's tables (and its call graph) are made of, collected in one walk
 CATALOGUED = ("function_definition", "declaration", "type_definition", "struct_specifier",
-              "union_specifier")
+              "union_specifier", "call_expression")
 FUNCTION = frozenset({"function_definition"})
 T = TypeVar("T")
 DEFINE_RE = re.compile(rb"^[ \t]*#[ \t]*define[ \t]+([A-Za-z_]\w*)(\([^)]*\))?[ \t]*(.*)$")
@@ -121,6 +121,10 @@ class Symbols:
                 if name:
                     self._by_name.setdefault(name, []).append(fn)
         return self._functions
+
+    def calls(self) -> list[Node]:
+        """Return every call expression of the unit, in document order."""
+        return self._of_kind("call_expression")
 
     def by_name(self, name: str) -> list[Node]:
         """Return the unit's definitions of a function."""

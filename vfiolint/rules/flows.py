@@ -48,6 +48,7 @@ After Semgrep's taint mode and CodeQL's guard conditions:
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import cached_property
@@ -582,13 +583,45 @@ class FlowJudge:
             return None
         up = self.ctx.facts.symbols.parent
         found: set[int] = set()
-        for hit in _hits(self.spec.context, "context", self.ctx.facts.root, self.ctx):
-            node: Node | None = hit.node  # the function, or a node in it: every function
+        for hit in self._context_hits():
+            node: Node | None = hit  # the function, or a node in it: every function
             while node is not None:  # around it holds the match
                 if node.type == "function_definition":
                     found.add(node.id)
                 node = up(node)
         return frozenset(found)
+
+    def _context_hits(self) -> list[Node]:
+        """Return the nodes the context query matches in the unit. A query that is every
+        function definition, tested by ``#vf-`` predicates, is asked of the unit's functions
+        (known already) rather than run over the whole tree."""
+        assert self.spec.context is not None
+        if literals.bare_kind(self.spec.context) != ("function_definition", "context"):
+            return [h.node for h in _hits(self.spec.context, "context", self.ctx.facts.root,
+                                          self.ctx)]
+        checks = custom_predicates(self.spec.context)[0]
+        return [fn for fn in self.ctx.facts.symbols.functions()
+                if holds(self.ctx, checks, {"context": [fn]})]
+
+    def _context_places(self) -> list[Node]:
+        """Return where the sinks in context can lie: the whole unit; or, when the context is
+        made of whole functions and each sink match lies in one file-scope item, the items
+        that are not functions (in context when any function is) and those that hold a
+        function in context; nowhere when no function is in context."""
+        root = self.ctx.facts.root
+        whole = self._context_functions
+        if whole is None or self.spec.sinks is None or not literals.within_items(self.spec.sinks):
+            return [root]
+        if not whole:
+            return []
+        ball = self._context_ball
+        starts = sorted(f.start_byte for f in self.ctx.facts.symbols.functions() if f.id in ball)
+        items = literals.places(self.spec.sinks, root, self.ctx.facts)
+        if len(items) == 1 and items[0].id == root.id:
+            items = root.children
+        return [item for item in items if item.type != "function_definition" or (
+            (k := bisect.bisect_left(starts, item.start_byte)) < len(starts)
+            and starts[k] < item.end_byte)]
 
     def _sinks_in_context(self) -> list[_Hit]:
         """Return the sinks whose neighbourhood matches the spec's context, in the order of
@@ -598,7 +631,8 @@ class FlowJudge:
         if self.spec.context is None or self.spec.gate is not None or "sinks" in self.__dict__ \
                 or self.spec.sinks is None:
             return [h for h in self.sinks.values() if self._in_context(h.node)]
-        hits = _hits(self.spec.sinks, "sink", self.ctx.facts.root, self.ctx, self._in_context)
+        hits = [h for place in self._context_places()
+                for h in _hits(self.spec.sinks, "sink", place, self.ctx, self._in_context)]
         return list({_key(h.node): h for h in hits}.values())
 
     def _judge_sources(self) -> list[FlowMatch]:

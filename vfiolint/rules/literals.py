@@ -25,13 +25,15 @@ from tree_sitter import Node
 
 from vfiolint.c import cparse
 from vfiolint.c.facts import Facts
-from vfiolint.rules.predicates import Captures, split_patterns
+from vfiolint.rules.predicates import CUSTOM_RE, Captures, split_patterns
 
 MIN_LENGTH = 2  # a needed text shorter than this narrows nothing
 PREDICATE_RE = re.compile(
     r'\(\s*#(eq|any-of|match)\?\s+@([\w.-]+)((?:\s+"(?:[^"\\]|\\.)*")+)\s*\)')
 STRING_RE = re.compile(r'"((?:[^"\\]|\\.)*)"')
 ROOT_RE = re.compile(r"\s*\(\s*(?:\(\s*)?([a-z][a-z0-9_]*)\b")
+WILDCARD_FIELD_RE = re.compile(r"\s*\(\s*(?:\(\s*)?_\s+[a-z][a-z0-9_]*\s*:")
+BARE_RE = re.compile(r"\s*\(\s*\(\s*([a-z][a-z0-9_]*)\s*\)\s*@([\w.-]+)\s*\)\s*")
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,6 +208,36 @@ def rooted_only_at(query_text: str, kind: str) -> bool:
     return len(patterns) == query.pattern_count and all(
         not query.is_pattern_non_local(i) and (m := ROOT_RE.match(text)) is not None
         and m.group(1) == kind for i, text in enumerate(patterns))
+
+
+@cache
+def within_items(query_text: str) -> bool:
+    """Tell whether every match of a query lies in one file-scope item: each pattern is local
+    and its root is one named node other than the unit itself, or a wildcard with a field (the
+    unit has none), so querying the items one by one finds what querying the unit finds."""
+    query = cparse.query(query_text)
+    patterns = split_patterns(query_text)
+    if len(patterns) != query.pattern_count:
+        return False
+    for index, text in enumerate(patterns):
+        root = ROOT_RE.match(text)
+        named = root is not None and root.group(1) != "translation_unit"
+        if query.is_pattern_non_local(index) or not (
+                named or (root is None and WILDCARD_FIELD_RE.match(text))):
+            return False
+    return True
+
+
+@cache
+def bare_kind(query_text: str) -> tuple[str, str] | None:
+    """Return (kind, capture) when a query is one pattern that captures every node of one kind,
+    tested only by ``#vf-`` predicates (``((function_definition) @context (#vf-vfio-code?
+    @context))``): its matches are then the unit's nodes of that kind, one each."""
+    patterns = split_patterns(query_text)
+    if len(patterns) != 1:
+        return None
+    found = BARE_RE.fullmatch(CUSTOM_RE.sub(" ", patterns[0]))
+    return (found.group(1), found.group(2)) if found is not None else None
 
 
 def matches(query_text: str, node: Node, facts: Facts) -> Iterator[tuple[int, Captures]]:
