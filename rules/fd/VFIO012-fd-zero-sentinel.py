@@ -151,8 +151,10 @@ def descriptor_evidence(ctx: Context, expr: Node) -> bool:
     return False
 
 
-TEXT_USE = (rb"\b(close|ioctl|mmap|mmap64|pread|pread64|pwrite|pwrite64|fcntl|dup|dup2|fstat|"
-            rb"ftruncate|fsync|lseek|sendmsg|recvmsg|epoll_ctl|flock)\s*\([^;]*?(?<![\w>.])")
+# A call only descriptors are given to; what it is given runs from its "(" to the next ";".
+DESCRIPTOR_CALL_RE = re.compile(
+    rb"\b(close|ioctl|mmap|mmap64|pread|pread64|pwrite|pwrite64|fcntl|dup|dup2|fstat|ftruncate|"
+    rb"fsync|lseek|sendmsg|recvmsg|epoll_ctl|flock)\s*\(")
 TEXT_AFTER = (rb"\s*(<\s*0\b|>=\s*0\b|[=!]=\s*-\s*1\b|=\s*(open\w*|eventfd|socket|accept4?|"
               rb"memfd_create|dup[23]?|epoll_create1?|timerfd_create|signalfd)\s*\(|=\s*-\s*1\s*;)")
 
@@ -171,17 +173,35 @@ def _keys(ctx: Context, target: Node) -> list[str]:
     return keys
 
 
+def _descriptor_arguments(ctx: Context) -> bytes:
+    """Return what the unit gives the calls only descriptors are given to: each call's text
+    from its "(" to the next ";", joined by lines that hold a ";" (so that no expression runs
+    from one into the next); found once per unit."""
+    cache = ctx.facts.__dict__
+    if "_vfio012_arguments" not in cache:
+        text = ctx.unit.text
+        parts = []
+        for m in DESCRIPTOR_CALL_RE.finditer(text):
+            end = text.find(b";", m.end())
+            parts.append(text[m.end():end if end >= 0 else len(text)])
+        cache["_vfio012_arguments"] = b"\n;\n".join(parts)
+    return bytes(cache["_vfio012_arguments"])
+
+
 def _text_evidence(ctx: Context, key: str) -> bool:
     """Tell whether the unit's text treats an expression as a descriptor: passes it to
     ``close()``, ``ioctl()``..., compares it with -1 or below 0, or sets it from ``open()``,
-    ``eventfd()``... or to -1 (once per expression and unit)."""
+    ``eventfd()``... or to -1 (once per expression and unit). The expression is not part of a
+    longer one (no word character, ``>`` or ``.`` just before it), asked after its text is
+    found: the search then starts from that text."""
     if not key or not re.fullmatch(r"[\w.>*\[\]-]+", key):
         return False
     cache: dict[str, bool] = ctx.facts.__dict__.setdefault("_vfio012_text", {})
     if key not in cache:
         k = re.escape(key).encode()
-        cache[key] = bool(re.search(TEXT_USE + k + rb"\b", ctx.unit.text) or re.search(
-            rb"(?<![\w>.])" + k + TEXT_AFTER, ctx.unit.text))
+        alone = k + rb"(?<![\w>.]" + k + rb")"
+        cache[key] = bool(re.search(alone + rb"\b", _descriptor_arguments(ctx)) or re.search(
+            alone + TEXT_AFTER, ctx.unit.text))
     return cache[key]
 
 
@@ -369,10 +389,28 @@ def _fills(ctx: Context, loc: Loc) -> tuple[bool, bool]:
     return zeroed, minus_one
 
 
-ZERO_FILL_RE = re.compile(
-    rb"(?m)\b(memset|bzero)\s*\(\s*&?\s*[\w.>-]*fds?\b|\w*fds?\b[^;\n]*=\s*(g_new0|g_malloc0\w*|"
-    rb"calloc|rte_zmalloc\w*|rte_calloc\w*|zmalloc|kzalloc|kcalloc)\b|\w*fds?\s*\[[^\]]*\]\s*=\s*"
-    rb"\{\s*0?\s*\}|^\s*(static\s+)?int\s+\w*fds?\s*\[")
+# What zero-fills something named like a descriptor array, each found from its first text (a
+# name may start with anything before "fd", which a match of the alternation needs not say):
+ZERO_FILLS = tuple(re.compile(p) for p in (
+    rb"memset(?<!\wmemset)\s*\(\s*&?\s*[\w.>-]*fds?\b",  # memset(fds, ...)
+    rb"bzero(?<!\wbzero)\s*\(\s*&?\s*[\w.>-]*fds?\b",
+    rb"fds?\b[^;\n]*=\s*(g_new0|g_malloc0\w*|calloc|rte_zmalloc\w*|rte_calloc\w*|zmalloc|kzalloc|"
+    rb"kcalloc)\b",  # fds = g_new0(...)
+    rb"fds?\s*\[[^\]]*\]\s*=\s*\{\s*0?\s*\}"))  # int fds[4] = {0}
+INT_ARRAY_RE = re.compile(rb"int\s+\w*fds?\s*\[")  # a file-scope int array (at a line's start)
+LINE_HEAD_RE = re.compile(rb"\s*(static\s+)?")
+
+
+def _int_array_line(text: bytes) -> bool:
+    """Tell whether a line of the text declares an ``int`` array named like descriptors:
+    ``int fds[8];``, ``static int vfio_fds[...]`` (only blanks and ``static`` before it)."""
+    found = INT_ARRAY_RE.search(text)
+    while found is not None:
+        start = found.start()
+        if LINE_HEAD_RE.fullmatch(text, text.rfind(b"\n", 0, start) + 1, start):
+            return True
+        found = INT_ARRAY_RE.search(text, start + 1)
+    return False
 
 
 def _zero_fill_hint(ctx: Context) -> bool:
@@ -380,7 +418,9 @@ def _zero_fill_hint(ctx: Context) -> bool:
     descriptor array (so that the flow is asked only where the answer may be yes)."""
     cache = ctx.facts.__dict__
     if "_vfio012_hint" not in cache:
-        cache["_vfio012_hint"] = bool(ZERO_FILL_RE.search(ctx.unit.text))
+        text = ctx.unit.text
+        cache["_vfio012_hint"] = any(r.search(text) for r in ZERO_FILLS) or \
+            _int_array_line(text)
     return bool(cache["_vfio012_hint"])
 
 
