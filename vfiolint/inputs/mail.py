@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import email
-import email.policy
 import logging
 import re
 from collections import Counter
@@ -178,9 +177,9 @@ def envelope_of(chunk: str) -> Envelope:
     if start is None:
         return _page_envelope(chunk)
     raw = "".join(lines[start:])
-    msg = email.message_from_bytes(
-        raw.encode("utf-8", errors="surrogateescape"), policy=email.policy.compat32
-    )
+    # compat32, the parser's default policy: email.policy (and the header registry it
+    # imports) is not loaded
+    msg = email.message_from_bytes(raw.encode("utf-8", errors="surrogateescape"))
     bodies = message_bodies(msg)
     if not bodies and not msg.is_multipart():
         bodies = (str(msg.get_payload()),)
