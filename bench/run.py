@@ -411,6 +411,8 @@ def main(argv=None) -> int:
     ap.add_argument("--workdir", default=None, help="keep the workloads here (default: a temp dir, removed)")
     ap.add_argument("--profile", metavar="FILE", default=None,
                     help="also cProfile one W1 vfiolint run into FILE and print its top 15 functions")
+    ap.add_argument("--per-rule", action="store_true",
+                    help="W1: also time the range with each enabled rule alone (--select ID), 3 runs each")
     ap.add_argument("--json", default=None, help="write the results here")
     args = ap.parse_args(argv)
     if args.runs < 1:
@@ -514,6 +516,16 @@ def main(argv=None) -> int:
                       [[*vfiolint, "check", "--git", rng, "--repo", repo, "--format", "json", "--no-index"]],
                       ok_codes=(0, 1), stdout=out, validate=json_report(out), cwd=peer_cwd, env=venv,
                       note="the same run asking the repository nothing")
+        if args.per_rule:  # what each rule costs the range (the run with the cheapest one is the frame)
+            listed = subprocess.run([*vfiolint, "rules"], capture_output=True, text=True, check=True, env=venv)
+            ids = [line.split()[0] for line in listed.stdout.splitlines() if re.match(r"VFIO\d{3}\s", line)]
+            w1["per_rule"] = {}
+            for rid in ids:
+                row = bench.measure("W1 range", f"vfiolint check --git --select {rid} (alone)",
+                                    [[*vfiolint, "check", "--git", rng, "--repo", repo, "--format", "json",
+                                      "--select", rid]], ok_codes=(0, 1), cwd=peer_cwd, env=venv, runs=3)
+                if row:
+                    w1["per_rule"][rid] = row["median_s"]
         if vf_w1:
             vf_w1["per_patch_s"] = vf_w1["median_s"] / len(commits)
         if checkpatch:
