@@ -91,6 +91,11 @@ def find_tool(env: str, names: list[str]) -> list[str] | None:
             return cmd
         log(f"{env}={value!r} not found")
         return None
+    return first_found(names)
+
+
+def first_found(names: list[str]) -> list[str] | None:
+    """The first of names that is a command on PATH or a file (a name with a "/")."""
     for name in names:
         path = shutil.which(name)
         if path:
@@ -210,11 +215,8 @@ def default_vfiolint() -> list[str]:
     ``python -m vfiolint``. The script beside the interpreter comes first because what PATH
     finds may be a version manager's shim (pyenv's is a shell script that runs ``pyenv
     exec``, about 70 ms a run): its cost is not vfiolint's, and the baselines do not pay it."""
-    beside = Path(sys.executable).with_name("vfiolint")
-    if beside.is_file() and os.access(beside, os.X_OK):
-        return [str(beside)]
-    found = shutil.which("vfiolint")
-    return [found] if found else [sys.executable, "-m", "vfiolint"]
+    beside = str(Path(sys.executable).with_name("vfiolint"))
+    return first_found([beside, "vfiolint"]) or [sys.executable, "-m", "vfiolint"]
 
 
 def pick_series(repo: str, rng: str, n: int) -> list[str]:
