@@ -177,3 +177,58 @@ def test_the_summary_names_what_was_read_and_nothing_else() -> None:
     assert Counts(staged=1).describe() == "the staged change"
     assert Counts(inputs=1, source_files=1).describe() == "1 input (1 source file)"
     assert Counts().describe() == "0 inputs"
+
+
+PLAIN_PATCH = """\
+From 1111111111111111111111111111111111111111 Mon Sep 17 00:00:00 2001
+From: A Developer <dev@example.org>
+Date: Mon, 1 Jun 2026 10:00:00 +0000
+Subject: [PATCH] net/foo: count dropped packets
+
+Signed-off-by: A Developer <dev@example.org>
+---
+ drivers/net/foo/foo_rxtx.c | 1 +
+ 1 file changed, 1 insertion(+)
+
+diff --git a/drivers/net/foo/foo_rxtx.c b/drivers/net/foo/foo_rxtx.c
+--- a/drivers/net/foo/foo_rxtx.c
++++ b/drivers/net/foo/foo_rxtx.c
+@@ -10,6 +10,7 @@ foo_recv_pkts(void *queue, struct rte_mbuf **pkts, uint16_t n)
+ \tif (unlikely(rxq->tail == rxq->head)) {
++\t\trxq->stats.dropped++;
+ \t\treturn 0;
+ \t}
+ \tfor (i = 0; i < n; i++)
+"""
+
+
+def modules_loaded_by_check(path: Path) -> set[str]:
+    """Check one input in this process (one job, no memory bound: no worker) in a fresh
+    interpreter; return the vfiolint modules it loaded."""
+    code = ("import sys; from vfiolint.cli import main; "
+            f"main(['check', {str(path)!r}, '--format', 'json', '--jobs', '1', "
+            "'--memory-limit', '0']); "
+            "print(' '.join(m for m in sys.modules if m.startswith('vfiolint')), "
+            "file=sys.stderr)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, cwd=ROOT,
+                          timeout=120, check=False)
+    return set(proc.stderr.decode().split("\n")[-2].split())
+
+
+C_MODEL = {"vfiolint.rules.engine", "vfiolint.inputs.images", "vfiolint.c.facts",
+           "vfiolint.c.symbols", "vfiolint.c.lexer", "vfiolint.c.definitions"}
+
+
+def test_the_c_model_is_loaded_only_for_a_file_some_rule_wants(tmp_path: Path) -> None:
+    """A mailed patch whose files pass no rule's keywords is read, reported, and judged
+    clean without loading the C model (most of a list's traffic); one that a rule wants
+    loads it."""
+    plain = tmp_path / "plain.patch"
+    plain.write_text(PLAIN_PATCH)
+    hazard = tmp_path / "map.c"
+    hazard.write_text(MMAP_HAZARD)
+    assert not modules_loaded_by_check(plain) & C_MODEL
+    assert modules_loaded_by_check(hazard) >= C_MODEL
+    code, doc, _ = json_run(str(plain))
+    assert code == 0 and doc["findings"] == [] and doc["errors"] == []
+    assert doc["coverage"][0]["c_files"] == 1  # type: ignore[index]

@@ -285,7 +285,8 @@ static void f(struct kvm *kvm, struct vfio_region_info *info, int fd, u64 gpa, u
 
 def _judge(spec: dict[str, object], source: str, path: str = "lib/x.c") -> list[int]:
     """Judge one flow table on a snippet; return the 1-based lines of its findings."""
-    from vfiolint.rules.flows import check_flow, flow_spec, judge
+    from vfiolint.rules.flows import judge
+    from vfiolint.rules.flowspec import check_flow, flow_spec
     from vfiolint.rules.predicates import Context
 
     assert check_flow(spec) == []
@@ -520,7 +521,8 @@ static int f(int fd, void *a, int again)
 
 def _reported(flow: dict[str, object], source: str, path: str = "drivers/x/y.c") -> list[int]:
     """Judge one flow table on a snippet; return the 1-based lines of what it reports."""
-    from vfiolint.rules.flows import check_flow, flow_spec, judge
+    from vfiolint.rules.flows import judge
+    from vfiolint.rules.flowspec import check_flow, flow_spec
     from vfiolint.rules.predicates import Context
 
     assert check_flow(flow) == []
@@ -565,7 +567,7 @@ def test_discarded_is_thrown_away_where_made_not_merely_unused() -> None:
 
 
 def test_a_flow_of_sources_needs_sinks_or_ends_beyond_sink() -> None:
-    from vfiolint.rules.flows import check_flow
+    from vfiolint.rules.flowspec import check_flow
 
     assert check_flow({"sources": "((identifier) @source)"}) != []
     assert check_flow({"sources": "((identifier) @source)", "ends": ["compare"]}) == []
@@ -618,7 +620,8 @@ def test_keywords_joined_by_ampersand_need_every_part_in_text_or_path() -> None:
 
 def _judged(source: str, **table: object) -> list[int]:
     """Judge one [[flow]] table on a snippet; return the lines of its findings."""
-    from vfiolint.rules.flows import flow_spec, judge
+    from vfiolint.rules.flows import judge
+    from vfiolint.rules.flowspec import flow_spec
     from vfiolint.rules.predicates import Context
 
     facts = facts_of(source)
@@ -815,7 +818,8 @@ static int far_away(int fd) { return fd == 0; }
 def test_sinks_in_context_include_file_scope_and_nested_functions() -> None:
     """The file-scope items a sink in context can lie in: those that are not functions, and
     the functions that hold one in context, nested ones too."""
-    from vfiolint.rules.flows import FlowJudge, flow_spec
+    from vfiolint.rules.flows import FlowJudge
+    from vfiolint.rules.flowspec import flow_spec
     from vfiolint.rules.loader import load_rules
     from vfiolint.rules.predicates import Context
 

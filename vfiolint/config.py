@@ -77,12 +77,16 @@ class Config:
 
     def excluded(self, path: str) -> bool:
         """Tell whether a path is excluded from checking."""
+        if not self.exclude:
+            return False
         key = self.relative(path)
         return any(fnmatch.fnmatch(key, glob) for glob in self.exclude)
 
     def ignored_here(self, rule_id: str, name: str, path: str) -> bool:
         """Tell whether a rule is switched off for a path (``ids`` hold rule IDs once
         ``with_rule_ids`` has run, names before)."""
+        if not self.per_path_ignore:
+            return False
         key = self.relative(path)
         return any(fnmatch.fnmatch(key, glob) and (rule_id in ids or name in ids)
                    for glob, ids in self.per_path_ignore)

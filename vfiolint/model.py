@@ -8,6 +8,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+C_SUFFIXES = (".c", ".h", ".inc")
+
+
+def is_c_path(path: str) -> bool:
+    """Tell whether a path names C source or a header."""
+    return path.endswith(C_SUFFIXES)
+
 
 class LineKind(StrEnum):
     """What a diff line does to the file."""

@@ -33,7 +33,7 @@ from vfiolint.limits import MIB
 from vfiolint.rules.loader import Rule
 
 if TYPE_CHECKING:
-    from vfiolint.inputs.trees import Context
+    from vfiolint.inputs.context import Context
     from vfiolint.run import Task
 
 T = TypeVar("T")

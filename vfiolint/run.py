@@ -25,17 +25,18 @@ from vfiolint.findings import Finding, HeadPlace, PatchRef, Status
 from vfiolint.inputs import Entry, InputReader, Loaded, expand, open_input
 from vfiolint.inputs.stream import chunks, deadline
 from vfiolint.limits import Limits, memory_budget
-from vfiolint.model import FileDiff, LineKind, Patch
+from vfiolint.model import FileDiff, LineKind, Patch, is_c_path
 from vfiolint.policy import keep
-from vfiolint.rules.loader import Rule
+from vfiolint.rules.loader import Rule, rules_holding
 
 if TYPE_CHECKING:
     from rich.progress import Progress
 
     from vfiolint.coverage import FileCoverage
+    from vfiolint.inputs.context import Context
     from vfiolint.inputs.git import BrokenCommit, GitPatch, LoggedCommit, Wanted
     from vfiolint.inputs.images import UnitPair
-    from vfiolint.inputs.trees import Context, Series
+    from vfiolint.inputs.trees import Series
     from vfiolint.rules.keywords import KeywordSet
 
 log = logging.getLogger(__name__)
@@ -115,12 +116,12 @@ def analyse(loaded: Loaded, rules: list[Rule], config: Config | None = None,
 
     ``context`` gives a C file inside a git work tree that tree; ``series`` builds whole-file
     images of patches from their repository (``--repo``)."""
-    from vfiolint.rules.engine import check_source
-
     config = config or Config()
     findings: list[Finding] = []
     coverage: list[Coverage] = []
     if loaded.source is not None:
+        from vfiolint.rules.engine import check_source  # the C model: loaded for C only
+
         unit = loaded.source
         if context is not None and context.index:
             unit = context.source_unit(unit, loaded.input)
@@ -144,12 +145,13 @@ def _read_pairs(patch: Patch, rules: list[Rule], config: Config) -> Iterator[Pai
     a hunk image is made of the hunks' lines only, so without a rule's keyword there nothing
     in it could match."""
     from vfiolint.coverage import FileCoverage
-    from vfiolint.inputs.images import hunk_pair, is_c_path
 
     for f in patch.files:
         if not is_c_path(f.path) or not f.hunks:
             continue
         if hunks_wanted(f, rules, config):
+            from vfiolint.inputs.images import hunk_pair  # the C model, for a file worth it
+
             yield hunk_pair(f), None
         else:
             yield None, FileCoverage.unread(f)
@@ -158,8 +160,6 @@ def _read_pairs(patch: Patch, rules: list[Rule], config: Config) -> Iterator[Pai
 def hunks_wanted(f: FileDiff, rules: list[Rule], config: Config) -> bool:
     """Tell whether some rule can match a file's hunk images: the keyword pre-filter on the
     hunks' lines (without parsing anything)."""
-    from vfiolint.rules.engine import rules_holding
-
     # The @@ sections count: the image names its synthetic function after them.
     text = "\n".join([f.path, *(h.section for h in f.hunks), *(x.text for h in f.hunks
                                                                for x in h.lines)])
@@ -171,8 +171,6 @@ def _patch_results(patch: Patch, pairs: Iterable[PairOrSkip], rules: list[Rule],
                    config: Config) -> tuple[list[Finding], Coverage]:
     """Compare every image pair of a patch, waive what its trailers accept, and say what was
     read; the same for a mailed patch and for a commit."""
-    from vfiolint.rules.engine import compare
-
     ref = _patch_ref(patch)
     hunks = {f.path: len(f.hunks) for f in patch.files}
     findings: list[Finding] = []
@@ -182,6 +180,8 @@ def _patch_results(patch: Patch, pairs: Iterable[PairOrSkip], rules: list[Rule],
             assert skipped is not None
             files.append(skipped)
             continue
+        from vfiolint.rules.engine import compare  # the C model: loaded for a file worth it
+
         found, cov = compare(pair, rules, patch.input, ref, config, hunks.get(pair.path, 0))
         findings += found
         files.append(cov)
@@ -203,7 +203,10 @@ def moved(findings: list[Finding], files: Iterable[FileDiff] = ()) -> list[Findi
     for f in findings:
         if f.status is Status.FIXED and f.key:
             gone.setdefault((f.rule, f.key), []).append(f)
-    removed, added = _moved_lines(files)
+    # The lines are gathered only for a patch with a hazard outside any function to place.
+    removed, added = (_moved_lines(files) if any(
+        f.status is Status.INTRODUCED and f.function is None for f in findings)
+        else (Counter(), {}))
     out: list[Finding] = []
     paired: set[int] = set()
     for f in findings:
@@ -281,7 +284,7 @@ class Task:
 
     def context(self, jobs: int = 1) -> Context:
         """Return a fresh context for the trees this process opens."""
-        from vfiolint.inputs.trees import Context
+        from vfiolint.inputs.context import Context
 
         return Context(self.cache_root, self.cache_writable, self.index, jobs)
 
@@ -306,8 +309,6 @@ def _wanted(rules: list[Rule], config: Config, context: Context) -> Wanted:
     """Return the keyword pre-filter of a commit's files, with the parts each blob holds kept
     in the context (and its cache)."""
     from vfiolint.inputs.git import Wanted
-    from vfiolint.rules.engine import rules_holding
-
     return Wanted(lambda path, found: bool(rules_holding(rules, path, config, found)),
                   context.keywords(_keyword_set(rules)))
 
@@ -646,8 +647,7 @@ def tree_file_outcome(context: Context, repo_path: Path, work: TreeFileWork,
     """Analyse one file of a revision as a source file judged with the revision's tree."""
     from vfiolint.c.index import TreeSpec
     from vfiolint.inputs.images import file_unit
-    from vfiolint.rules.engine import check_source, rules_holding
-
+    from vfiolint.rules.engine import check_source
     revision, tree_id, path, oid, task = work
     outcome = Outcome(keep_hunks=task.keep_hunks, sources=1)
     name = f"{revision}:{path}"

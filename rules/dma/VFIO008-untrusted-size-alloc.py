@@ -4,10 +4,10 @@ an upper bound is, and which functions serve a DMA map request."""
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 from tree_sitter import Node
 
-from vfiolint.c.facts import Facts
 from vfiolint.c.syntax import arguments, call_name, is_lvalue, root_identifier, text_of, walk
 from vfiolint.rules.predicates import (
     Args,
@@ -18,6 +18,9 @@ from vfiolint.rules.predicates import (
     string_arg,
     untrusted_request,
 )
+
+if TYPE_CHECKING:
+    from vfiolint.c.facts import Facts
 
 SIZE_FIELD_RE = re.compile(r"^(argsz|size|count|len|length|num_\w+|nr_\w+|n_\w+)$")
 MIN_RE = re.compile(r"^(MIN|min|min_t|MIN_T|RTE_MIN|umin|min3|clamp|clamp_t|MIN3)$")

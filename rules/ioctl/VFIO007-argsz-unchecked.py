@@ -4,10 +4,10 @@ it (a field read, a copy back) rather than fill it or print it."""
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 from tree_sitter import Node
 
-from vfiolint.c.facts import Facts
 from vfiolint.c.syntax import call_name, is_lvalue, text_of
 from vfiolint.rules.predicates import (
     Args,
@@ -17,6 +17,9 @@ from vfiolint.rules.predicates import (
     predicate,
     untrusted_request,
 )
+
+if TYPE_CHECKING:
+    from vfiolint.c.facts import Facts
 
 # The VFIO argument structs of include/uapi/linux/vfio.h and of vfio-user that start with
 # argsz, for when the struct's definition is not in view (it never is: it is in a header).

@@ -4,13 +4,16 @@ bounds check, and which tests keep that sum from wrapping."""
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 from tree_sitter import Node
 
-from vfiolint.c.facts import Facts
 from vfiolint.c.syntax import operator, text_of, unwrap, walk
 from vfiolint.c.types import width_class
 from vfiolint.rules.predicates import Args, Captures, Context, node_arg, predicate
+
+if TYPE_CHECKING:
+    from vfiolint.c.facts import Facts
 
 IRQ_SET_NAME_RE = re.compile(r"(?i)irq_?set|^hdr$|^set$|^req$")
 MAX32_RE = re.compile(r"^(U32_MAX|UINT32_MAX|UINT_MAX|~0U|~0u|~\(u32\)0|0x[fF]{8}[uU]?)$")

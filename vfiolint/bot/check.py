@@ -30,15 +30,15 @@ from typing import TYPE_CHECKING
 from vfiolint.bot.settings import Tree
 from vfiolint.config import Config
 from vfiolint.inputs import load_stream
-from vfiolint.inputs.images import is_c_path
 from vfiolint.inputs.stream import MBOX_FROM_RE
 from vfiolint.limits import Limits
+from vfiolint.model import is_c_path
 from vfiolint.rules.loader import Rule
 from vfiolint.run import Outcome, Task, hunks_wanted, stream_outcome
 
 if TYPE_CHECKING:
     from vfiolint.gitstore import BlobReader
-    from vfiolint.inputs.trees import Context
+    from vfiolint.inputs.context import Context
 
 SEPARATOR = b"From vfiolint-bot Thu Jan  1 00:00:00 1970\n"
 BASE_RE = re.compile(rb"^base-commit: ([0-9a-f]{7,64})\s*$", re.M)
@@ -176,6 +176,6 @@ def _context(use: TreeUse, cache_root: Path | None) -> Context | None:
     if not use.repo or not use.base:
         return None
     from vfiolint.c.cache import default_root
-    from vfiolint.inputs.trees import Context
+    from vfiolint.inputs.context import Context
 
     return Context(cache_root or default_root(), None, True, 1)

@@ -21,12 +21,11 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from tree_sitter import Node
 
 from vfiolint.c import cparse
-from vfiolint.c.calls import CallGraph
-from vfiolint.c.symbols import Symbols
 from vfiolint.c.syntax import (
     ARITHMETIC,
     COMPARISONS,
@@ -44,7 +43,11 @@ from vfiolint.c.syntax import (
     unwrap,
     walk,
 )
-from vfiolint.c.types import CType
+
+if TYPE_CHECKING:
+    from vfiolint.c.calls import CallGraph
+    from vfiolint.c.symbols import Symbols
+    from vfiolint.c.types import CType
 
 MAX_STEPS = 10  # hops along one trace
 MAX_TRACES = 32  # traces kept per question

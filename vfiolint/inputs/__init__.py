@@ -10,11 +10,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
-from vfiolint.c.lexer import blank_comments
 from vfiolint.errors import InputError
-from vfiolint.inputs.images import SourceUnit, file_unit
 from vfiolint.inputs.mail import (
     Repeats,
     base_commit,
@@ -25,6 +23,9 @@ from vfiolint.inputs.mail import (
 from vfiolint.inputs.stream import Chunk, chunks
 from vfiolint.limits import Limits
 from vfiolint.model import Patch
+
+if TYPE_CHECKING:
+    from vfiolint.inputs.images import SourceUnit
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +113,8 @@ def looks_like_c(text: str, name: str) -> bool:
     """Tell whether text reads as C source: most code lines (comments aside) end like C.
 
     A ``.c``/``.h`` name settles a file whose code is mostly macros or declarations."""
+    from vfiolint.c.lexer import blank_comments  # the C model is loaded for C input only
+
     code = blank_comments(text.encode("utf-8", "surrogateescape")).decode("utf-8",
                                                                           "surrogateescape")
     lines = [x for x in code.splitlines() if x.strip()]
@@ -138,6 +141,8 @@ def classify(name: str, data: bytes, named: bool) -> Loaded:
     if looks_like_mail(text):
         return Loaded(name)
     if looks_like_c(text, name):
+        from vfiolint.inputs.images import file_unit
+
         return Loaded(name, source=file_unit(name, data))
     if not named:
         log.info("%s: not a patch, mail or C source; skipped", name)

@@ -12,13 +12,13 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-
-import unidiff
-from unidiff.errors import UnidiffParseError
-from unidiff.patch import PatchSet
+from typing import TYPE_CHECKING
 
 from vfiolint.errors import InputError
 from vfiolint.model import FileDiff, Hunk, Line, LineKind
+
+if TYPE_CHECKING:
+    import unidiff
 
 HUNK_RE = re.compile(r"^@@+ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@+ ?(.*)$")
 GIT_RE = re.compile(r"^diff --git (\S+)(?: (\S+))?\s*$")
@@ -399,6 +399,9 @@ def _line(line: unidiff.patch.Line) -> Line:
 
 def parse(text: str) -> tuple[FileDiff, ...]:
     """Parse a canonical unified diff into FileDiffs."""
+    from unidiff.errors import UnidiffParseError  # what git prints: mail is read by repair()
+    from unidiff.patch import PatchSet
+
     try:
         patchset = PatchSet(text)
     except UnidiffParseError as exc:

@@ -27,10 +27,11 @@ from vfiolint.gitstore import (
     tree_of,
 )
 from vfiolint.inputs import diff
-from vfiolint.inputs.images import NO_TREE, Tree, UnitPair, file_pair, is_c_path
+from vfiolint.inputs.context import Context
+from vfiolint.inputs.images import NO_TREE, Tree, UnitPair, file_pair
 from vfiolint.inputs.mail import parse_subject, parse_trailers
-from vfiolint.inputs.trees import Context, commit_trees, staged_trees
-from vfiolint.model import FileDiff, Hunk, Patch
+from vfiolint.inputs.trees import commit_trees, staged_trees
+from vfiolint.model import FileDiff, Hunk, Patch, is_c_path
 from vfiolint.rules.keywords import BlobKeywords
 
 DIFF_OPTIONS = ("--no-color", "--no-ext-diff", "--no-textconv", "-M", "-U3", "--full-index")

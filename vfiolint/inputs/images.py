@@ -22,7 +22,6 @@ from vfiolint.c.definitions import NO_DEFINITIONS, Definitions
 from vfiolint.c.lexer import CLOSERS, OPENERS
 from vfiolint.model import FileDiff, Hunk, Line, LineKind
 
-C_SUFFIXES = (".c", ".h", ".inc")
 FUNC_NAME_RE = re.compile(r"([A-Za-z_]\w*)\s*\(")
 RECORD_RE = re.compile(r"^\s*(?:typedef\s+)?(struct|union|enum)\b[^;(]*$")
 OPERATOR_TAIL = set(",=+-*/%&|^<>!?:(")
@@ -71,11 +70,6 @@ class UnitPair:
     path: str
     pre: SourceUnit | None
     post: SourceUnit | None
-
-
-def is_c_path(path: str) -> bool:
-    """Tell whether a path names C source or a header."""
-    return path.endswith(C_SUFFIXES)
 
 
 def section_function(section: str) -> str | None:

@@ -382,7 +382,9 @@ class Repeats:
     def admit(self, patch: Patch) -> Patch | None:
         """Return the patch numbered in its input, or None if it repeats one already seen."""
         items = change_items(patch.files)
-        if not items or any(items <= seen for seen in self.seen):
+        # Its lines' set within another's (a test in C) before the counts are compared.
+        if not items or any(items.keys() <= seen.keys() and items <= seen
+                            for seen in self.seen):
             log.info("%s: %s repeats an earlier patch; skipped", patch.input, patch.label)
             return None
         self.seen.append(items)

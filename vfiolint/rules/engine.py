@@ -27,7 +27,7 @@ from vfiolint.inputs.images import Origin, SourceUnit, UnitPair
 from vfiolint.rules import literals
 from vfiolint.rules.flows import judge
 from vfiolint.rules.keywords import Presence, keyword_parts
-from vfiolint.rules.loader import Rule, rule_names
+from vfiolint.rules.loader import Rule, rule_names, rules_holding
 from vfiolint.rules.predicates import Captures, Context, custom_predicates, holds
 from vfiolint.waivers import Waiver, inline_waiver
 
@@ -250,16 +250,6 @@ def rules_for(rules: list[Rule], path: str, config: Config, *texts: bytes) -> li
     one of whose keywords is found asks for no more."""
     named = path.encode("utf-8", "surrogateescape")
     return rules_holding(rules, path, config, Presence((*texts, named)))
-
-
-def rules_holding(rules: list[Rule], path: str, config: Config,
-                  found: Container[bytes]) -> list[Rule]:
-    """Keep the rules that can match a file, given which keyword parts it (with its path)
-    holds."""
-    if config.excluded(path):
-        return []
-    return [r for r in rules
-            if not config.ignored_here(r.id, r.name, path) and r.wants(path, found)]
 
 
 def compare(pair: UnitPair, rules: list[Rule], input_name: str, patch: PatchRef | None,

@@ -14,7 +14,6 @@ Two ways to ask, for two kinds of question:
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
 import os
 from dataclasses import dataclass, field
@@ -57,6 +56,12 @@ def keyword_parts(keyword: bytes) -> tuple[bytes, ...]:
     """Return the parts of a keyword: ``vfio&fd`` is found where both ``vfio`` and ``fd``
     are."""
     return tuple(part for part in keyword.split(b"&") if part)
+
+
+@lru_cache(maxsize=256)
+def keyword_sets(keywords: tuple[bytes, ...]) -> tuple[frozenset[bytes], ...]:
+    """Return each keyword's parts as a set: what a set of the parts found must hold."""
+    return tuple(frozenset(keyword_parts(k)) for k in keywords)
 
 
 def word(part: bytes) -> bytes:
@@ -129,6 +134,8 @@ class KeywordSet:
     @cached_property
     def digest(self) -> str:
         """Return a name for this set of parts (its cache entries are its own)."""
+        import hashlib  # a run that keeps blobs' parts needs it, a mailed patch does not
+
         text = b"\0".join((str(VERSION).encode(), *self.parts))
         return hashlib.sha1(text, usedforsecurity=False).hexdigest()[:16]
 

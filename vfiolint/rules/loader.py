@@ -14,15 +14,18 @@ import tomllib
 from collections.abc import Container, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import tree_sitter
-
-from vfiolint.c import cparse
 from vfiolint.errors import RuleError, VfiolintError
 from vfiolint.findings import Confidence, Severity
-from vfiolint.rules.flows import FlowSpec, check_flow, compile_check, flow_spec
-from vfiolint.rules.keywords import keyword_parts
+from vfiolint.rules.flowspec import FlowSpec, check_flow, compile_check, flow_spec
+from vfiolint.rules.keywords import keyword_parts, keyword_sets
 from vfiolint.rules.predicates import check_calls, custom_predicates
+
+if TYPE_CHECKING:
+    import tree_sitter
+
+    from vfiolint.config import Config
 
 REQUIRED = ("id", "name", "summary", "severity", "confidence", "status", "message", "doc")
 KNOWN = {*REQUIRED, "query", "flow", "paths", "keywords", "references", "corpus", "cwe",
@@ -78,6 +81,8 @@ class Rule:
     @property
     def query(self) -> tree_sitter.Query | None:
         """Return the compiled query (None for a rule stated only as flows)."""
+        from vfiolint.c import cparse  # the parser is loaded when a rule first runs
+
         return cparse.query(self.query_text) if self.query_text else None
 
     def wants(self, path: str, keywords_found: Container[bytes]) -> bool:
@@ -88,7 +93,7 @@ class Rule:
         if not self.prefilter or not self.keywords:
             return True
         if isinstance(keywords_found, (set, frozenset)):  # one C call per keyword
-            return any(keywords_found.issuperset(keyword_parts(k)) for k in self.keywords)
+            return any(map(keywords_found.issuperset, keyword_sets(self.keywords)))
         return any(all(part in keywords_found for part in keyword_parts(k))
                    for k in self.keywords)
 
@@ -182,6 +187,10 @@ def check_rule(data: dict[str, object], file: Path, root: Path | None = None,
 
 def _query_problems(query: str) -> list[str]:
     """Return the problems of compiling a rule's query."""
+    import tree_sitter
+
+    from vfiolint.c import cparse
+
     try:
         compiled = cparse.query(query)
     except (tree_sitter.QueryError, ValueError) as exc:
@@ -256,6 +265,16 @@ def load_rule_module(path: Path) -> None:
     except BaseException:
         del sys.modules[name]
         raise
+
+
+def rules_holding(rules: list[Rule], path: str, config: Config,
+                  found: Container[bytes]) -> list[Rule]:
+    """Keep the rules that can match a file, given which keyword parts it (with its path)
+    holds (the keyword pre-filter: nothing is parsed)."""
+    if config.excluded(path):
+        return []
+    return [r for r in rules
+            if not config.ignored_here(r.id, r.name, path) and r.wants(path, found)]
 
 
 def rule_names(rules: list[Rule]) -> frozenset[str]:

@@ -15,12 +15,15 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
+from typing import TYPE_CHECKING
 
 from tree_sitter import Node
 
-from vfiolint.c.facts import Facts
 from vfiolint.c.syntax import call_name, enclosing, operator, text_of, walk
-from vfiolint.inputs.images import SourceUnit
+
+if TYPE_CHECKING:
+    from vfiolint.c.facts import Facts
+    from vfiolint.inputs.images import SourceUnit
 
 Args = list[tuple[str, str]]
 Captures = dict[str, list[Node]]
