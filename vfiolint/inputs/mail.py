@@ -231,9 +231,11 @@ def _page_envelope(text: str) -> Envelope:
 
 def quote_layers(text: str) -> dict[int, list[str]]:
     """Split text by quote depth: each depth's lines, in order, with the quote marks removed."""
+    lines = [raw.rstrip("\r") for raw in text.splitlines()]
+    if lines and not any(line.startswith(">") for line in lines):  # nothing quoted: one layer
+        return {0: ["" if not line or line.isspace() else line for line in lines]}
     layers: dict[int, list[str]] = {}
-    for raw in text.splitlines():
-        line = raw.rstrip("\r")
+    for line in lines:
         if line[:1] == ">":
             m = QUOTE_RE.match(line)
             assert m is not None

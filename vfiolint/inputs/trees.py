@@ -25,18 +25,15 @@ from typing import TYPE_CHECKING
 from vfiolint import gitstore
 from vfiolint.errors import GitError
 from vfiolint.inputs.context import Context
-from vfiolint.inputs.images import (
-    Tree,
-    UnitPair,
-    file_pair,
-    hunk_pair,
-)
+from vfiolint.inputs.images import Tree, UnitPair, file_pair, hunk_pair
 from vfiolint.model import FileDiff, Hunk, LineKind, Patch, is_c_path
 
 if TYPE_CHECKING:  # the index is imported when a tree is first needed: most runs need none
     from vfiolint.c.index import Repository, TreeSpec
 
 log = logging.getLogger(__name__)
+
+
 def head_commit(repo: Path, revision: str = "HEAD") -> str:
     """Return the commit a revision names (EMPTY_TREE when HEAD is unborn)."""
     try:
