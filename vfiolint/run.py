@@ -203,10 +203,9 @@ def moved(findings: list[Finding], files: Iterable[FileDiff] = ()) -> list[Findi
     for f in findings:
         if f.status is Status.FIXED and f.key:
             gone.setdefault((f.rule, f.key), []).append(f)
-    # The lines are gathered only for a patch with a hazard outside any function to place.
-    removed, added = (_moved_lines(files) if any(
-        f.status is Status.INTRODUCED and f.function is None for f in findings)
-        else (Counter(), {}))
+    # Lines are gathered only when a hazard outside any function may have moved with them.
+    placing = any(f.status is Status.INTRODUCED and f.function is None for f in findings)
+    removed, added = _moved_lines(files) if placing else (Counter(), {})
     out: list[Finding] = []
     paired: set[int] = set()
     for f in findings:
@@ -309,6 +308,7 @@ def _wanted(rules: list[Rule], config: Config, context: Context) -> Wanted:
     """Return the keyword pre-filter of a commit's files, with the parts each blob holds kept
     in the context (and its cache)."""
     from vfiolint.inputs.git import Wanted
+
     return Wanted(lambda path, found: bool(rules_holding(rules, path, config, found)),
                   context.keywords(_keyword_set(rules)))
 
@@ -648,6 +648,7 @@ def tree_file_outcome(context: Context, repo_path: Path, work: TreeFileWork,
     from vfiolint.c.index import TreeSpec
     from vfiolint.inputs.images import file_unit
     from vfiolint.rules.engine import check_source
+
     revision, tree_id, path, oid, task = work
     outcome = Outcome(keep_hunks=task.keep_hunks, sources=1)
     name = f"{revision}:{path}"

@@ -24,12 +24,12 @@ from typing import TYPE_CHECKING
 
 from vfiolint import gitstore
 from vfiolint.errors import GitError
-from vfiolint.inputs.context import Context
 from vfiolint.inputs.images import Tree, UnitPair, file_pair, hunk_pair
 from vfiolint.model import FileDiff, Hunk, LineKind, Patch, is_c_path
 
 if TYPE_CHECKING:  # the index is imported when a tree is first needed: most runs need none
     from vfiolint.c.index import Repository, TreeSpec
+    from vfiolint.inputs.context import Context
 
 log = logging.getLogger(__name__)
 

@@ -94,6 +94,7 @@ class Rule:
             return True
         if isinstance(keywords_found, (set, frozenset)):  # one C call per keyword
             return any(map(keywords_found.issuperset, keyword_sets(self.keywords)))
+        # Parts in the keyword's order: a lazy Presence scans for the next only if needed.
         return any(all(part in keywords_found for part in keyword_parts(k))
                    for k in self.keywords)
 
