@@ -24,6 +24,15 @@ struct pci_vfio_bar_wide {
 	size_t bar_size;
 };
 
+/* kvmtool-style: a region trapped as I/O ports or placed in guest MMIO space */
+struct vfio_port_region {
+	struct vfio_region_info info;
+	uint16_t port_base;
+	uint16_t port_len;
+	uint32_t mmio_len;
+	int is_ioport;
+};
+
 struct pci_msix_cap {
 	int bar_index;
 	uint32_t offset;
@@ -212,7 +221,49 @@ case_region_out_of_sight(struct rte_pci_device *dev, int i)
 	return base;
 }
 
+static void
+case_memory_region_size_u32(struct vfio_port_region *region)
+{
+	if (!region->is_ioport) {
+		/* a memory BAR can be larger than 4 GiB */
+		// ruleid: VFIO003
+		region->mmio_len = region->info.size;
+	}
+}
+
+static void
+case_io_region_offset_u16(struct vfio_port_region *region)
+{
+	if (region->is_ioport) {
+		/* an I/O region's offset still carries the region index */
+		// ruleid: VFIO003
+		region->port_base = region->info.offset;
+	}
+}
+
 /* ---- must not fire ------------------------------------------------------------------- */
+
+static void
+case_ok_io_region_size_u16(struct vfio_port_region *region)
+{
+	if (region->is_ioport) {
+		/* an I/O BAR is at most 256 bytes */
+		// ok: VFIO003
+		region->port_len = region->info.size;
+	} else {
+		// ruleid: VFIO003
+		region->mmio_len = region->info.size;
+	}
+}
+
+static void
+case_ok_io_bar_flag(struct vfio_port_region *region, uint32_t bar)
+{
+	if (!(bar & PCI_BASE_ADDRESS_SPACE_IO))
+		return;
+	// ok: VFIO003
+	region->port_len = region->info.size;
+}
 
 static void
 case_ok_u64_local(int fd)

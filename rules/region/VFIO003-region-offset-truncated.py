@@ -1,5 +1,5 @@
-"""VFIO003's own predicates: what a vfio_region_info is, and which macros rebuild a region
-offset from its index."""
+"""VFIO003's own predicates: what a vfio_region_info is, which sizes are an I/O port
+region's, and which macros rebuild a region offset from its index."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ from vfiolint.rules.predicates import Args, Captures, Context, node_arg, predica
 
 REGION_NAME_RE = re.compile(r"(?i)(^|_)(reg|regs|region|regions|info|rinfo|reginfo)(_|$)")
 REGION_WORDS = frozenset({b"vfio_region_info", b"region_info", b"REGION_INFO"})
+# A test that a region is an I/O port BAR (kvmtool's is_ioport, the PCI and resource flags).
+IO_REGION_RE = re.compile(r"\b(is_ioport|is_io|IORESOURCE_IO|PCI_BASE_ADDRESS_SPACE_IO)\b")
 REBUILD_RE = re.compile(r"<<[ (]*(VFIO_PCI_OFFSET_SHIFT|40[uUlL]*)([^0-9A-Za-z_]|$)")
 
 
@@ -49,6 +51,21 @@ def region_info(ctx: Context, args: Args, captures: Captures) -> bool:
     if found and guessed:
         ctx.note(node, guessed="yes")
     return found
+
+
+@predicate("vf-not-io-port-size?", "capture")
+def not_io_port_size(ctx: Context, args: Args, captures: Captures) -> bool:
+    """Drop the ``size`` of a region the code has tested to be an I/O port BAR: the access
+    runs only where a test of ``is_ioport``, ``IORESOURCE_IO`` or
+    ``PCI_BASE_ADDRESS_SPACE_IO`` holds. An I/O BAR decodes at most 256 bytes (PCI Local Bus
+    3.0, 6.2.5.1) of a 64 KiB port space, so a 16-bit type holds its size. An offset is
+    never dropped: its upper bits are the region index whatever the region is."""
+    node = node_arg(args, captures)
+    field = node.child_by_field_name("field") if node is not None else None
+    if node is None or field is None or text_of(field) != "size":
+        return True
+    return not any(g.holds and IO_REGION_RE.search(text_of(g.atom))
+                   for g in ctx.facts.guards(node))
 
 
 @predicate("vf-rebuilds-offset?", "capture")
