@@ -298,6 +298,45 @@ def test_memory_limit_skips_the_runaway_input_only(tmp_path: Path, jobs: str) ->
     assert result.rss_mib < 100 + 50 and result.seconds < 30
 
 
+def test_a_file_that_takes_its_worker_down_costs_its_message_only(tmp_path: Path) -> None:
+    """One input: this process reads it, the C model runs in a worker; the file that outgrows
+    the worker is its message's error, and the next message is judged by a new worker."""
+    mbox = tmp_path / "thread.mbox"
+    greedy_patch(tmp_path / "greedy.patch")
+    mbox.write_bytes((tmp_path / "greedy.patch").read_bytes() + b"\n" + MAIL_SEED.read_bytes())
+    result = measured(vfiolint("-j", "1", "--memory-limit", "100", "--timeout", "0", str(mbox)),
+                      tmp_path)
+    assert result.code == 2 and result.found == [MAIL_FINDING]
+    assert_one_error_line(result, f"{mbox}: skipped: too large (over the memory limit of 100 MiB)")
+
+
+def test_a_series_no_rule_wants_forks_no_worker(tmp_path: Path) -> None:
+    """Patches whose files no rule wants are read and judged here: no worker is forked, so
+    not even a 1 MiB memory limit (which any forked worker exceeds at once) stops them."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git = ["git", "-C", str(repo), "-c", "user.name=A", "-c", "user.email=a@example.org"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    for i in range(150):
+        (repo / "ring.c").write_text("".join(f"int ring_{j}(int n) {{ return n + {j}; }}\n"
+                                             for j in range(i + 1)))
+        subprocess.run([*git, "add", "ring.c"], check=True)
+        subprocess.run([*git, "commit", "-q", "-m", f"ring: helper {i}"], check=True)
+    series = subprocess.run([*git, "format-patch", "--stdout", "--root", "HEAD"], check=True,
+                            capture_output=True).stdout
+    mbox = tmp_path / "series.mbox"
+    mbox.write_bytes(series)
+    result = measured(vfiolint("-j", "1", "--memory-limit", "1", str(mbox)), tmp_path)
+    assert (result.code, result.errors, result.found) == (0, [], [])
+    # ... while a worker, once forked, is stopped by that limit (a VFIO file needs the C model)
+    greedy = tmp_path / "greedy.patch"
+    greedy_patch(greedy)
+    limited = measured(vfiolint("-j", "1", "--memory-limit", "1", "--timeout", "0", str(mbox),
+                                str(greedy)), tmp_path)
+    assert limited.code == 2
+    assert limited.errors == [f"{greedy}: skipped: too large (over the memory limit of 1 MiB)"]
+
+
 def _readers_of(path: Path) -> list[int]:
     """Return the processes (other than this one) that have ``path`` open."""
     pids = []

@@ -17,3 +17,8 @@ class RuleError(VfiolintError):
 
 class GitError(VfiolintError):
     """A git command that failed or a revision that does not exist."""
+
+
+class Skipped(Exception):
+    """Work that was given up (its worker process died or outgrew its memory, say); the
+    message says why, ``skipped: …``, and the caller names the work."""

@@ -2,8 +2,10 @@
 
 The parent streams the work (inputs, or commits read from one ``git log -p``) in bounded
 windows to worker processes forked from it; each worker inherits the rules and opens
-the repositories it needs (a ``git cat-file --batch`` reader, the index), kept across items. Results come back one item at a time and are
-yielded in the order submitted, so the report is byte for byte the one ``--jobs 1`` gives.
+the repositories it needs (a ``git cat-file --batch`` reader, the index), kept across items.
+Results come back one item at a time and are yielded in the order submitted, so the report is
+byte for byte the one ``--jobs 1`` gives. ``OnDemand`` is the same guard for one item at a
+time, asked for by a parent that does the rest of the work itself.
 
 A worker never takes the run down with it. The parent knows which item each worker is on: a
 worker that dies (the kernel's out-of-memory killer, a crash in C code) costs that item only,
@@ -29,6 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Generic, TypeVar
 
 from vfiolint.config import Config
+from vfiolint.errors import Skipped
 from vfiolint.limits import MIB
 from vfiolint.rules.loader import Rule
 
@@ -344,6 +347,44 @@ class _Pool(Generic[T, R]):
                     os.kill(worker.pid, signal.SIGKILL)
             worker.reap()
         gc.unfreeze()
+
+
+class OnDemand(Generic[T, R]):
+    """One worker process, forked when first asked, that runs one item at a time while this
+    process waits: the work this process does itself (reading mail, say) hands over only
+    what needs the guard (parsing C). A run that asks for nothing forks nothing.
+
+    The worker's memory is watched as a pool's is. An item whose worker died or was stopped
+    raises ``Skipped`` (a new worker is forked for the next), and so does one whose function
+    raised; an exception in this process while it waits (a deadline, say) stops the worker,
+    which may be mid-item."""
+
+    def __init__(self, fn: Callable[[T], R], setup: WorkerSetup) -> None:
+        self.fn, self.setup = fn, setup
+        self._pool: _Pool[T, R | _Failed] | None = None
+
+    def __call__(self, item: T) -> R:
+        """Run ``fn(item)`` in the worker and return what it returned."""
+        if self._pool is None:
+            self._pool = _Pool(self.fn, 1, self.setup, lambda _, message: _Failed(message))
+        pool = self._pool
+        try:
+            pool.give(pool.workers[0], [(0, item)])
+            while 0 not in pool.results:
+                pool.step()
+        except BaseException:
+            self.close(wait=0)
+            raise
+        answer = pool.results.pop(0)
+        if isinstance(answer, _Failed):
+            raise Skipped(answer.message)
+        return answer
+
+    def close(self, wait: float = 1) -> None:
+        """Stop the worker, if one was forked."""
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            pool.close(wait)
 
 
 def ordered_map(fn: Callable[[T], R], items: Iterable[T], jobs: int, setup: WorkerSetup,

@@ -2,8 +2,9 @@
 
 Pure orchestration, no printing: ``cli`` turns the Outcome into a report and an exit code.
 Work is done per input or per commit, in this process or in worker processes (``--jobs``;
-inputs always, unless ``--memory-limit 0``), and a failure is always the error of the one
-input, message or commit it happened in, even one that takes its worker process down.
+the C model of mailed inputs always, unless ``--memory-limit 0``), and a failure is always
+the error of the one input, message or commit it happened in, even one that takes its worker
+process down.
 """
 
 from __future__ import annotations
@@ -12,15 +13,16 @@ import logging
 import sys
 import traceback
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Protocol
 
 from vfiolint.config import Config
 from vfiolint.coverage import Coverage
-from vfiolint.errors import VfiolintError
+from vfiolint.errors import Skipped, VfiolintError
 from vfiolint.findings import Finding, HeadPlace, PatchRef, Status
 from vfiolint.inputs import Entry, InputReader, Loaded, expand, open_input
 from vfiolint.inputs.stream import chunks, deadline
@@ -35,8 +37,9 @@ if TYPE_CHECKING:
     from vfiolint.coverage import FileCoverage
     from vfiolint.inputs.context import Context
     from vfiolint.inputs.git import BrokenCommit, GitPatch, LoggedCommit, Wanted
-    from vfiolint.inputs.images import UnitPair
+    from vfiolint.inputs.images import SourceUnit, UnitPair
     from vfiolint.inputs.trees import Series
+    from vfiolint.parallel import WorkerSetup
     from vfiolint.rules.keywords import KeywordSet
 
 log = logging.getLogger(__name__)
@@ -110,31 +113,50 @@ def waive_by_trailers(findings: list[Finding], patch: Patch, rules: list[Rule]) 
 
 
 def analyse(loaded: Loaded, rules: list[Rule], config: Config | None = None,
-            context: Context | None = None, series: Series | None = None
-            ) -> tuple[list[Finding], list[Coverage]]:
+            context: Context | None = None, series: Series | None = None,
+            judge: Judge | None = None) -> tuple[list[Finding], list[Coverage]]:
     """Run the rules over one loaded input; say, per patch or source file, what was read.
 
     ``context`` gives a C file inside a git work tree that tree; ``series`` builds whole-file
-    images of patches from their repository (``--repo``)."""
+    images of patches from their repository (``--repo``); ``judge`` runs the C model on each
+    file worth it (default: here, ``judged``)."""
     config = config or Config()
+    judge = judge or partial(judged, rules=rules, context=context)
     findings: list[Finding] = []
     coverage: list[Coverage] = []
     if loaded.source is not None:
-        from vfiolint.rules.engine import check_source  # the C model: loaded for C only
-
-        unit = loaded.source
-        if context is not None and context.index:
-            unit = context.source_unit(unit, loaded.input)
-        found, cov = check_source(unit, rules, loaded.input, config.for_files())
+        found, cov = judge((loaded.source, loaded.input, None, config.for_files(), 0))
         findings += found
         coverage.append(Coverage(loaded.input, None, (cov,)))
     for patch in loaded.patches:
         pairs = (((pair, None) for pair in series.pairs(patch)) if series is not None
                  else _read_pairs(patch, rules, config))
-        patch_findings, patch_coverage = _patch_results(patch, pairs, rules, config)
+        patch_findings, patch_coverage = _patch_results(patch, pairs, rules, config, judge)
         findings += patch_findings
         coverage.append(patch_coverage)
     return findings, coverage
+
+
+# One file to judge: a pair of images, or a source file (a C file read alone, given its
+# tree here when ``context`` has one); the input it came from; its patch; the configuration;
+# the patch's hunks in it.
+Judging = tuple["UnitPair | SourceUnit", str, "PatchRef | None", Config, int]
+Judge = Callable[[Judging], "tuple[list[Finding], FileCoverage]"]
+
+
+def judged(work: Judging, rules: list[Rule], context: Context | None = None
+           ) -> tuple[list[Finding], FileCoverage]:
+    """Run the C model and the rules on one file (``Judging``), in this process."""
+    from vfiolint.inputs.images import SourceUnit
+    from vfiolint.rules.engine import check_source, compare  # the C model: for a file worth it
+
+    subject, input_name, ref, config, hunks = work
+    if isinstance(subject, SourceUnit):
+        unit = subject
+        if context is not None and context.index:
+            unit = context.source_unit(unit, input_name)
+        return check_source(unit, rules, input_name, config)
+    return compare(subject, rules, input_name, ref, config, hunks)
 
 
 PairOrSkip = tuple["UnitPair | None", "FileCoverage | None"]
@@ -168,11 +190,13 @@ def hunks_wanted(f: FileDiff, rules: list[Rule], config: Config) -> bool:
 
 
 def _patch_results(patch: Patch, pairs: Iterable[PairOrSkip], rules: list[Rule],
-                   config: Config) -> tuple[list[Finding], Coverage]:
+                   config: Config, judge: Judge | None = None
+                   ) -> tuple[list[Finding], Coverage]:
     """Compare every image pair of a patch, waive what its trailers accept, and say what was
     read; the same for a mailed patch and for a commit."""
     ref = _patch_ref(patch)
     hunks = {f.path: len(f.hunks) for f in patch.files}
+    judge = judge or partial(judged, rules=rules)
     findings: list[Finding] = []
     files: list[FileCoverage] = []
     for pair, skipped in pairs:
@@ -180,9 +204,7 @@ def _patch_results(patch: Patch, pairs: Iterable[PairOrSkip], rules: list[Rule],
             assert skipped is not None
             files.append(skipped)
             continue
-        from vfiolint.rules.engine import compare  # the C model: loaded for a file worth it
-
-        found, cov = compare(pair, rules, patch.input, ref, config, hunks.get(pair.path, 0))
+        found, cov = judge((pair, patch.input, ref, config, hunks.get(pair.path, 0)))
         findings += found
         files.append(cov)
     return (waive_by_trailers(moved(findings, patch.files), patch, rules),
@@ -427,6 +449,8 @@ def _failure(name: str, exc: BaseException, debug: bool) -> str:
     """Turn what went wrong with one input into its one-line error."""
     if isinstance(exc, VfiolintError):
         return str(exc)
+    if isinstance(exc, Skipped):
+        return f"{name}: {exc}"
     if isinstance(exc, RecursionError):
         return f"{name}: skipped: too deeply nested"
     if isinstance(exc, MemoryError):
@@ -437,7 +461,8 @@ def _failure(name: str, exc: BaseException, debug: bool) -> str:
 
 
 def _record(part: Loaded, rules: list[Rule], config: Config, outcome: Outcome,
-            context: Context | None = None, series: Series | None = None) -> None:
+            context: Context | None = None, series: Series | None = None,
+            judge: Judge | None = None) -> None:
     """Add one part's errors, patches and findings to the outcome."""
     outcome.errors += [(part.input, str(e)) for e in part.errors]
     outcome.mailed += len(part.patches)
@@ -446,7 +471,7 @@ def _record(part: Loaded, rules: list[Rule], config: Config, outcome: Outcome,
         outcome.recognised.add(part.input)
     for patch in part.patches:
         outcome.remember(patch)
-    findings, coverage = analyse(part, rules, config, context, series)
+    findings, coverage = analyse(part, rules, config, context, series, judge)
     outcome.findings += findings
     outcome.coverage += coverage
 
@@ -474,7 +499,7 @@ def _series(task: Task, context: Context | None) -> Series | None:
 
 def _run_input(name: str, stream: BinaryIO, named: bool, rules: list[Rule], config: Config,
                task: Task, outcome: Outcome, context: Context | None = None,
-               series: Series | None = None) -> None:
+               series: Series | None = None, judge: Judge | None = None) -> None:
     """Read and analyse one input message by message, each within the time budget.
 
     The budget covers reading a message as well as analysing it, so a stream that stops
@@ -496,7 +521,7 @@ def _run_input(name: str, stream: BinaryIO, named: bool, rules: list[Rule], conf
                 reading = False
                 if chunk is None:
                     break
-                _record(reader.read(chunk), rules, config, outcome, context, series)
+                _record(reader.read(chunk), rules, config, outcome, context, series, judge)
         except Exception as exc:  # a crash is this message's error, never "findings"
             outcome.errors.append((name, _failure(where, exc, debug)))
             if reading:
@@ -508,13 +533,14 @@ def _run_input(name: str, stream: BinaryIO, named: bool, rules: list[Rule], conf
         final = reader.finish()
         if final is not None:
             with deadline(limits.seconds, name):
-                _record(final, rules, config, outcome, context, series)
+                _record(final, rules, config, outcome, context, series, judge)
     except Exception as exc:
         outcome.errors.append((name, _failure(name, exc, debug)))
 
 
 def input_outcome(entry: Entry, rules: list[Rule], config: Config, task: Task,
-                  context: Context | None = None, series: Series | None = None) -> Outcome:
+                  context: Context | None = None, series: Series | None = None,
+                  judge: Judge | None = None) -> Outcome:
     """Analyse one input (a file, a directory entry, a pipe or device, or standard input).
 
     Opening is bounded by the time budget as well: a named pipe without a writer waits in
@@ -531,7 +557,8 @@ def input_outcome(entry: Entry, rules: list[Rule], config: Config, task: Task,
         outcome.errors.append((name, _failure(name, exc, task.debug)))
         return outcome
     with stream:
-        _run_input(name, stream, entry.named, rules, config, task, outcome, context, series)
+        _run_input(name, stream, entry.named, rules, config, task, outcome, context, series,
+                   judge)
     return outcome
 
 
@@ -552,6 +579,44 @@ def _lost_input(work: tuple[Entry, Task], message: str) -> Outcome:
                    errors=[(entry.name, f"{entry.name}: {message}")])
 
 
+class _Delegated:
+    """A ``Judge`` that judges each file in a worker process forked when a file first needs
+    it, while this process reads the input (see ``Inputs.outcome``)."""
+
+    def __init__(self, setup: WorkerSetup, task: Task) -> None:
+        from vfiolint import parallel
+
+        self.task = task
+        self.worker = parallel.OnDemand(_judge_in_worker, setup)
+        self.probed = False
+
+    def __call__(self, work: Judging) -> tuple[list[Finding], FileCoverage]:
+        if not self.probed:  # the cache is opened (and a problem with it said) here, once
+            self.task, self.probed = self.task.probed(), True
+        answer = self.worker((work, self.task))
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    def close(self) -> None:
+        """Stop the worker, if one was forked."""
+        self.worker.close()
+
+
+def _judge_in_worker(work: tuple[Judging, Task]
+                     ) -> tuple[list[Finding], FileCoverage] | Exception:
+    """Worker entry point for one file; what it raises is returned, to be raised again
+    where the file was asked for (its error reads as if it had been judged there)."""
+    from vfiolint import parallel
+
+    here = parallel.state()
+    judging, task = work
+    try:
+        return judged(judging, list(here.setup.rules), here.context(task))
+    except Exception as exc:
+        return exc
+
+
 @dataclass(frozen=True, slots=True)
 class Inputs:
     """Named inputs: files, directories (searched), pipes and devices, or ``-`` for standard
@@ -562,10 +627,14 @@ class Inputs:
     def outcome(self, rules: list[Rule], config: Config, task: Task, jobs: int) -> Outcome:
         """Analyse every input; one bad input is that input's error only.
 
-        Inputs are analysed in worker processes, one even with ``--jobs 1``, whose memory the
-        parent watches: a runaway input is that input's error, and the run goes on. With no
-        memory bound and one job, they are analysed in this process, and so are patches read
-        with their repository (``--repo``): a series spans the files of a directory."""
+        Many inputs are spread over worker processes (``--jobs``), each reading and judging
+        whole inputs, whose memory the parent watches: a runaway input is that input's
+        error, and the run goes on. Otherwise this process reads the inputs, and the C
+        model runs on each file worth it in one worker process, watched the same way and
+        forked only when a file first needs it: a series of patches no rule wants forks
+        nothing, and a file that takes its worker down is its message's error. With no
+        memory bound (``--memory-limit 0``), or with patches read with their repository
+        (``--repo``: a series spans the files of a directory), the C model runs here too."""
         from vfiolint import parallel
 
         outcome = Outcome(keep_hunks=task.keep_hunks)
@@ -573,21 +642,28 @@ class Inputs:
         inputs = [x for name in self.names for x in folders.get(name, [Entry(name, True)])]
         workers = min(jobs, len(inputs)) if len(inputs) >= MIN_PARALLEL else 1
         memory = memory_budget(task.memory, workers)
+        spread = workers > 1 and parallel.available() and task.repo is None
         context = task.context(jobs)
+        delegated: _Delegated | None = None
         try:
-            if inputs and (workers > 1 or memory) and parallel.available() and task.repo is None:
+            if inputs and spread:
                 setup = parallel.WorkerSetup(tuple(rules), config, memory=memory)
                 task = task.probed()
                 parts: Iterable[Outcome] = parallel.ordered_map(
                     _input_in_worker, ((entry, task) for entry in inputs), workers, setup,
                     _lost_input)
             else:
+                if memory and parallel.available() and task.repo is None:
+                    delegated = _Delegated(parallel.WorkerSetup(tuple(rules), config,
+                                                                memory=memory), task)
                 series = _series(task, context)
-                parts = (input_outcome(entry, rules, config, task, context, series)
+                parts = (input_outcome(entry, rules, config, task, context, series, delegated)
                          for entry in inputs)
             for part in parts:
                 outcome.merge(part)
         finally:
+            if delegated is not None:
+                delegated.close()
             context.close()
         for name, entries in folders.items():  # a folder with nothing to read is a mistake
             if not {entry.name for entry in entries} & outcome.recognised:
