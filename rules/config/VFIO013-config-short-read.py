@@ -7,7 +7,6 @@ import re
 
 from tree_sitter import Node
 
-from vfiolint.c.flow import back_nodes
 from vfiolint.c.syntax import operator, text_of, unwrap
 from vfiolint.rules.predicates import Args, Captures, Context, node_arg, predicate
 
@@ -24,6 +23,8 @@ NOT_A_LENGTH = re.compile(r"^\(?\s*(0[uUlL]*|NULL|false|-\s*\w+)\s*\)?$")
 def vfio_device_fd(ctx: Context, args: Args, captures: Captures) -> bool:
     """Keep a descriptor that is, or comes from, a VFIO device fd (by its names and the
     expressions its value is made of, four hops back)."""
+    from vfiolint.c.flow import back_nodes  # the C model: loaded when a file is judged
+
     node = node_arg(args, captures)
     if node is None:
         return False

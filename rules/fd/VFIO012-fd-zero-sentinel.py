@@ -4,11 +4,10 @@ which descriptor array is zero-filled (so that its unused entries are 0, not -1)
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 from tree_sitter import Node, QueryCursor
 
-from vfiolint.c import cparse
-from vfiolint.c.flow import Loc, back_nodes, origin_locs
 from vfiolint.c.syntax import (
     call_name,
     declarator_name,
@@ -21,6 +20,9 @@ from vfiolint.c.syntax import (
     walk,
 )
 from vfiolint.rules.predicates import Args, Captures, Context, node_arg, predicate
+
+if TYPE_CHECKING:  # the C model: loaded when a file is judged, imported where it is used
+    from vfiolint.c.flow import Loc
 
 FD_RE = re.compile(r"(?i)(^|_)fd$")
 FDS_RE = re.compile(r"(?i)(^|_)fds$")
@@ -246,6 +248,8 @@ def _passed_for(ctx: Context, loc: Loc, at: Node) -> list[Node]:
 
 def _parameter_of(ctx: Context, use: Node) -> Loc | None:
     """Return the parameter of the unit's function a value is passed to, if it is one."""
+    from vfiolint.c.flow import Loc
+
     up = ctx.facts.symbols.parent
     node, parent = use, up(use)
     while parent is not None and parent.type in WRAPPERS:
@@ -341,6 +345,8 @@ def _fill_calls(ctx: Context) -> list[Node]:
     """Return the unit's memset()/bzero() calls (found once per unit)."""
     cached: list[Node] | None = ctx.facts.__dict__.get("_vfio012_fills")
     if cached is None:
+        from vfiolint.c import cparse
+
         cursor = QueryCursor(cparse.query(FILL_CALLS))
         cached = [c for _, caps in cursor.matches(ctx.facts.root) for c in caps.get("call", [])]
         ctx.facts.__dict__["_vfio012_fills"] = cached
@@ -451,6 +457,8 @@ def _zero_filled_element(ctx: Context, element: Node) -> bool:
     if array is None or not _named_in_a_zero_fill(ctx, array) or \
             fd_value(ctx, element) is None:
         return False
+    from vfiolint.c.flow import origin_locs
+
     flow = ctx.facts.flow
     own = flow.loc_of(array)
     locs = origin_locs(flow, array) | ({own} if own is not None else set())
@@ -466,6 +474,8 @@ def zero_filled_fd(ctx: Context, args: Args, captures: Captures) -> bool:
     """Keep a descriptor that is an element of an array the unit fills with zeros
     (``g_new0``, ``calloc``, ``memset(fds, 0, ...)``, ``= {0}``) and never with -1, directly
     or in a caller that passes it in (``map_region(dev, fds[0])``): its unused entries are 0."""
+    from vfiolint.c.flow import back_nodes
+
     node = node_arg(args, captures)
     if node is None or not _zero_fill_hint(ctx):
         return False

@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING
 from tree_sitter import Node
 
 from vfiolint.c.syntax import operator, text_of, unwrap, walk
-from vfiolint.c.types import width_class
 from vfiolint.rules.predicates import Args, Captures, Context, node_arg, predicate
 
 if TYPE_CHECKING:
@@ -45,6 +44,8 @@ def _member(facts: Facts, node: Node, names: frozenset[str]) -> bool:
 
 def _wide_cast(facts: Facts, node: Node) -> bool:
     """Tell whether an operand is cast to a type wider than 32 bits (the sum cannot wrap)."""
+    from vfiolint.c.types import width_class  # the C model: loaded when a file is judged
+
     node = unwrap(node)
     if node.type != "cast_expression":
         return False
@@ -56,6 +57,8 @@ def _wide_cast(facts: Facts, node: Node) -> bool:
 def irq_operand(facts: Facts, node: Node, which: str) -> bool:
     """Tell whether an operand is the request's ``start`` or ``count`` (``which``), read
     directly or through 32-bit locals assigned from it, and not widened on the way."""
+    from vfiolint.c.types import width_class
+
     names = frozenset({which})
     node = unwrap(node)
     if _wide_cast(facts, node):

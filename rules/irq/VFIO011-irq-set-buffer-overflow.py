@@ -12,7 +12,6 @@ import re
 
 from tree_sitter import Node
 
-from vfiolint.c.flow import back_nodes
 from vfiolint.c.syntax import call_name, operator, text_of, unwrap, walk
 from vfiolint.rules.predicates import Args, Captures, Context, node_arg, predicate
 
@@ -93,6 +92,8 @@ def _record_buffer(ctx: Context, record: str | None) -> str | None:
 def fixed_buffer(ctx: Context, expr: Node) -> str | None:
     """Return the capacity of the fixed buffer a ``vfio_irq_set`` expression points into: an
     array it is cast from, or the union it is a member of (kvmtool's ``evfd.irq``)."""
+    from vfiolint.c.flow import back_nodes  # the C model: loaded when a file is judged
+
     symbols = ctx.facts.symbols
     for n in [unwrap(expr), *back_nodes(ctx.facts.flow, expr)]:
         if n.type == "identifier":
@@ -129,6 +130,8 @@ def fixed_irq_set(ctx: Context, args: Args, captures: Captures) -> bool:
 def irq_data_of_fixed(ctx: Context, expr: Node) -> bool:
     """Tell whether an expression points into the payload (``->data``) of a fixed buffer's
     ``vfio_irq_set``: ``fd_ptr = (int *)&irq_set->data``."""
+    from vfiolint.c.flow import back_nodes
+
     for n in [unwrap(expr), *back_nodes(ctx.facts.flow, expr)]:
         if n.type != "field_expression":
             continue

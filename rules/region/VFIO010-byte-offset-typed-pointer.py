@@ -4,12 +4,15 @@ and which pointers step by more than a byte (their pointee is known and wider th
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 from tree_sitter import Node
 
 from vfiolint.c.syntax import operator, root_identifier, text_of, unwrap, walk
-from vfiolint.c.types import CType
 from vfiolint.rules.predicates import Args, Captures, Context, node_arg, predicate
+
+if TYPE_CHECKING:  # the C model: loaded when a file is judged, imported where it is used
+    from vfiolint.c.types import CType
 
 # Pointees one byte wide: arithmetic on these pointers counts bytes. ``void`` is GNU C's
 # byte arithmetic (the kernel's and QEMU's style).
@@ -179,6 +182,8 @@ def singleton(ctx: Context, args: Args, captures: Captures) -> bool:
     ctype = ctx.facts.symbols.type_of(obj)
     if ctype is None or ctype.array:
         return False
+    from vfiolint.c.types import CType
+
     address = CType(ctype.base, ctype.pointer + 1, False, ctype.record)
     if pointee_width(address) != "wide":
         return False
