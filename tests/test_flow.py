@@ -832,3 +832,58 @@ def test_sinks_in_context_include_file_scope_and_nested_functions() -> None:
     assert judge._context_places() != [ctx.facts.root]  # narrowed
     rows = [h.node.start_point.row + 1 for h in judge._sinks_in_context()]
     assert rows == [2, 5, 10]  # not far_away()'s: nothing in VFIO code calls it
+
+
+# The hop into a sink's parameter ----------------------------------------------------------
+
+
+def test_a_sink_argument_is_typed_by_its_parameter_when_the_unit_declares_it() -> None:
+    """A prototype (what the compiler sees first) or a definition types the hop into the
+    sink's parameter; a pointer to a function, or a callee nobody declares, does not."""
+    facts = facts_of("""
+int read_cfg(int fd, void *buf, size_t len, uint32_t where);
+static int read_def(int fd, uint32_t where) { return where; }
+static int (*hook)(int fd, uint32_t where);
+static void f(int fd, struct vfio_region_info *reg, void *buf)
+{
+    read_cfg(fd, buf, 2, reg->offset + 4);
+    read_def(fd, reg->size);
+    hook(fd, reg->offset);
+    read_cfg_elsewhere(fd, buf, 2, reg->offset);
+}
+""")
+    steps = {text: [(s.label, s.note, s.type.shown() if s.type else None)
+                    for s in facts.flow.into_sink(node(facts, text))]
+             for text in ("reg->offset + 4", "reg->size", "reg->offset")}
+    assert steps["reg->offset + 4"] == [("reg->offset+4", "sink", None),
+                                        ("read_cfg() parameter where", "passed", "uint32_t")]
+    assert steps["reg->size"] == [("reg->size", "sink", None),
+                                  ("read_def() parameter where", "passed", "uint32_t")]
+    assert steps["reg->offset"] == [("reg->offset", "sink", None)]  # hook(): a variable
+    elsewhere = node(facts, "reg->offset", nth=1)
+    assert [s.note for s in facts.flow.into_sink(elsewhere)] == ["sink"]
+    assert facts.symbols.prototype("read_cfg") is not None
+    assert facts.symbols.prototype("hook") is None
+    assert facts.symbols.prototype("read_def") is None  # a definition, not a declaration
+
+
+def test_an_offset_passed_straight_to_a_declared_mapping_wrapper_narrows_at_the_wrapper(
+        rules: list[Rule]) -> None:
+    """The source is itself the sink's argument: the hop into the wrapper's parameter makes
+    the finding one of the sink (medium confidence), not of a call out of view (low)."""
+    source = """\
+void *pci_map_resource(void *addr, int fd, uint32_t offset, size_t size, int flags);
+static int map_bar(int fd, struct vfio_region_info *reg)
+{
+    return pci_map_resource(NULL, fd, reg->offset, reg->size, 0) == NULL;
+}
+"""
+    vfio003 = [r for r in rules if r.id == "VFIO003"]
+    found = check_source(file_unit("drivers/bus/pci/linux/x.c", source.encode()), vfio003,
+                         "x.c")[0]
+    assert [(f.line, f.message, f.confidence.value) for f in found] == [
+        (4, "region offset (__u64) narrowed to 'uint32_t' on its way to pci_map_resource()",
+         "medium")]
+    assert [(s.text, s.note, s.type) for s in found[0].flow] == [
+        ("reg->offset", "source", None),
+        ("pci_map_resource() parameter offset", "passed", "uint32_t")]

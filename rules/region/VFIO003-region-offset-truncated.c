@@ -112,6 +112,63 @@ case_narrow_parameter(int fd, void *buf, size_t len)
 	return pci_vfio_read_at(fd, buf, len, cfg.offset);
 }
 
+/* wrappers defined in another file: the prototypes here are what the compiler sees */
+int pci_vfio_read_cfg(int fd, void *buf, size_t len, uint32_t where);
+int pci_vfio_read_cfg64(int fd, void *buf, size_t len, off_t where);
+/* a pointer to a function is a variable: its parameters are not a prototype's */
+static int (*pci_vfio_read_hook)(int fd, void *buf, size_t len, uint32_t where);
+
+static int
+case_narrow_prototype_parameter(int fd, void *buf, size_t len)
+{
+	struct vfio_region_info cfg = { .argsz = sizeof(cfg) };
+
+	cfg.index = VFIO_PCI_CONFIG_REGION_INDEX;
+	if (ioctl(fd, VFIO_DEVICE_GET_REGION_INFO, &cfg) < 0)
+		return -1;
+	// ruleid: VFIO003
+	return pci_vfio_read_cfg(fd, buf, len, cfg.offset);
+}
+
+static int
+case_narrow_sum_into_sink_wrapper(int fd, void *buf, size_t len)
+{
+	struct vfio_region_info cfg = { .argsz = sizeof(cfg) };
+
+	cfg.index = VFIO_PCI_CONFIG_REGION_INDEX;
+	if (ioctl(fd, VFIO_DEVICE_GET_REGION_INFO, &cfg) < 0)
+		return -1;
+	/* the sum is made in 64 bits and narrowed where the wrapper receives it */
+	return pci_vfio_read_cfg(fd, buf, len,
+				 // ruleid: VFIO003
+				 cfg.offset + PCI_COMMAND);
+}
+
+static int
+case_ok_wide_prototype_parameter(int fd, void *buf, size_t len)
+{
+	struct vfio_region_info cfg = { .argsz = sizeof(cfg) };
+
+	cfg.index = VFIO_PCI_CONFIG_REGION_INDEX;
+	if (ioctl(fd, VFIO_DEVICE_GET_REGION_INFO, &cfg) < 0)
+		return -1;
+	// ok: VFIO003
+	return pci_vfio_read_cfg64(fd, buf, len, cfg.offset);
+}
+
+static int
+case_ok_function_pointer_parameter(int fd, void *buf, size_t len)
+{
+	struct vfio_region_info cfg = { .argsz = sizeof(cfg) };
+
+	cfg.index = VFIO_PCI_CONFIG_REGION_INDEX;
+	if (ioctl(fd, VFIO_DEVICE_GET_REGION_INFO, &cfg) < 0)
+		return -1;
+	/* the hook's declared parameters are not looked at (a hook may be set to anything) */
+	// ok: VFIO003
+	return pci_vfio_read_hook(fd, buf, len, cfg.offset);
+}
+
 static unsigned int
 case_return_unsigned_int(const struct vfio_region_info *reg)
 {

@@ -420,7 +420,7 @@ class Flow:
                 continue
             seen.add(key)
             if node is not expr and is_sink(node):
-                found.append(((*trail, Step(node, _label(node), "sink")), "sink"))
+                found.append(((*trail, *self.into_sink(node)), "sink"))
                 continue
             if is_barrier is not None and is_barrier(node):
                 found.append(((*trail, Step(node, _label(node), "barrier")), "barrier"))
@@ -501,6 +501,25 @@ class Flow:
                 return [], "state", step
             return [(site, step) for site in sites], None, None
         return [], "dead", None
+
+    def into_sink(self, node: Node) -> tuple[Step, ...]:
+        """Return the last steps of a value that ends at a sink: the sink, then the hop into
+        its call's parameter when the sink is an argument whose parameter type is known (the
+        unit's definition or prototype, or the tree's signature), which can narrow it:
+        ``read_cfg(fd, buf, len, reg->offset + 4)`` into ``uint32_t offs``. Both steps are
+        at the sink's node."""
+        sink = Step(node, _label(node), "sink")
+        args = self.symbols.parent(node)
+        call = self.symbols.parent(args) if args is not None and \
+            args.type == "argument_list" else None
+        name = call_name(call) if call is not None else None
+        if call is None or not name:
+            return (sink,)
+        ids = [a.id for a in arguments(call)]
+        param = self.symbols.parameter(name, ids.index(node.id)) if node.id in ids else None
+        if param is None or param[1] is None:
+            return (sink,)
+        return sink, Step(node, f"{name}() parameter {param[0]}", "passed", param[1])
 
     def _into_call(self, call: Node, arg: Node) -> Onward:
         """Follow an argument into the unit's callee, or end the trace at an unknown call."""

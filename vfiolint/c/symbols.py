@@ -27,6 +27,7 @@ from vfiolint.c.definitions import (
 from vfiolint.c.syntax import (
     declarator_kinds,
     declarator_name,
+    function_declarator,
     function_name,
     parameters,
     parents_below,
@@ -93,6 +94,7 @@ class Symbols:
     _starts: list[int] | None = None
     _kinds: dict[str, list[Node]] | None = None
     _decl_starts: list[int] | None = None
+    _prototypes: dict[str, Node] | None = None
     _fn_parents: dict[int, dict[int, Node]] = field(default_factory=dict)
 
     @property
@@ -130,6 +132,21 @@ class Symbols:
         """Return the unit's definitions of a function."""
         self.functions()
         return self._by_name.get(name, [])
+
+    def prototype(self, name: str) -> Node | None:
+        """Return the unit's first file-scope declaration of a function (its prototype), which
+        the compiler sees before any header: ``void *map(int fd, uint32_t off);``. A pointer
+        to a function (``int (*fp)(int);``) declares a variable, not a function."""
+        if self._prototypes is None:
+            self._prototypes = {}
+            for decl in self._of_kind("declaration"):
+                declarator = function_declarator(decl)
+                inner = declarator.child_by_field_name("declarator") if declarator else None
+                if inner is None or inner.type != "identifier" or \
+                        self.function_of(decl) is not None:
+                    continue
+                self._prototypes.setdefault(text_of(inner), decl)
+        return self._prototypes.get(name)
 
     def parent(self, node: Node) -> Node | None:
         """Return a node's parent in constant time.
@@ -465,7 +482,7 @@ class Symbols:
 
     def return_type(self, name: str) -> CType | None:
         """Return the type a function returns (the unit's, else the tree's)."""
-        if self.by_name(name) or name in self._signatures:
+        if self.by_name(name) or name in self._signatures or self.prototype(name):
             sig = self.signature(name)
             return sig[1] if sig is not None else None
         found = self._external(name)
@@ -475,7 +492,7 @@ class Symbols:
     def parameter(self, name: str, index: int) -> tuple[str, CType] | None:
         """Return one parameter (name, type) of a function: only that one's type is worked
         out for a function of the tree (a call passes one traced argument)."""
-        if self.by_name(name) or name in self._signatures:
+        if self.by_name(name) or name in self._signatures or self.prototype(name):
             sig = self.signature(name)
             return sig[0][index] if sig is not None and 0 <= index < len(sig[0]) else None
         found = self._external(name)
@@ -492,8 +509,10 @@ class Symbols:
         return self._externals[name]
 
     def _signature(self, name: str) -> tuple[list[tuple[str, CType]], CType] | None:
-        """Work out a function's signature (``signature``)."""
-        for fn in self.by_name(name)[:1]:
+        """Work out a function's signature (``signature``): its definition in the unit, else
+        its prototype there, else the tree's."""
+        prototype = self.prototype(name)
+        for fn in self.by_name(name)[:1] or ([prototype] if prototype is not None else []):
             params = []
             for param in parameters(fn):
                 names: list[tuple[str, Node | None]] = [*_declared_names(param)] or [("", None)]

@@ -528,7 +528,8 @@ class FlowJudge:
                                              members=self.spec.members,
                                              kills=self.spec.kills)
         if self.is_sink(node):  # passed straight to a sink (which may be the unit's wrapper)
-            traces.append(((Step(node, text_of(node)[:60], "source"),), "sink"))
+            hop = self.ctx.facts.flow.into_sink(node)[1:]  # the source is the sink
+            traces.append(((Step(node, text_of(node)[:60], "source"), *hop), "sink"))
         return traces
 
     def _discarded(self, node: Node) -> bool:
