@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 
 import pytest
 
 from vfiolint import parallel
 from vfiolint.config import Config
 from vfiolint.errors import Skipped
-from vfiolint.inputs.stream import InputTimeout, deadline
+from vfiolint.inputs.stream import InputTimeout, deadline, paused
 
 SETUP = parallel.WorkerSetup((), Config())
 
@@ -66,3 +67,49 @@ def test_an_interrupted_wait_stops_the_worker() -> None:
         assert worker(("square", 5))[1] == 25
     finally:
         worker.close()
+
+
+def test_no_answer_within_the_wait_stops_the_worker() -> None:
+    worker = parallel.OnDemand(_answer, SETUP)
+    try:
+        with pytest.raises(TimeoutError):
+            worker(("wait", 0), wait=0.2)
+        assert worker._pool is None
+        assert worker(("square", 6), wait=30)[1] == 36
+    finally:
+        worker.close()
+
+
+def test_a_paused_budget_runs_on_afterwards() -> None:
+    with pytest.raises(InputTimeout, match=r"^m: skipped: too slow \(over 0.2 s\)$"), \
+            deadline(0.2, "m"):
+        with paused() as budget:
+            assert budget is not None and budget.what == "m" and budget.seconds == 0.2
+            time.sleep(0.4)  # the alarm is held: nothing fires here
+        time.sleep(5)  # ... and fires as soon as it runs on, the budget spent
+    with paused() as none:
+        assert none is None
+
+
+def test_a_file_judged_in_a_worker_keeps_its_message_budget_there() -> None:
+    """The worker stops the file that outruns the message's budget itself, with the
+    message's error, and stays: the C model it loaded serves the next file."""
+    from vfiolint.inputs.images import file_unit
+    from vfiolint.rules.loader import load_rules
+    from vfiolint.run import Request, _Delegated
+
+    rules = load_rules()
+    judge = _Delegated(parallel.WorkerSetup(tuple(rules), Config()), Request().task())
+    deep = ("int h(struct vfio_region_info *reg)\n{\n    unsigned int x = " + "(" * 1_000_000
+            + "reg->offset" + ")" * 1_000_000 + ";\n    return x;\n}\n").encode()
+    small = b"int h(struct vfio_region_info *reg)\n{\n    unsigned int x = reg->offset;\n}\n"
+    try:
+        judge((file_unit("small.c", small), "small.c", None, Config(), 0))
+        pid = judge.worker._pool.workers[0].pid  # type: ignore[union-attr]
+        with pytest.raises(InputTimeout, match=r"^deep.c: skipped: too slow \(over 0.2 s\)$"), \
+                deadline(0.2, "deep.c"):
+            judge((file_unit("deep.c", deep), "deep.c", None, Config(), 0))
+        assert judge.worker._pool is not None and judge.worker._pool.workers[0].pid == pid
+        judge((file_unit("small.c", small), "small.c", None, Config(), 0))
+    finally:
+        judge.close()

@@ -356,21 +356,25 @@ class OnDemand(Generic[T, R]):
 
     The worker's memory is watched as a pool's is. An item whose worker died or was stopped
     raises ``Skipped`` (a new worker is forked for the next), and so does one whose function
-    raised; an exception in this process while it waits (a deadline, say) stops the worker,
-    which may be mid-item."""
+    raised; an exception in this process while it waits (a deadline, or the end of ``wait``)
+    stops the worker, which may be mid-item."""
 
     def __init__(self, fn: Callable[[T], R], setup: WorkerSetup) -> None:
         self.fn, self.setup = fn, setup
         self._pool: _Pool[T, R | _Failed] | None = None
 
-    def __call__(self, item: T) -> R:
-        """Run ``fn(item)`` in the worker and return what it returned."""
+    def __call__(self, item: T, wait: float | None = None) -> R:
+        """Run ``fn(item)`` in the worker and return what it returned; raise TimeoutError
+        (the worker stopped) when no answer came within ``wait`` seconds."""
         if self._pool is None:
             self._pool = _Pool(self.fn, 1, self.setup, lambda _, message: _Failed(message))
         pool = self._pool
+        until = None if wait is None else time.monotonic() + wait
         try:
             pool.give(pool.workers[0], [(0, item)])
             while 0 not in pool.results:
+                if until is not None and time.monotonic() > until:
+                    raise TimeoutError(f"no answer within {wait:g} s")
                 pool.step()
         except BaseException:
             self.close(wait=0)

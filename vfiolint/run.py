@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from vfiolint.inputs.context import Context
     from vfiolint.inputs.git import BrokenCommit, GitPatch, LoggedCommit, Wanted
     from vfiolint.inputs.images import SourceUnit, UnitPair
+    from vfiolint.inputs.stream import Budget
     from vfiolint.inputs.trees import Series
     from vfiolint.parallel import WorkerSetup
     from vfiolint.rules.keywords import KeywordSet
@@ -46,6 +47,9 @@ log = logging.getLogger(__name__)
 
 # Below this many inputs or commits, more than one worker process costs more than it saves.
 MIN_PARALLEL = 32
+# Seconds a message's budget is stretched for a worker that judges one of its files, before
+# this process stops it: the worker's own deadline fires first, unless it is deep in C code.
+BUDGET_GRACE = 1.0
 
 
 @dataclass
@@ -591,9 +595,20 @@ class _Delegated:
         self.probed = False
 
     def __call__(self, work: Judging) -> tuple[list[Finding], FileCoverage]:
+        from vfiolint.inputs import stream
+
         if not self.probed:  # the cache is opened (and a problem with it said) here, once
             self.task, self.probed = self.task.probed(), True
-        answer = self.worker((work, self.task))
+        # The message's time budget goes with the file: the worker keeps it, and a file that
+        # outruns it is stopped there, where the C model stays loaded for the next. This
+        # process waits a little longer (a worker deep in C code answers late), then stops it.
+        with stream.paused() as budget:
+            try:
+                answer = self.worker((work, self.task, budget), None if budget is None
+                                     else max(budget.left(), 0) + BUDGET_GRACE)
+            except TimeoutError:
+                assert budget is not None
+                raise budget.exceeded() from None
         if isinstance(answer, Exception):
             raise answer
         return answer
@@ -603,16 +618,19 @@ class _Delegated:
         self.worker.close()
 
 
-def _judge_in_worker(work: tuple[Judging, Task]
+def _judge_in_worker(work: tuple[Judging, Task, Budget | None]
                      ) -> tuple[list[Finding], FileCoverage] | Exception:
-    """Worker entry point for one file; what it raises is returned, to be raised again
-    where the file was asked for (its error reads as if it had been judged there)."""
+    """Worker entry point for one file, within what is left of its message's time budget;
+    what it raises is returned, to be raised again where the file was asked for (its error
+    reads as if it had been judged there)."""
     from vfiolint import parallel
 
     here = parallel.state()
-    judging, task = work
+    judging, task, budget = work
     try:
-        return judged(judging, list(here.setup.rules), here.context(task))
+        with (deadline(budget.seconds, budget.what, budget.ends) if budget is not None
+              else nullcontext()):
+            return judged(judging, list(here.setup.rules), here.context(task))
     except Exception as exc:
         return exc
 

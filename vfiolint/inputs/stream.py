@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import re
 import signal
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -124,20 +125,62 @@ def chunks(stream: BinaryIO, name: str, limits: Limits) -> Iterator[Chunk]:
         yield _closed(done + 1, kept, size, longest, limits, name)
 
 
+@dataclass(frozen=True, slots=True)
+class Budget:
+    """A time budget in force: what it bounds, how long it is, and when it ends (on the
+    monotonic clock, which every process of the machine shares)."""
+
+    what: str
+    seconds: float
+    ends: float
+
+    def left(self) -> float:
+        """Return the seconds left."""
+        return self.ends - time.monotonic()
+
+    def exceeded(self) -> InputTimeout:
+        """Return the error of work that outran the budget."""
+        return InputTimeout(f"{self.what}: skipped: too slow (over {self.seconds:g} s)")
+
+
+_BUDGETS: list[Budget] = []  # the budgets in force in this process, innermost last
+
+
 @contextmanager
-def deadline(seconds: float, what: str) -> Iterator[None]:
-    """Raise InputTimeout in this (main) thread if the block runs longer than ``seconds``."""
+def deadline(seconds: float, what: str, ends: float | None = None) -> Iterator[None]:
+    """Raise InputTimeout in this (main) thread if the block runs longer than ``seconds``;
+    ``ends``: when a budget that began in another process ends (a worker finishing what its
+    parent began)."""
     if seconds <= 0 or not hasattr(signal, "setitimer"):
         yield
         return
+    budget = Budget(what, seconds, time.monotonic() + seconds if ends is None else ends)
 
     def expire(signum: int, frame: object) -> None:
-        raise InputTimeout(f"{what}: skipped: too slow (over {seconds:g} s)")
+        raise budget.exceeded()
 
     previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    signal.setitimer(signal.ITIMER_REAL, max(budget.left(), 1e-6))
+    _BUDGETS.append(budget)
     try:
         yield
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+        _BUDGETS.pop()
+
+
+@contextmanager
+def paused() -> Iterator[Budget | None]:
+    """Hold the budget in force (yielded; None when there is none) while another process
+    spends it and this one waits; it runs on afterwards, and one that ran out meanwhile
+    raises at once."""
+    budget = _BUDGETS[-1] if _BUDGETS else None
+    if budget is None:
+        yield None
+        return
+    signal.setitimer(signal.ITIMER_REAL, 0)
+    try:
+        yield budget
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, max(budget.left(), 1e-6))
