@@ -592,13 +592,13 @@ class _Delegated:
 
         self.task = task
         self.worker = parallel.OnDemand(_judge_in_worker, setup)
-        self.probed = False
 
     def __call__(self, work: Judging) -> tuple[list[Finding], FileCoverage]:
         from vfiolint.inputs import stream
 
-        if not self.probed:  # the cache is opened (and a problem with it said) here, once
-            self.task, self.probed = self.task.probed(), True
+        # The cache is opened (and a problem with it said) by the first file, once: a task
+        # probed already is its own probe.
+        self.task = self.task.probed()
         # The message's time budget goes with the file: the worker keeps it, and a file that
         # outruns it is stopped there, where the C model stays loaded for the next. This
         # process waits a little longer (a worker deep in C code answers late), then stops it.
@@ -660,18 +660,18 @@ class Inputs:
         inputs = [x for name in self.names for x in folders.get(name, [Entry(name, True)])]
         workers = min(jobs, len(inputs)) if len(inputs) >= MIN_PARALLEL else 1
         memory = memory_budget(task.memory, workers)
-        spread = workers > 1 and parallel.available() and task.repo is None
+        guarded = parallel.available() and task.repo is None  # workers can be forked
         context = task.context(jobs)
         delegated: _Delegated | None = None
         try:
-            if inputs and spread:
+            if inputs and workers > 1 and guarded:
                 setup = parallel.WorkerSetup(tuple(rules), config, memory=memory)
                 task = task.probed()
                 parts: Iterable[Outcome] = parallel.ordered_map(
                     _input_in_worker, ((entry, task) for entry in inputs), workers, setup,
                     _lost_input)
             else:
-                if memory and parallel.available() and task.repo is None:
+                if memory and guarded:
                     delegated = _Delegated(parallel.WorkerSetup(tuple(rules), config,
                                                                 memory=memory), task)
                 series = _series(task, context)

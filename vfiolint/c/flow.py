@@ -512,14 +512,20 @@ class Flow:
         args = self.symbols.parent(node)
         call = self.symbols.parent(args) if args is not None and \
             args.type == "argument_list" else None
-        name = call_name(call) if call is not None else None
-        if call is None or not name:
-            return (sink,)
+        hop = self._parameter_hop(call, node) if call is not None else None
+        return (sink,) if hop is None else (sink, hop)
+
+    def _parameter_hop(self, call: Node, arg: Node) -> Step | None:
+        """Return the hop of an argument into its callee's parameter, typed from the
+        callee's signature (the unit's definition or prototype, or the tree's); None when
+        the callee or that parameter is not known."""
+        name = call_name(call)
         ids = [a.id for a in arguments(call)]
-        param = self.symbols.parameter(name, ids.index(node.id)) if node.id in ids else None
-        if param is None or param[1] is None:
-            return (sink,)
-        return sink, Step(node, f"{name}() parameter {param[0]}", "passed", param[1])
+        param = self.symbols.parameter(name, ids.index(arg.id)) if name and arg.id in ids \
+            else None
+        if param is None:
+            return None
+        return Step(arg, f"{name}() parameter {param[0]}", "passed", param[1])
 
     def _into_call(self, call: Node, arg: Node) -> Onward:
         """Follow an argument into the unit's callee, or end the trace at an unknown call."""
@@ -530,13 +536,9 @@ class Flow:
         if not targets:
             if name and (name.isupper() or self._macro_function(name)):
                 return [(call, None)], None, None  # ALIGN(x, …), RTE_PTR_ADD(p, x): a value
-            # A callee defined elsewhere: its signature (from the tree) still types the hop.
-            param = self.symbols.parameter(name, index) if name else None
-            if param is not None:
-                declared_name, ptype = param
-                return [], "call", Step(arg, f"{name}() parameter {declared_name}", "passed",
-                                        ptype)
-            return [], "call", None
+            # A callee defined elsewhere: its signature (declared here or in the tree) still
+            # types the hop.
+            return [], "call", self._parameter_hop(call, arg)
         fn = targets[0]
         params = parameters(fn)
         if index < 0 or index >= len(params):
