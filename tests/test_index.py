@@ -312,6 +312,51 @@ def test_the_next_commits_tree_made_from_the_last_one_answers_as_a_fresh_index(
     assert (after != before) == differs
 
 
+QUESTIONS = (("macro", "DEEP"), ("macro", "LOCAL_ONLY"), ("macro", "EXTRA"),
+             ("record", "bar_map"), ("function", "visible"), ("typedef", "wide_t"))
+
+
+def _asked(defs: TreeDefinitions) -> tuple[object, ...]:
+    """Ask a tree's definitions the same questions, from drivers/a/pci.c."""
+    return tuple(getattr(defs, kind)(name, "drivers/a/pci.c") for kind, name in QUESTIONS)
+
+
+@pytest.mark.parametrize(("change", "found_again"), [
+    ({"drivers/a/pci.c": '#include <deep.h>\n#include "local.h"\nint use(void) { return 1; }\n'},
+     set()),
+    ({"drivers/a/local.h": "#define LOCAL_ONLY 4\nstruct bar_map { long offset; };\n"},
+     {"LOCAL_ONLY", "bar_map"}),
+    ({"drivers/a/pci.c": '#include <deep.h>\n#include <extra.h>\nint use(void);\n',
+      "include/extra.h": "#define EXTRA 4\n"}, set(QUESTIONS)),
+    ({"include/deep.h": "#include <bar.h>\n"}, {"DEEP"}),
+    ({"drivers/a/pci.c": '#include "local.h"\nint use(void);\n'}, set(QUESTIONS)),
+    ({"arch/one/include/asm.h": "#define ARCH 1\ntypedef int wide_t;\n"}, {"wide_t"}),
+    ({"lib/y/more.c": "static int hidden(char c) { return c; }\nint visible(void);\n"},
+     {"visible"}),
+], ids=["body", "definer-changed", "file-added", "stops-defining", "include-dropped",
+        "starts-defining", "prototype-added"])
+def test_an_answer_is_handed_to_the_next_tree_only_while_it_holds(
+        tree: Path, change: dict[str, str], found_again: set[object]) -> None:
+    """A commit's tree asks what the last tree answered: an answer is handed down unless a
+    file it read changed, a changed file began or stopped defining the name, or the files
+    that came or went changed the include path; every answer is the one a fresh index
+    gives."""
+    ranged = Repository(tree)
+    _asked(TreeDefinitions(ranged, TreeSpec(gitstore.tree_of(tree, "HEAD"))))
+    commit(tree, change, "next")
+    spec = TreeSpec(gitstore.tree_of(tree, "HEAD"))
+    view = ranged.view(spec)
+    assert view.parent is not None
+    path = "drivers/a/pci.c"
+    kinds = {"macro": "m", "record": "s", "typedef": "t", "function": "f"}
+    handed = {name for kind, name in QUESTIONS
+              if ranged.answer(view, (kinds[kind], name, path)) is not None}
+    again = {name for _, name in QUESTIONS} - handed
+    want = {q[1] if isinstance(q, tuple) else q for q in found_again}
+    assert again == want
+    assert _asked(TreeDefinitions(ranged, spec)) == _asked(TreeDefinitions(Repository(tree), spec))
+
+
 # --- the cache's hazards ------------------------------------------------------------------
 
 

@@ -255,6 +255,9 @@ class TreeView:
     parent: TreeView | None = field(default=None, repr=False)  # the view it was made from
     changes: dict[str, str | None] = field(default_factory=dict)  # ... and what changed
     same_paths: bool = False  # ... and no file came or went
+    answers: dict[tuple[str, str, str], Answer] = field(default_factory=dict)  # (kind, name, path)
+    # changed files whose outline changed -> names defined or no longer, includes changed
+    outline_changes: dict[str, tuple[frozenset[str], bool]] | None = None
 
     def successor(self, spec: TreeSpec, files: dict[str, str],
                   changes: dict[str, str | None]) -> TreeView:
@@ -267,6 +270,15 @@ class TreeView:
         view._include_path = self._include_path  # or, when this one has none yet, found later
         self.parent = None  # a chain of views is one link long: the older ones can go
         return view
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A lookup's answer in one tree, with what it depended on."""
+
+    lookup: object  # the Lookup
+    keys: frozenset[str]  # the ``kind:name`` keys it asked for
+    read: frozenset[str]  # the files whose definitions it read
 
 
 @dataclass(frozen=True, slots=True)
@@ -654,6 +666,51 @@ class Repository(Blobs):
                 for p in changed if p in closure):
             view.visible[near] = parent.visible[near]
         return True
+
+    def answer(self, view: TreeView, key: tuple[str, str, str]) -> Answer | None:
+        """Return a lookup's answer kept for this tree, or for the tree it was made from when
+        that answer still holds here (None: it must be found).
+
+        An answer holds in the next tree when no file came or went, none of the files whose
+        definitions it read changed, no changed file now defines, or stops defining, the name,
+        and no changed file among those its includes were followed through includes anything
+        else: the same files are asked, and they say the same. A commit's post-image asks what
+        its pre-image asked; the next commit of a range asks what the last one did."""
+        found = view.answers.get(key)
+        if found is not None:
+            return found
+        parent = view.parent
+        kept = parent.answers.get(key) if parent is not None else None
+        if kept is None or parent is None or any(p in view.changes for p in kept.read):
+            return None
+        changed = self._outline_changes(view)
+        if changed is None:
+            return None
+        followed = parent.read.get(key[2])
+        for path, (names, includes) in changed.items():
+            if names & kept.keys or (includes and (followed is None or path in followed)):
+                return None
+        view.answers[key] = kept
+        if key[2] in parent.closures and key[2] not in view.closures:
+            self._inherit(view, key[2])  # kept for the next tree, which may ask it
+        return kept
+
+    def _outline_changes(self, view: TreeView
+                         ) -> dict[str, tuple[frozenset[str], bool]] | None:
+        """Return, for each changed file of a view whose outline changed since the view it was
+        made from, the names it began or stopped defining and whether its includes changed;
+        None when files came or went (every answer is found again)."""
+        if view.outline_changes is None and view.parent is not None and view.same_paths:
+            parent = view.parent
+            changed = [p for p in view.changes if p.endswith(C_FILES)]
+            old = self._outlines(parent.files[p] for p in changed)
+            new = self._outlines(view.files[p] for p in changed)
+            view.outline_changes = {
+                p: (a.defined ^ b.defined, a.includes != b.includes) for p in changed
+                if (a := old[parent.files[p]]) != (b := new[view.files[p]])}
+            if parent._names is not None:  # a tree that asks nothing keeps the maps' chain
+                self.names(view)           # going: the next one's is a small difference too
+        return view.outline_changes
 
     def defined(self, view: TreeView, path: str) -> frozenset[str]:
         """Return the ``kind:name`` of everything one file of a tree defines."""

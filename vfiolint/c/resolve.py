@@ -14,6 +14,7 @@ model never guesses.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import TypeVar
@@ -26,7 +27,7 @@ from vfiolint.c.definitions import (
     TypedefDef,
     Where,
 )
-from vfiolint.c.index import Repository, TreeSpec, TreeView
+from vfiolint.c.index import Answer, Repository, TreeSpec, TreeView
 from vfiolint.c.scan import BlobFacts, function, records
 
 D = TypeVar("D", MacroDef, RecordDef, TypedefDef, FunctionDef)
@@ -137,28 +138,37 @@ class TreeDefinitions:
         memo = (kind, name, path)
         if memo in self._answers:
             return self._answers[memo]  # type: ignore[return-value]
-        answer = self._find(name, path, pick, kinds)
-        self._answers[memo] = answer  # type: ignore[assignment]
-        return answer
-
-    def _find(self, name: str, path: str, pick: Callable[[BlobFacts, str], list[D]],
-              kinds: Iterable[str]) -> Lookup[D]:
-        """Do the three steps of a lookup (each file is asked only when it defines the name)."""
         view = self.view
-        keys = [f"{k}:{name}" for k in kinds]
+        handed = memo not in view.answers
+        kept = self.repo.answer(view, memo)
+        if kept is None:
+            kept = view.answers[memo] = self._find(view, name, path, pick, kinds)
+        elif handed and os.environ.get("VFIOLINT_CHECK_ANSWERS") and \
+                self._find(view, name, path, pick, kinds).lookup != kept.lookup:  # as it is used
+            raise AssertionError(f"an answer handed down to the next tree differs: {memo!r}")
+        self._answers[memo] = kept.lookup  # type: ignore[assignment]
+        return kept.lookup  # type: ignore[return-value]
+
+    def _find(self, view: TreeView, name: str, path: str,
+              pick: Callable[[BlobFacts, str], list[D]], kinds: Iterable[str]
+              ) -> Answer:
+        """Do the three steps of a lookup (each file is asked only when it defines the name),
+        keeping the files whose definitions the answer read."""
+        keys = frozenset(f"{k}:{name}" for k in kinds)
         own = self.repo.defined(view, path)
-        if any(k in own for k in keys):
+        read = frozenset((path,)) if any(k in own for k in keys) else frozenset()
+        if read:
             found = self._in_file(view, path, name, pick)
             if found:
-                return decide(found)
+                return Answer(decide(found), keys, read)
         header = self.repo.nearest_definer(view, path, keys)
         if header is not None:  # an include defines it: the tree's other definers do not count
-            return decide(self._in_file(view, header, name, pick))
+            return Answer(decide(self._in_file(view, header, name, pick)), keys, read | {header})
         names = self.repo.names(view)
         places = dict.fromkeys(p for k in kinds for p in names.lookup(k, name) if p != path)
         found = [d for p in places for d in self._in_file(view, p, name, pick)
                  if not (isinstance(d, FunctionDef) and d.static and not p.endswith(".h"))]
-        return decide(found)
+        return Answer(decide(found), keys, read | frozenset(places))
 
     def _in_file(self, view: TreeView, path: str, name: str,
                  pick: Callable[[BlobFacts, str], list[D]]) -> list[D]:
