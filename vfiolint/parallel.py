@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 R = TypeVar("R")
 BATCH = 16  # items sent to a worker at once
-WINDOW = 4  # batches per worker that may be ahead of the oldest unfinished item
+WINDOW = 16  # batches per worker that may be ahead of the oldest unfinished item
 WATCH = 0.05  # seconds between two looks at the workers' memory
 PIPE_WRITE = 1 << 16  # bytes written to a worker's pipe at a time
 PIPE_READ = 1 << 20  # bytes read from a worker's pipe at a time
