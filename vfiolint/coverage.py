@@ -31,7 +31,7 @@ class FileCoverage:
 
     path: str
     origin: str
-    hunks: int
+    hunks: int | None  # None: not counted (a commit's file whose diff no rule needed)
     pre: ImageCoverage | None
     post: ImageCoverage | None
     # where the text came from: blob | base-commit | head | hunks | file | tree

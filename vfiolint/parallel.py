@@ -1,6 +1,6 @@
 """Worker processes: the same work split over processes, merged back in submission order.
 
-The parent streams the work (inputs, or commits read from one ``git log -p``) in bounded
+The parent streams the work (inputs, or commits read from one ``git log --raw``) in bounded
 windows to worker processes forked from it; each worker inherits the rules and opens
 the repositories it needs (a ``git cat-file --batch`` reader, the index), kept across items.
 Results come back one item at a time and are yielded in the order submitted, so the report is

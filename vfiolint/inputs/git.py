@@ -15,7 +15,7 @@ from collections.abc import Callable, Container, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from vfiolint.coverage import FileCoverage
+from vfiolint.coverage import FileCoverage, ImageCoverage
 from vfiolint.errors import GitError
 from vfiolint.gitstore import (
     EMPTY_TREE,
@@ -186,11 +186,37 @@ START = "\x1e\x1evfiolint-commit "
 END = "\x1e\x1evfiolint-message-end"
 LOG_FORMAT = f"{START}%H{FIELD}%P{FIELD}%an <%ae>{FIELD}%aD{FIELD}%s{FIELD}%B{END}"
 START_B, END_B = START.encode(), END.encode()
+NO_BLOB = "0" * 40
+EMPTY_BLOB = "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391"  # the blob of an empty file
+FILE_MODES = ("100644", "100755", "100664", "120000")  # blobs; a submodule is no file
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One file a commit changes, as ``git log --raw`` lists it: its paths and blob ids
+    (None for a side it does not have)."""
+
+    status: str  # A, C, D, M, R, T (R and C with their score)
+    old_path: str | None
+    new_path: str | None
+    old_blob: str | None
+    new_blob: str | None
+
+    @property
+    def path(self) -> str:
+        """Name the file as a reviewer knows it: the post-image path, else the pre-image one."""
+        return self.new_path or self.old_path or "?"
+
+    @property
+    def text_changed(self) -> bool:
+        """Tell whether the file's text changed, so that its diff has hunks (not a mode
+        change, a pure rename, or an empty file added or taken away)."""
+        return (self.old_blob or EMPTY_BLOB) != (self.new_blob or EMPTY_BLOB)
 
 
 @dataclass(frozen=True, slots=True)
 class LoggedCommit:
-    """One commit as ``git log -p`` printed it: metadata and its diff against its parent."""
+    """One commit as ``git log --raw`` printed it: metadata and the files it changes."""
 
     commit: str
     parent: str
@@ -198,17 +224,44 @@ class LoggedCommit:
     date: str
     subject: str
     message: str
-    diff: str
+    changes: tuple[Change, ...]
 
 
 def _logged(chunk: bytes) -> LoggedCommit:
     """Build a LoggedCommit from one commit's bytes of the log stream."""
-    head, _, diff_text = chunk[len(START_B):].partition(END_B)
+    head, _, raw = chunk[len(START_B):].partition(END_B)
     text = head.decode("utf-8", "surrogateescape")
     commit, parents, author, date, subject, message = text.split(FIELD, 5)
     parent = parents.split()[0] if parents.split() else EMPTY_TREE
-    return LoggedCommit(commit, parent, author, date, subject, message.strip(),
-                        diff_text.lstrip(b"\n").decode("utf-8", "surrogateescape"))
+    return LoggedCommit(commit, parent, author, date, subject, message.strip(), _changes(raw))
+
+
+def _changes(raw: bytes) -> tuple[Change, ...]:
+    """Read ``--raw -z`` records: ``:old-mode new-mode old-blob new-blob status``, then one
+    path (two for a rename or a copy), each ended by a NUL."""
+    tokens = raw.split(b"\0")
+    out: list[Change] = []
+    i = 0
+    while i < len(tokens):
+        head = tokens[i].lstrip(b"\n")
+        i += 1
+        fields = head[1:].decode("ascii", "replace").split() if head.startswith(b":") else []
+        if len(fields) != 5:
+            continue
+        old_mode, new_mode, old, new, status = fields
+        count = 2 if status[:1] in ("R", "C") else 1
+        paths = [t.decode("utf-8", "surrogateescape") for t in tokens[i:i + count]]
+        i += count
+        if len(paths) != count:
+            break
+        old_side = old != NO_BLOB and old_mode in FILE_MODES
+        new_side = new != NO_BLOB and new_mode in FILE_MODES
+        if not old_side and not new_side:
+            continue
+        out.append(Change(status, paths[0] if old_side else None,
+                          paths[-1] if new_side else None,
+                          old if old_side else None, new if new_side else None))
+    return tuple(out)
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,9 +274,10 @@ class BrokenCommit:
 
 def _log_stream(repo: Path, args: list[str], stdin: bytes | None = None
                 ) -> Iterator[LoggedCommit]:
-    """Run one ``git log -p`` and yield its commits; a failing git raises GitError, after the
+    """Run one ``git log --raw`` and yield its commits (metadata, and the blob ids of the
+    files each changes: no diff is computed here); a failing git raises GitError, after the
     commits it showed whole (the one it broke on is never yielded half)."""
-    cmd = ["git", "-C", str(repo), "log", "--no-merges", "-p", *DIFF_OPTIONS,
+    cmd = ["git", "-C", str(repo), "log", "--no-merges", "--raw", "-z", "--no-abbrev", "-M",
            f"--format={LOG_FORMAT}", *args]
     proc = subprocess.Popen(cmd, stdin=subprocess.PIPE if stdin is not None else None,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -232,7 +286,7 @@ def _log_stream(repo: Path, args: list[str], stdin: bytes | None = None
         proc.stdin.write(stdin)
         proc.stdin.close()
     buffer = bytearray()  # the commits not yet whole
-    boundary = b"\n" + START_B
+    boundary = b"\0" + START_B  # -z: the last record of a commit ends in a NUL
     searched = 1  # where a boundary may start that was not looked for yet
     out = proc.stdout.fileno()  # read what git has written so far: a commit is analysed as
     while block := os.read(out, 1 << 20):  # soon as it is whole, not once a buffer is full
@@ -252,7 +306,7 @@ def _log_stream(repo: Path, args: list[str], stdin: bytes | None = None
 
 
 def log_range(repo: Path, revision_range: str) -> Iterator[LoggedCommit | BrokenCommit]:
-    """Stream the non-merge commits of a range, oldest first, from one ``git log -p``.
+    """Stream the non-merge commits of a range, oldest first, from one ``git log --raw``.
 
     If git breaks on a commit (a missing object), that commit becomes a BrokenCommit and a
     new stream goes on with the commits after it: one broken commit hides nothing else."""
@@ -285,20 +339,95 @@ def log_range(repo: Path, revision_range: str) -> Iterator[LoggedCommit | Broken
 def logged_patch(context: Context, repo: Path, logged: LoggedCommit, index: int,
                  input_name: str, wanted: Wanted | None = None) -> GitPatch:
     """Turn one logged commit into a patch with whole-file images of its C files, each image
-    with its tree (the parent's for the pre-image, the commit's for the post-image); only the
-    files ``wanted`` accepts have their hunk lines parsed."""
+    with its tree (the parent's for the pre-image, the commit's for the post-image).
+
+    Only the C files ``wanted`` accepts (all of them without it) have their diff read, with
+    one ``git diff-tree``: the others are known by their blob ids alone, and their coverage
+    says so (``hunks`` None: not counted)."""
     trees = commit_trees(context, repo, logged.parent, logged.commit)
     reader = context.repository(repo).reader
-    files, pairs = _pairs(reader, c_sections(logged.diff), logged.parent, logged.commit, trees,
-                          wanted)
+    changed = [c for c in logged.changes if is_c_path(c.path) and c.text_changed]
+    try:
+        read = changed if wanted is None else [c for c in changed
+                                               if _wanted_change(reader, wanted, c)]
+        diffs = _file_diffs(repo, logged.parent, logged.commit, read)
+        texts = _texts(reader, read)
+    except GitError as exc:
+        raise GitError(f"{logged.commit[:12]}: {exc}") from exc
+    files: list[FileDiff] = []
+    pairs: list[PairOrSkip] = []
+    judged, taken = {id(c) for c in changed}, {id(c) for c in read}
+    for c in logged.changes:
+        f = diffs.get(c.path) or FileDiff(c.old_path, c.new_path, (), old_blob=c.old_blob,
+                                            new_blob=c.new_blob)
+        files.append(f)
+        if id(c) not in judged:
+            continue
+        if id(c) not in taken:
+            pairs.append((None, FileCoverage(
+                c.path, "file", None, None if c.old_path is None else ImageCoverage(False),
+                None if c.new_path is None else ImageCoverage(False), trees[1].context or "hunks")))
+        elif f.hunks:  # a diff with no hunk (a binary file) has nothing to judge
+            pairs.append((file_pair(f, texts.get(c.old_blob or ""), texts.get(c.new_blob or ""),
+                                    *trees), None))
     prefixes, revision, inferred, counter, expected = parse_subject(logged.subject)
     patch = Patch(
         input=input_name, index=index, msgid=None, subject=logged.subject, prefixes=prefixes,
         revision=revision, revision_inferred=inferred, counter=counter, expected=expected,
         author=logged.author, date=logged.date, trailers=parse_trailers(logged.message),
-        message=logged.message, files=files, commit=logged.commit,
+        message=logged.message, files=tuple(files), commit=logged.commit,
     )
-    return GitPatch(patch, pairs)
+    return GitPatch(patch, tuple(pairs))
+
+
+def _wanted_change(reader: BlobReader, wanted: Wanted, change: Change) -> bool:
+    """Tell whether some rule can read a changed file: the keyword parts its two blobs hold
+    (kept for each blob, or found by reading it once) and its path."""
+    blobs = wanted.blobs
+    found = blobs.keywords.scan(change.path.encode("utf-8", "surrogateescape"))
+    sides = [o for o in (change.old_blob, change.new_blob) if o is not None]
+    unknown = [o for o in sides if blobs.get(o) is None]
+    for oid, text in zip(unknown, reader.read_many(unknown) if unknown else [], strict=True):
+        blobs.scanned(oid, _present(text, oid, change.path))
+    for oid in sides:
+        found |= blobs.get(oid) or frozenset()
+    return wanted.holds(change.path, found)
+
+
+def _texts(reader: BlobReader, changes: list[Change]) -> dict[str, bytes]:
+    """Read the blobs of some changed files in one batch, by id."""
+    paths = {o: c.path for c in changes for o in (c.old_blob, c.new_blob) if o is not None}
+    oids = sorted(paths)
+    texts = reader.read_many(oids) if oids else []
+    return {o: _present(t, o, paths[o]) for o, t in zip(oids, texts, strict=True)}
+
+
+def _present(text: bytes | None, oid: str, path: str) -> bytes:
+    """Return a blob's text; one the repository lacks (a damaged or partial clone) is the
+    commit's error."""
+    if text is None:
+        raise GitError(f"git: {path}: blob {oid} is missing from the repository")
+    return text
+
+
+def _file_diffs(repo: Path, parent: str, commit: str, changes: list[Change]
+                ) -> dict[str, FileDiff]:
+    """Return the diffs of some files a commit changes (by the path a reviewer knows), as
+    ``git log -p`` shows them, with their blob ids."""
+    if not changes:
+        return {}
+    paths = sorted({p for c in changes for p in (c.old_path, c.new_path) if p is not None})
+    text = git(repo, "diff-tree", "-r", "-p", *DIFF_OPTIONS, "--end-of-options", parent,
+               commit, "--", *(f":(top,literal){p}" for p in paths))
+    blobs = {c.path: c for c in changes}
+    out: dict[str, FileDiff] = {}
+    for section in c_sections(text.decode("utf-8", "surrogateescape")):
+        parsed = diff.parse(section)
+        if len(parsed) != 1 or parsed[0].path not in blobs:
+            continue
+        c = blobs[parsed[0].path]
+        out[c.path] = replace(parsed[0], old_blob=c.old_blob, new_blob=c.new_blob)
+    return out
 
 
 def count_range(repo: Path, revision_range: str) -> int:

@@ -74,7 +74,8 @@ def coverage_object(cov: Coverage) -> dict[str, object]:
             "message_id": cov.patch.message_id, "commit": cov.patch.commit},
         "files": cov.total_files,
         "c_files": len(cov.files),
-        "hunks": sum(f.hunks for f in cov.files),
+        "hunks": None if any(f.hunks is None for f in cov.files) else sum(
+            f.hunks or 0 for f in cov.files),
         "images_parsed": sum(1 for i in images if i.parsed),
         "images_with_errors": sum(1 for i in images if i.error_nodes),
         "clean": all(i.error_nodes == 0 for i in images),
