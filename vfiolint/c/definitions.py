@@ -202,6 +202,65 @@ class Recording:
         return tuple(sorted(self.noted))
 
 
+Question = tuple[str, str, str]  # (what is asked: macro, record, typedef, function, source; name; near)
+
+
+class Logged:
+    """A provider that keeps every question asked of it with its answer. What an image's
+    analysis finds depends on its text and on these answers alone: the same text read in
+    another tree whose answers to the same questions agree is judged the same (``agrees``)."""
+
+    def __init__(self, inner: Definitions) -> None:
+        self.inner = inner
+        self.asked: dict[Question, object] = {}
+
+    @property
+    def key(self) -> str:
+        """Return the wrapped provider's key."""
+        return self.inner.key
+
+    def __hash__(self) -> int:
+        return hash(self.inner)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Logged) and other.inner == self.inner
+
+    def _keep(self, question: Question, answer: T) -> T:
+        """Keep a question's answer; return the answer."""
+        self.asked.setdefault(question, answer)
+        return answer
+
+    def macro(self, name: str, near: str) -> Lookup[MacroDef]:
+        """Resolve a macro name."""
+        return self._keep(("macro", name, near), self.inner.macro(name, near))
+
+    def record(self, tag: str, near: str) -> Lookup[RecordDef]:
+        """Resolve a struct or union tag."""
+        return self._keep(("record", tag, near), self.inner.record(tag, near))
+
+    def typedef(self, name: str, near: str) -> Lookup[TypedefDef]:
+        """Resolve a typedef name."""
+        return self._keep(("typedef", name, near), self.inner.typedef(name, near))
+
+    def function(self, name: str, near: str) -> Lookup[FunctionDef]:
+        """Resolve a function name."""
+        return self._keep(("function", name, near), self.inner.function(name, near))
+
+    def source(self, path: str) -> bytes | None:
+        """Return a file's text in the tree."""
+        return self._keep(("source", path, ""), self.inner.source(path))
+
+
+def agrees(asked: dict[Question, object], definitions: Definitions) -> bool:
+    """Tell whether a tree answers each of some questions as it was answered before."""
+    for (kind, name, near), answer in asked.items():
+        now = definitions.source(name) if kind == "source" else getattr(definitions, kind)(
+            name, near)
+        if now != answer:
+            return False
+    return True
+
+
 def note_ambiguous(definitions: Definitions, name: str) -> None:
     """Record on the image's coverage a name the model itself found ambiguous (a hook for the
     model: lookups through ``unit.definitions`` are recorded without it)."""

@@ -723,7 +723,7 @@ def parse(source: bytes, table: MacroTable, definitions: Definitions = NO_DEFINI
     A macro is learned from its own ``#define`` when the tree has one for the file
     (``definitions``: the file, its includes, the tree), else from the shape of its uses
     (``shape_kind``). The tree's own ``.clang-format`` adds its macro lists first."""
-    extra = _tree_clang_format(definitions)
+    extra = _clang_format_table(definitions.source(".clang-format"))
     if extra.names():
         table = table.with_merged(extra)
     tree = cparse.parse(cparse.valid_utf8(neutralise(source, table)))
@@ -740,9 +740,8 @@ def parse(source: bytes, table: MacroTable, definitions: Definitions = NO_DEFINI
 
 
 @lru_cache(maxsize=32)
-def _tree_clang_format(definitions: Definitions) -> MacroTable:
+def _clang_format_table(text: bytes | None) -> MacroTable:
     """Return the macro lists of the ``.clang-format`` at the top of a tree (none: empty)."""
-    text = definitions.source(".clang-format")
     return from_clang_format(text.decode("utf-8", "replace")) if text else MacroTable()
 
 

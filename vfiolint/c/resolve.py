@@ -87,6 +87,7 @@ class TreeDefinitions:
         self.aliases = dict(aliases)
         self._key = f"{repo.ident}\0{spec.key}\0{sorted(self.aliases.items())!r}"
         self._answers: dict[tuple[str, str, str], Lookup[object]] = {}
+        self._sources: dict[str, bytes | None] = {}
 
     @property
     def key(self) -> str:
@@ -129,7 +130,9 @@ class TreeDefinitions:
 
     def source(self, path: str) -> bytes | None:
         """Return a file's text in this tree (read at once: the tree need not be listed)."""
-        return self.repo.text_at(self.spec, self.path_of(path))
+        if path not in self._sources:
+            self._sources[path] = self.repo.text_at(self.spec, self.path_of(path))
+        return self._sources[path]
 
     def _resolve(self, kind: str, name: str, near: str,
                  pick: Callable[[BlobFacts, str], list[D]], kinds: Iterable[str]) -> Lookup[D]:

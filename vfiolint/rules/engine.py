@@ -7,7 +7,8 @@ Status never comes from filtering by changed lines: a match in the post-image on
 
 from __future__ import annotations
 
-from collections import defaultdict
+import os
+from collections import OrderedDict, defaultdict
 from collections.abc import Container, Iterable
 from dataclasses import dataclass, replace
 from functools import lru_cache
@@ -16,7 +17,7 @@ from pathlib import Path
 from tree_sitter import Node
 
 from vfiolint.c import cparse
-from vfiolint.c.definitions import Definitions, Recording
+from vfiolint.c.definitions import NO_DEFINITIONS, Definitions, Logged, Question, Recording, agrees
 from vfiolint.c.facts import Facts
 from vfiolint.c.flow import Trace
 from vfiolint.c.syntax import function_name, head_row, squash, text_of
@@ -138,20 +139,47 @@ def _cached_match(rules: tuple[Rule, ...], path: str, text: bytes, origin: Origi
 
     The parse is of the macro-neutralised text (same length, same line breaks: every row and
     column is the user's); snippets and waivers are read from the original text."""
-    recording = Recording(definitions)  # the ambiguous names the model meets, for coverage
+    key = (rules, path, text, origin, line_map, known, macros, repo, log_functions, seen)
+    checking = None  # VFIOLINT_CHECK_JUDGED=1: judge again what was kept, and compare
+    if definitions is not NO_DEFINITIONS:
+        for asked, kept in _JUDGED.get(key, ()):
+            if agrees(asked, definitions):
+                if not os.environ.get("VFIOLINT_CHECK_JUDGED"):
+                    return kept
+                checking = kept
+                break
+    logged = Logged(definitions)  # every question the tree is asked, and its answer
+    recording = Recording(logged)  # the ambiguous names the model meets, for coverage
     unit = SourceUnit(path, text, origin, line_map, definitions=recording)
     active = list(rules)
     from vfiolint.c import prepass  # loaded by the first parse: many runs parse nothing
 
     table = prepass.table_for(macros, repo)
-    tree = prepass.parse(unit.text, table, definitions, path)
+    tree = prepass.parse(unit.text, table, logged, path)
     facts = Facts(tree, path, recording)
     ctx = Context(unit, facts, log_functions=log_functions, mentions=seen)
     rows = unit.text.split(b"\n")
     matches: list[Match] = []
     for rule in active:
         matches += _rule_matches(rule, ctx, rows, known)
-    return matches, replace(measure(tree.root_node, unit), ambiguous=recording.ambiguous())
+    result = matches, replace(measure(tree.root_node, unit), ambiguous=recording.ambiguous())
+    if checking is not None and checking != result:
+        raise AssertionError(f"{path}: an image judged again in another tree differs")
+    if definitions is not NO_DEFINITIONS and checking is None:
+        _JUDGED.setdefault(key, []).append((logged.asked, result))
+        _JUDGED.move_to_end(key)
+        while len(_JUDGED) > JUDGED_KEPT:
+            _JUDGED.popitem(last=False)
+    return result
+
+
+# The same text judged in another tree (a commit's post-image, met again as a later commit's
+# pre-image) is judged the same when that tree answers every question the first one was
+# asked as it did: its results are kept with the questions and answers, by text and rules.
+JUDGED_KEPT = 32
+_JUDGED: OrderedDict[tuple[object, ...], list[tuple[dict[Question, object],
+                                                    tuple[list[Match], ImageCoverage]]]] = (
+    OrderedDict())
 
 
 def _rule_matches(rule: Rule, ctx: Context, rows: list[bytes],
