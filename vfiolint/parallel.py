@@ -41,7 +41,10 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 R = TypeVar("R")
-BATCH = 16  # items sent to a worker at once
+BATCH = 16  # items sent to a worker at once (by default)
+# A range's commits go 64 at a time: consecutive commits often touch the same files, and one
+# worker judging them reuses what it judged (an image met again, index answers, parses).
+COMMIT_BATCH = 64
 WINDOW = 16  # batches per worker that may be ahead of the oldest unfinished item
 WATCH = 0.05  # seconds between two looks at the workers' memory
 PIPE_WRITE = 1 << 16  # bytes written to a worker's pipe at a time
@@ -261,8 +264,8 @@ class _Pool(Generic[T, R]):
     read as they come."""
 
     def __init__(self, fn: Callable[[T], R], jobs: int, setup: WorkerSetup,
-                 lost: Callable[[T, str], R]) -> None:
-        self.fn, self.setup, self.lost = fn, setup, lost
+                 lost: Callable[[T, str], R], batch: int = BATCH) -> None:
+        self.fn, self.setup, self.lost, self.batch = fn, setup, lost, batch
         gc.freeze()  # a worker's collections leave the parent's objects (and their pages) alone
         self.workers: list[_Worker[T]] = []
         for _ in range(jobs):
@@ -284,7 +287,7 @@ class _Pool(Generic[T, R]):
     def hungry(self) -> list[_Worker[T]]:
         """Return the workers that owe less than a batch: one more keeps each busy while the
         parent takes in what it sent."""
-        return [w for w in self.workers if len(w.owed) < BATCH]
+        return [w for w in self.workers if len(w.owed) < self.batch]
 
     def idle(self) -> bool:
         """Tell whether every worker owes nothing."""
@@ -392,15 +395,16 @@ class OnDemand(Generic[T, R]):
 
 
 def ordered_map(fn: Callable[[T], R], items: Iterable[T], jobs: int, setup: WorkerSetup,
-                lost: Callable[[T, str], R]) -> Iterator[R]:
+                lost: Callable[[T, str], R], batch: int = BATCH) -> Iterator[R]:
     """Apply ``fn`` to items in ``jobs`` worker processes, yielding results in the items' order.
 
-    At most ``jobs * WINDOW`` batches are ahead of the oldest unanswered item, so a long stream
-    of work stays bounded. An item whose worker died, or whose function raised, is replaced by
-    ``lost(item, message)``, the message saying what happened ("skipped: …")."""
-    pool: _Pool[T, R] = _Pool(fn, jobs, setup, lost)
-    source = batched(enumerate(items), BATCH)
-    ahead = jobs * WINDOW * BATCH
+    Items go to a worker ``batch`` at a time, consecutive ones together. At most ``jobs *
+    WINDOW`` batches are ahead of the oldest unanswered item, so a long stream of work stays
+    bounded. An item whose worker died, or whose function raised, is replaced by ``lost(item,
+    message)``, the message saying what happened ("skipped: …")."""
+    pool: _Pool[T, R] = _Pool(fn, jobs, setup, lost, batch)
+    source = batched(enumerate(items), batch)
+    ahead = jobs * WINDOW * batch
     given = following = 0  # items taken from the source; the next index to yield
     exhausted = False
     try:
@@ -409,12 +413,12 @@ def ordered_map(fn: Callable[[T], R], items: Iterable[T], jobs: int, setup: Work
                 if pool.retry:
                     pool.give(worker, pool.retry.popleft())
                 elif not exhausted and given < following + ahead:
-                    batch = next(source, None)
-                    if batch is None:
+                    taken = next(source, None)
+                    if taken is None:
                         exhausted = True
                         break
-                    given += len(batch)
-                    pool.give(worker, batch)
+                    given += len(taken)
+                    pool.give(worker, taken)
             if exhausted and not pool.retry and pool.idle():
                 break
             pool.step()

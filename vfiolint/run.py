@@ -435,7 +435,8 @@ class CommitRange:
                 setup = parallel.WorkerSetup(tuple(rules), config, self.repo,
                                              memory_budget(task.memory, workers))
                 parts: Iterable[Outcome] = parallel.ordered_map(
-                    _commit_in_worker, logged, workers, setup, _lost_commit)
+                    _commit_in_worker, logged, workers, setup, _lost_commit,
+                    parallel.COMMIT_BATCH)
             else:
                 parts = (commit_outcome(context, self.repo, item, index, name, rules, config,
                                         job) for item, index, name, job in logged)
