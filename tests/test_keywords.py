@@ -50,6 +50,11 @@ def test_blob_parts_are_kept_in_the_cache_and_a_damaged_table_is_rebuilt(
     first.close()
     assert BlobKeywords(keywords, Cache.open(tmp_path)).get(oid) == {b"zzz"}
     assert BlobKeywords(KeywordSet((b"other",)), Cache.open(tmp_path)).get(oid) is None
+    second = BlobKeywords(keywords, Cache.open(tmp_path))
+    second.put("cd" * 20, frozenset())
+    second.close()
+    many = BlobKeywords(keywords, Cache.open(tmp_path)).get_many(["ab" * 20, "cd" * 20, "ef" * 20])
+    assert many == {"ab" * 20: {b"zzz"}, "cd" * 20: frozenset()}  # a blob never scanned: absent
     table = first.path
     assert table is not None and table.is_file()
     kept = [p for p in table.parent.iterdir() if p.name.startswith("keywords-")]
@@ -106,7 +111,7 @@ def _check(repo: Path, *extra: str) -> list[tuple[str, str, str]]:
     return [(f["rule"], f["status"], f["patch"]["subject"]) for f in doc["findings"]]
 
 
-def test_a_post_image_judged_from_its_pre_image_and_added_lines_hides_nothing(
+def test_the_parts_kept_for_blobs_hide_nothing_a_later_commit_adds(
         history: Path, tmp_path: Path) -> None:
     expected = [("VFIO003", "introduced", "map the region"),
                 ("VFIO003", "fixed", "widen the offset")]

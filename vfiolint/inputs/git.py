@@ -13,6 +13,7 @@ import re
 import subprocess
 from collections.abc import Callable, Container, Iterator
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from pathlib import Path
 
 from vfiolint.coverage import FileCoverage, ImageCoverage
@@ -32,7 +33,7 @@ from vfiolint.inputs.images import NO_TREE, Tree, UnitPair, file_pair
 from vfiolint.inputs.mail import parse_subject, parse_trailers
 from vfiolint.inputs.trees import commit_trees, staged_trees
 from vfiolint.model import FileDiff, Hunk, Patch, is_c_path
-from vfiolint.rules.keywords import BlobKeywords
+from vfiolint.rules.keywords import BlobKeywords, KeywordSet
 
 DIFF_OPTIONS = ("--no-color", "--no-ext-diff", "--no-textconv", "-M", "-U3", "--full-index")
 FIELD = "\x1f"
@@ -348,8 +349,7 @@ def logged_patch(context: Context, repo: Path, logged: LoggedCommit, index: int,
     reader = context.repository(repo).reader
     changed = [c for c in logged.changes if is_c_path(c.path) and c.text_changed]
     try:
-        read = changed if wanted is None else [c for c in changed
-                                               if _wanted_change(reader, wanted, c)]
+        read = changed if wanted is None else _wanted_changes(reader, wanted, changed)
         diffs = _file_diffs(repo, logged.parent, logged.commit, read)
         texts = _texts(reader, read)
     except GitError as exc:
@@ -380,18 +380,25 @@ def logged_patch(context: Context, repo: Path, logged: LoggedCommit, index: int,
     return GitPatch(patch, tuple(pairs))
 
 
-def _wanted_change(reader: BlobReader, wanted: Wanted, change: Change) -> bool:
-    """Tell whether some rule can read a changed file: the keyword parts its two blobs hold
-    (kept for each blob, or found by reading it once) and its path."""
+def _wanted_changes(reader: BlobReader, wanted: Wanted, changes: list[Change]) -> list[Change]:
+    """Return the changed files some rule can read: the keyword parts their two blobs hold
+    (kept for each blob, or found by reading it once) and their paths hold."""
     blobs = wanted.blobs
-    found = blobs.keywords.scan(change.path.encode("utf-8", "surrogateescape"))
-    sides = [o for o in (change.old_blob, change.new_blob) if o is not None]
-    unknown = [o for o in sides if blobs.get(o) is None]
+    sides = list(dict.fromkeys(o for c in changes for o in (c.old_blob, c.new_blob) if o))
+    known = blobs.get_many(sides)
+    unknown = [o for o in sides if o not in known]
+    paths = {o: c.path for c in changes for o in (c.old_blob, c.new_blob) if o}
     for oid, text in zip(unknown, reader.read_many(unknown) if unknown else [], strict=True):
-        blobs.scanned(oid, _present(text, oid, change.path))
-    for oid in sides:
-        found |= blobs.get(oid) or frozenset()
-    return wanted.holds(change.path, found)
+        known[oid] = blobs.scanned(oid, _present(text, oid, paths[oid]))
+    nothing = frozenset[bytes]()
+    return [c for c in changes if wanted.holds(c.path, _path_parts(blobs.keywords, c.path).union(
+        known.get(c.old_blob or "", nothing), known.get(c.new_blob or "", nothing)))]
+
+
+@lru_cache(maxsize=4096)
+def _path_parts(keywords: KeywordSet, path: str) -> frozenset[bytes]:
+    """Return the keyword parts a path holds (a path recurs across a range)."""
+    return keywords.scan(path.encode("utf-8", "surrogateescape"))
 
 
 def _texts(reader: BlobReader, changes: list[Change]) -> dict[str, bytes]:

@@ -204,6 +204,15 @@ class BlobKeywords:
                 found = self._remember(oid, self.keywords.decode(row))
         return found
 
+    def get_many(self, oids: list[str]) -> dict[str, frozenset[bytes]]:
+        """Return the parts of the blobs that were scanned, by id (one query for the rest of
+        them)."""
+        found = {o: p for o in oids if (p := self.memo.get(o)) is not None}
+        rest = [o for o in oids if o not in found and len(o) >= 40]
+        for oid, mask in self._query_many(rest).items():
+            found[oid] = self._remember(oid, self.keywords.decode(mask))
+        return found
+
     def _remember(self, oid: str, found: frozenset[bytes]) -> frozenset[bytes]:
         """Keep an answer in memory, a bounded number of them."""
         self.memo[oid] = found
@@ -257,6 +266,21 @@ class BlobKeywords:
         except (sqlite3.Error, ValueError, TypeError) as exc:
             self._failed(exc)
             return None
+
+    def _query_many(self, oids: list[str]) -> dict[str, int]:
+        """Return the masks the table holds for some blobs (those it has)."""
+        import sqlite3  # only a run with a cache opens the table
+
+        db = self._connection() if oids else None
+        if db is None:
+            return {}
+        try:
+            marks = ",".join("?" * len(oids))
+            rows = db.execute(f"SELECT oid, mask FROM parts WHERE oid IN ({marks})", oids)
+            return {str(oid): int(mask, 16) for oid, mask in rows}
+        except (sqlite3.Error, ValueError, TypeError) as exc:
+            self._failed(exc)
+            return {}
 
     def _connection(self) -> sqlite3.Connection | None:
         """Return this process's connection to the table, opening (or making) it first."""
