@@ -349,7 +349,8 @@ def logged_patch(context: Context, repo: Path, logged: LoggedCommit, index: int,
     reader = context.repository(repo).reader
     changed = [c for c in logged.changes if is_c_path(c.path) and c.text_changed]
     try:
-        read = changed if wanted is None else _wanted_changes(reader, wanted, changed)
+        parts = {} if wanted is None else _wanted_changes(reader, wanted, changed)
+        read = changed if wanted is None else [c for c in changed if id(c) in parts]
         diffs = _file_diffs(repo, logged.parent, logged.commit, read)
         texts = _texts(reader, read)
     except GitError as exc:
@@ -368,8 +369,8 @@ def logged_patch(context: Context, repo: Path, logged: LoggedCommit, index: int,
                 c.path, "file", None, None if c.old_path is None else ImageCoverage(False),
                 None if c.new_path is None else ImageCoverage(False), trees[1].context or "hunks")))
         elif f.hunks:  # a diff with no hunk (a binary file) has nothing to judge
-            pairs.append((file_pair(f, texts.get(c.old_blob or ""), texts.get(c.new_blob or ""),
-                                    *trees), None))
+            pair = file_pair(f, texts.get(c.old_blob or ""), texts.get(c.new_blob or ""), *trees)
+            pairs.append((replace(pair, parts=parts.get(id(c))), None))
     prefixes, revision, inferred, counter, expected = parse_subject(logged.subject)
     patch = Patch(
         input=input_name, index=index, msgid=None, subject=logged.subject, prefixes=prefixes,
@@ -380,9 +381,10 @@ def logged_patch(context: Context, repo: Path, logged: LoggedCommit, index: int,
     return GitPatch(patch, tuple(pairs))
 
 
-def _wanted_changes(reader: BlobReader, wanted: Wanted, changes: list[Change]) -> list[Change]:
-    """Return the changed files some rule can read: the keyword parts their two blobs hold
-    (kept for each blob, or found by reading it once) and their paths hold."""
+def _wanted_changes(reader: BlobReader, wanted: Wanted, changes: list[Change]
+                    ) -> dict[int, frozenset[bytes]]:
+    """Return the changed files some rule can read (by ``id``), each with the keyword parts
+    its two blobs (kept for each blob, or found by reading it once) and its path hold."""
     blobs = wanted.blobs
     sides = list(dict.fromkeys(o for c in changes for o in (c.old_blob, c.new_blob) if o))
     known = blobs.get_many(sides)
@@ -391,8 +393,10 @@ def _wanted_changes(reader: BlobReader, wanted: Wanted, changes: list[Change]) -
     for oid, text in zip(unknown, reader.read_many(unknown) if unknown else [], strict=True):
         known[oid] = blobs.scanned(oid, _present(text, oid, paths[oid]))
     nothing = frozenset[bytes]()
-    return [c for c in changes if wanted.holds(c.path, _path_parts(blobs.keywords, c.path).union(
-        known.get(c.old_blob or "", nothing), known.get(c.new_blob or "", nothing)))]
+    found = {id(c): _path_parts(blobs.keywords, c.path).union(
+        known.get(c.old_blob or "", nothing), known.get(c.new_blob or "", nothing))
+        for c in changes}
+    return {id(c): found[id(c)] for c in changes if wanted.holds(c.path, found[id(c)])}
 
 
 @lru_cache(maxsize=4096)

@@ -70,6 +70,9 @@ class UnitPair:
     path: str
     pre: SourceUnit | None
     post: SourceUnit | None
+    # The keyword parts the two images (and the path) hold, when known without reading them
+    # (a git blob's kept parts): the rules that can match are chosen from them.
+    parts: frozenset[bytes] | None = None
 
 
 def section_function(section: str) -> str | None:

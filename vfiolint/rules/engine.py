@@ -287,7 +287,8 @@ def compare(pair: UnitPair, rules: list[Rule], input_name: str, patch: PatchRef 
 
     A rule runs on both images or on neither, so a hazard in both is never half seen."""
     texts = [u.text for u in (pair.pre, pair.post) if u is not None]
-    active = rules_for(rules, pair.path, config, *texts)
+    active = (rules_for(rules, pair.path, config, *texts) if pair.parts is None
+              else rules_holding(rules, pair.path, config, pair.parts))
     known = rule_names(rules)
     seen = mentions(active, *texts)  # what either image names: both are judged alike
     pre, pre_cov = match(active, pair.pre, known, config, seen) if pair.pre else ([], None)
